@@ -1,0 +1,3 @@
+from tcwebhook.cli import main
+
+main()

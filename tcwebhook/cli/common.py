@@ -1,0 +1,39 @@
+"""Options and helpers shared by the commands."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import typer
+
+if TYPE_CHECKING:
+    from tcwebhook.config import Settings
+
+T = TypeVar("T")
+
+ConfigOption = typer.Option(
+    None,
+    "--config",
+    "-c",
+    help="YAML configuration file (default: $TCWEBHOOK_CONFIG, else ./tcwebhook.yaml if present).",
+    show_default=False,
+)
+DataDirOption = typer.Option(
+    None, "--data-dir", help="Directory for the dev CA, generated token and database.",
+    show_default=False,
+)
+JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
+
+
+def load(config: Path | None, **flags: Any) -> Settings:
+    """Settings from the config file, the environment and these dotted-key flags."""
+    from tcwebhook.config import load_settings
+
+    return load_settings(config, {key.replace("__", "."): value for key, value in flags.items()})
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coroutine)

@@ -1,0 +1,62 @@
+"""All terminal output: Rich tables and panels for people, JSON for scripts.
+
+Library code never prints; commands hand their results here. Rich disables colour by itself
+when the output is not a terminal (and honours NO_COLOR).
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import cache
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.text import Text
+
+
+@cache
+def stdout() -> Console:
+    return Console(highlight=False, soft_wrap=False)
+
+
+@cache
+def stderr() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def print_json(data: Any) -> None:
+    """Pretty JSON on stdout, for --json (stable keys, UTF-8, no colour)."""
+    sys.stdout.write(to_json(data, pretty=True) + "\n")
+    sys.stdout.flush()
+
+
+def to_json(data: Any, pretty: bool = False) -> str:
+    option = orjson.OPT_NON_STR_KEYS
+    if pretty:
+        option |= orjson.OPT_INDENT_2
+    return orjson.dumps(data, default=_json_default, option=option).decode()
+
+
+def _json_default(value: Any) -> Any:
+    from decimal import Decimal
+    from pathlib import Path
+
+    if isinstance(value, Decimal):
+        return float(value) if value != value.to_integral_value() else int(value)
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def error(message: str) -> None:
+    """One readable line on stderr: what is wrong and how to fix it."""
+    stderr().print(Text.assemble(("error: ", "bold red"), message))
+
+
+def warning(message: str) -> None:
+    stderr().print(Text.assemble(("warning: ", "yellow"), message))
+
+
+def info(message: str) -> None:
+    stderr().print(Text(message))

@@ -1,0 +1,45 @@
+"""One error hierarchy for the whole tool.
+
+Every error a user can cause is a ``TcwebhookError`` whose ``str()`` is a sentence that says what
+is wrong and how to fix it. The CLI turns it into one line on stderr and ``exit_code``; the HTTP
+edge turns it into a status code. Nothing else catches these.
+"""
+
+from __future__ import annotations
+
+# Exit codes shared by every command (documented in the README).
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_USAGE = 2
+
+
+class TcwebhookError(Exception):
+    """Base class: a failure explained in one sentence for the user."""
+
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(TcwebhookError):
+    """The configuration file, an environment variable or a flag is invalid."""
+
+
+class PayloadError(TcwebhookError):
+    """A webhook body is not a valid Tradecloud webhook (HTTP 400)."""
+
+    status = 400
+
+
+class UnsupportedContentType(PayloadError):
+    """The declared content type is not JSON (HTTP 415)."""
+
+    status = 415
+
+
+class StoreUnavailable(TcwebhookError):
+    """The event store cannot take or give events right now (HTTP 503, so Tradecloud retries)."""
+
+
+class NotFound(TcwebhookError):
+    """The thing asked for does not exist (exit code 1)."""
+
+    exit_code = EXIT_CHECK_FAILED
