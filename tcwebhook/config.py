@@ -197,7 +197,9 @@ def _read_yaml(path: Path, environ: Mapping[str, str]) -> tuple[dict[str, Any], 
     marks: dict[str, str] = {}
     value = _construct(node, "", marks, path, environ)
     if not isinstance(value, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of keys (data_dir, server, ...)")
+        raise ConfigError(
+            f"{path}: the top level must be a mapping of keys (data_dir, server, ...)"
+        )
     return value, marks
 
 
@@ -301,7 +303,9 @@ def _build(
         if key not in known:
             dotted = prefix + str(key)
             choices = ", ".join(sorted(known))
-            raise ConfigError(f"{_at(dotted, marks, where)}: unknown key '{dotted}' (valid: {choices})")
+            raise ConfigError(
+                f"{_at(dotted, marks, where)}: unknown key '{dotted}' (valid: {choices})"
+            )
     values = {}
     for key, value in raw.items():
         dotted = prefix + key
@@ -351,7 +355,16 @@ def _convert(
                 f"{_at(dotted, marks, where)}: {dotted} must be a number (got {value!r})"
             ) from None
     if hint is bool:
-        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        if isinstance(value, str) and value.lower() in (
+            "1",
+            "true",
+            "yes",
+            "on",
+            "0",
+            "false",
+            "no",
+            "off",
+        ):
             return value.lower() in ("1", "true", "yes", "on")
         if not isinstance(value, bool):
             raise ConfigError(f"{_at(dotted, marks, where)}: {dotted} must be true or false")

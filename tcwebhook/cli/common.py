@@ -22,7 +22,9 @@ ConfigOption = typer.Option(
     show_default=False,
 )
 DataDirOption = typer.Option(
-    None, "--data-dir", help="Directory for the dev CA, generated token and database.",
+    None,
+    "--data-dir",
+    help="Directory for the dev CA, generated token and database.",
     show_default=False,
 )
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")

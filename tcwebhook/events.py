@@ -1,0 +1,291 @@
+"""Parse and validate Tradecloud webhook bodies and GET notifications into typed events. Pure.
+
+The parser is strict about structure (one payload key, right types) and lenient about content:
+unknown fields and unknown event names are kept and accepted, since Tradecloud may add them at any
+time (TRADECLOUD.md §2.7) and a 4xx would lose the event for good.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Literal
+
+import orjson
+
+from tcwebhook import changes
+from tcwebhook.errors import PayloadError
+
+Resource = Literal["order", "shipment"]
+
+
+class EventKind(StrEnum):
+    ORDER = "order"
+    SINGLE_DELIVERY_ORDER = "single_delivery_order"
+    ORDER_DOCUMENTS = "order_documents"
+    SHIPMENT = "shipment"
+    ORDER_NOTIFICATION = "order_notification"
+    SHIPMENT_NOTIFICATION = "shipment_notification"
+
+    @property
+    def resource(self) -> Resource:
+        return (
+            "shipment" if self in (EventKind.SHIPMENT, EventKind.SHIPMENT_NOTIFICATION) else "order"
+        )
+
+    @property
+    def is_notification(self) -> bool:
+        return self in (EventKind.ORDER_NOTIFICATION, EventKind.SHIPMENT_NOTIFICATION)
+
+
+# Payload key → kind. Legacy names (TRADECLOUD.md §12.2, §12.4) map to the current kinds.
+PAYLOAD_KEYS: dict[str, EventKind] = {
+    "orderEvent": EventKind.ORDER,
+    "singleDeliveryOrderEvent": EventKind.SINGLE_DELIVERY_ORDER,
+    "simpleOrderEvent": EventKind.SINGLE_DELIVERY_ORDER,
+    "orderDocumentsEvent": EventKind.ORDER_DOCUMENTS,
+    "shipment": EventKind.SHIPMENT,
+    "shipmentEvent": EventKind.SHIPMENT,
+}
+
+ORDER_EVENT_NAMES: tuple[str, ...] = (
+    "OrderIssuedByBuyer", "OrderLinesIssuedByBuyer", "OrderLinesReissuedByBuyer",
+    "OrderLinesUpdatedByBuyer", "OrderLinesAcceptedBySupplier", "OrderLinesRejectedBySupplier",
+    "OrderLinesConfirmedByBuyer", "OrderLinesConfirmedBySupplier",
+    "OrderChangesProposedBySupplier", "OrderChangesProposalApprovedByBuyer",
+    "OrderChangesProposalRejectedByBuyer", "OrderLinesUpdatedBySupplier",
+    "OrderLinesItemDetailsChanged", "OrderLinesReopenRequestedByBuyer",
+    "OrderLinesReopenRequestRevertedByBuyer", "OrderLinesReopenRequestApprovedBySupplier",
+    "OrderLinesReopenRequestRejectedBySupplier", "OrderLinesReopenRequestedBySupplier",
+    "OrderLinesReopenRequestRevertedBySupplier", "OrderLinesReopenRequestApprovedByBuyer",
+    "OrderLinesReopenRequestRejectedByBuyer", "OrderLinesReconfirmationRequestedByBuyer",
+    "OrderLinesReconfirmedBySupplier", "OrderLinesCancelledByBuyer",
+    "CancelledOrderLinesRevertedByBuyer", "OrderLinesCompletedByBuyer",
+    "CompletedOrderLinesRevertedByBuyer", "OrderLinesMarkedAsOpenByBuyer",
+    "OrderLinesMarkedAsOpenBySupplier", "OrderLinesShippedByBuyer",
+    "OrderLinesMarkedAsDeliveredByBuyer", "OrderLinesMarkedAsDeliveredBySupplier",
+    "OrderLinesDeliveryHistoryAppendedByBuyer", "OrderLinesDeliveryHistorySetByBuyer",
+    "OrderLinesDeliveryScheduleLogisticsUpdatedByBuyer",
+    "OrderLinesDeliveryScheduleLogisticsUpdatedBySupplier",
+    "OrderLinesShipmentRescheduleRequestedBySupplier",
+    "OrderLinesShipmentRescheduleApprovedByBuyer", "OrderLinesShipmentRescheduleRejectedByBuyer",
+    "OrderContactReassignedByBuyer", "OrderContactReassignedBySupplier", "OrderResentByBuyer",
+    "OrderResentBySupplier",
+)  # fmt: skip
+ORDER_DOCUMENTS_EVENT_NAMES: tuple[str, ...] = (
+    "OrderDocumentsAttachedByBuyer",
+    "OrderDocumentsAttachedBySupplier",
+)
+SHIPMENT_EVENT_NAMES: tuple[str, ...] = (
+    "ShipmentIssuedBySupplier", "ShipmentReissuedBySupplier", "ShipmentApprovedByBuyer",
+    "ShipmentRejectedByBuyer", "ShipmentHeaderUpdatedBySupplier",
+    "ShipmentDocumentAttachedByBuyer", "ShipmentDocumentAttachedBySupplier",
+    "ShipmentResentByBuyer",
+)  # fmt: skip
+LEGACY_EVENT_NAMES: tuple[str, ...] = (
+    "OrderSynced", "OrderReissuedByBuyer", "OrderLinesItemDetailsChangedBySupplier",
+    "OrderLinesItemChangedBySupplier", "OrderCustomLabelsUpdatedByBuyer",
+    "OrderCustomLabelsUpdatedBySupplier", "ShipmentDespatchedBySupplier",
+)  # fmt: skip
+KNOWN_EVENT_NAMES = frozenset(
+    ORDER_EVENT_NAMES + ORDER_DOCUMENTS_EVENT_NAMES + SHIPMENT_EVENT_NAMES + LEGACY_EVENT_NAMES
+)
+
+
+@dataclass(frozen=True)
+class DocumentRef:
+    code: str | None
+    name: str | None
+    object_id: str | None
+    url: str | None
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """One webhook as received: what it is about, and the lines it changed."""
+
+    kind: EventKind
+    event_name: str | None
+    message_id: str | None
+    resource_id: str | None  # Tradecloud order or shipment id
+    number: str | None  # purchase order number or shipment number
+    payload_key: str | None
+    body: Mapping[str, Any] | None  # the parsed body; None for a GET notification
+    changed_lines: tuple[str, ...] = ()
+    documents: tuple[DocumentRef, ...] = ()
+
+    @property
+    def known_event_name(self) -> bool:
+        return self.event_name is None or self.event_name in KNOWN_EVENT_NAMES
+
+    @property
+    def payload(self) -> Mapping[str, Any]:
+        assert self.body is not None and self.payload_key is not None
+        payload: Mapping[str, Any] = self.body[self.payload_key]
+        return payload
+
+
+def decode_json(body: bytes) -> Any:
+    """The JSON value of a UTF-8 body, or a PayloadError saying where it breaks."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            raise PayloadError(
+                f"body is not UTF-8 text (invalid byte at offset {bad.start}); "
+                "Tradecloud sends UTF-8 JSON"
+            ) from None
+        raise PayloadError(
+            f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+
+
+def parse_webhook(body: bytes) -> WebhookEvent:
+    """Validate a POST/PUT webhook body (order, order documents or shipment)."""
+    if not body.strip():
+        raise PayloadError("body is empty; expected a Tradecloud webhook JSON object")
+    data = decode_json(body)
+    return parse_webhook_object(data)
+
+
+def parse_webhook_object(data: Any) -> WebhookEvent:
+    if not isinstance(data, dict):
+        raise PayloadError(f"body must be a JSON object, not {_json_type(data)}")
+    present = [key for key in PAYLOAD_KEYS if key in data]
+    if not present:
+        expected = ", ".join(PAYLOAD_KEYS)
+        raise PayloadError(f"body has no payload key; expected exactly one of: {expected}")
+    if len(present) > 1:
+        raise PayloadError(
+            f"body has more than one payload key ({', '.join(present)}); expected exactly one"
+        )
+    payload_key = present[0]
+    payload = data[payload_key]
+    if not isinstance(payload, dict):
+        raise PayloadError(f"'{payload_key}' must be a JSON object, not {_json_type(payload)}")
+    event_name = data.get("eventName")
+    if not isinstance(event_name, str) or not event_name:
+        raise PayloadError("'eventName' must be a non-empty string")
+    kind = PAYLOAD_KEYS[payload_key]
+    message_id = _message_id(data, payload)
+    if kind is EventKind.SHIPMENT:
+        return _shipment_event(data, payload_key, payload, event_name, message_id)
+    return _order_event(data, kind, payload_key, payload, event_name, message_id)
+
+
+def parse_notification(resource: Resource, resource_id: str) -> WebhookEvent:
+    """A legacy GET webhook: only the id of the order or shipment that changed."""
+    resource_id = resource_id.strip()
+    if not resource_id:
+        raise PayloadError(f"the GET webhook carries no {resource} id")
+    if len(resource_id) > 512:
+        raise PayloadError(f"the {resource} id is longer than 512 characters")
+    kind = EventKind.ORDER_NOTIFICATION if resource == "order" else EventKind.SHIPMENT_NOTIFICATION
+    return WebhookEvent(kind, None, None, resource_id, None, None, None)
+
+
+def _message_id(data: Mapping[str, Any], payload: Mapping[str, Any]) -> str | None:
+    # meta sits at the top level in the receive docs, inside the event in others (§12.13).
+    for meta in (data.get("meta"), payload.get("meta")):
+        if meta is None:
+            continue
+        if not isinstance(meta, dict):
+            raise PayloadError(f"'meta' must be a JSON object, not {_json_type(meta)}")
+        message_id = meta.get("messageId")
+        if message_id is not None:
+            if not isinstance(message_id, str):
+                raise PayloadError("'meta.messageId' must be a string")
+            return message_id or None
+    return None
+
+
+def _order_event(
+    data: Mapping[str, Any],
+    kind: EventKind,
+    payload_key: str,
+    payload: Mapping[str, Any],
+    event_name: str,
+    message_id: str | None,
+) -> WebhookEvent:
+    lines = payload.get("lines", [])
+    if not isinstance(lines, list):
+        raise PayloadError(f"'{payload_key}.lines' must be an array, not {_json_type(lines)}")
+    order_id = _optional_string(payload, ("orderId", "id"), payload_key)
+    buyer_order = payload.get("buyerOrder")
+    if buyer_order is not None and not isinstance(buyer_order, dict):
+        raise PayloadError(f"'{payload_key}.buyerOrder' must be a JSON object")
+    number = _optional_string(
+        buyer_order or {}, ("purchaseOrderNumber",), f"{payload_key}.buyerOrder"
+    )
+    keys = tuple(changes.order_line_key(line) for line in changes.order_event_lines(payload))
+    documents = ()
+    if kind is EventKind.ORDER_DOCUMENTS:
+        documents = tuple(_document_ref(d) for d in changes.find_documents(payload))
+    return WebhookEvent(
+        kind, event_name, message_id, order_id, number, payload_key, data, keys, documents
+    )
+
+
+def _shipment_event(
+    data: Mapping[str, Any],
+    payload_key: str,
+    payload: Mapping[str, Any],
+    event_name: str,
+    message_id: str | None,
+) -> WebhookEvent:
+    for name in ("lines", "loadCarriers"):
+        if not isinstance(payload.get(name, []), list):
+            raise PayloadError(f"'{payload_key}.{name}' must be an array")
+    shipment_id = _optional_string(payload, ("id",), payload_key)
+    supplier = payload.get("supplierShipment")
+    number = None
+    if isinstance(supplier, dict):
+        number = _optional_string(supplier, ("shipmentNumber",), f"{payload_key}.supplierShipment")
+    changed = changes.shipment_line_changes(payload).changed
+    documents = tuple(_document_ref(d) for _, d in changes.shipment_documents(payload))
+    return WebhookEvent(
+        EventKind.SHIPMENT,
+        event_name,
+        message_id,
+        shipment_id,
+        number,
+        payload_key,
+        data,
+        tuple(item.key for item in changed),
+        documents,
+    )
+
+
+def _optional_string(obj: Mapping[str, Any], names: tuple[str, ...], where: str) -> str | None:
+    for name in names:
+        value = obj.get(name)
+        if value is None:
+            continue
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            return str(value)
+        raise PayloadError(f"'{where}.{name}' must be a string, not {_json_type(value)}")
+    return None
+
+
+def _document_ref(document: Mapping[str, Any]) -> DocumentRef:
+    def text(name: str) -> str | None:
+        value = document.get(name)
+        return str(value) if value not in (None, "") else None
+
+    return DocumentRef(text("code"), text("name"), text("objectId"), text("url"))
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)
