@@ -52,7 +52,7 @@ def check_tls(target: str, options: CheckOptions | None = None) -> Report:
     store = load_trust_store(options.ca_file, options.use_system_trust)
     verifying = probes.verifying_context(options.ca_file)
     deadline = Deadline(options.timeout)
-    address = probes.resolve(parsed.host, parsed.port)
+    address = probes.resolve(parsed.host, parsed.port, deadline)
     sni = parsed.sni
     host_header = parsed.servername if parsed.port == 443 else f"{parsed.servername}:{parsed.port}"
     authorization = options.credentials.header()

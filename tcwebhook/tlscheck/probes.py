@@ -98,7 +98,12 @@ class Deadline:
         return max(0.01, self.at - time.monotonic())
 
 
-def resolve(host: str, port: int) -> Address:
+def resolve(host: str, port: int, deadline: Deadline) -> Address:
+    """The first address of ``host`` that accepts a TCP connection (as browsers and the JVM do).
+
+    Resolving and connecting once up front gives every probe the same server and turns an
+    unreachable host into one clear error instead of a column of failed probes.
+    """
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
@@ -106,8 +111,17 @@ def resolve(host: str, port: int) -> Address:
             f"could not check: cannot resolve host {host!r} ({exc.strerror}); check the spelling "
             "and your DNS"
         ) from exc
-    family, _, _, _, sockaddr = infos[0]
-    return Address(family, sockaddr, host, port)  # type: ignore[arg-type]
+    last_error: OSError | None = None
+    for family, _, _, _, sockaddr in infos:
+        address = Address(family, sockaddr, host, port)  # type: ignore[arg-type]
+        try:
+            connect(address, deadline).close()
+        except OSError as exc:
+            last_error = exc
+            continue
+        return address
+    assert last_error is not None
+    raise connection_error(Address(infos[0][0], infos[0][4], host, port), last_error, deadline)  # type: ignore[arg-type]
 
 
 def connect(address: Address, deadline: Deadline) -> socket.socket:
