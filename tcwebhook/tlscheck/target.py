@@ -23,9 +23,9 @@ class Target:
         return parse_ip(self.host) is not None
 
     @property
-    def sni(self) -> str | None:
-        """The name sent in SNI: never an IP address (RFC 6066 forbids it)."""
-        return None if parse_ip(self.servername) is not None else self.servername
+    def sni(self) -> str:
+        """The name to verify; Python's ssl leaves it out of SNI when it is an IP address."""
+        return self.servername
 
     @property
     def display(self) -> str:
