@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.x509.oid import NameOID
 
 from tcwebhook.tlscheck.report import CertificateInfo
@@ -90,7 +90,32 @@ def issued_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
         return False
     try:
         certificate.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+    except (ValueError, UnsupportedAlgorithm):
+        # cryptography refuses legacy hashes (SHA-1, MD5) here; check the signature by hand so
+        # that such a chain is still recognised, and the Key and signature row can name it.
+        return _legacy_signature_valid(certificate, issuer)
+    except (TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def _legacy_signature_valid(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
+    legacy_hashes: dict[str, hashes.HashAlgorithm] = {"sha1": hashes.SHA1(), "md5": hashes.MD5()}
+    algorithm = legacy_hashes.get(signature_hash_name(certificate) or "")
+    if algorithm is None:
+        return False
+    key = issuer.public_key()
+    signed = certificate.tbs_certificate_bytes
+    try:
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(certificate.signature, signed, padding.PKCS1v15(), algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(certificate.signature, signed, ec.ECDSA(algorithm))
+        elif isinstance(key, dsa.DSAPublicKey):
+            key.verify(certificate.signature, signed, algorithm)
+        else:
+            return False
+    except (InvalidSignature, UnsupportedAlgorithm, ValueError, TypeError):
         return False
     return True
 

@@ -190,6 +190,9 @@ def test_sha1_signed_leaf_fails(pki, servers, options):
     assert "ecdsa-with-SHA1" in row.finding
     assert "policy failure" in row.finding
     assert report.chain[0].signature == "ecdsa-with-SHA1"
+    # The chain itself is complete: the SHA-1 signature is the problem, not the intermediate.
+    assert "missing intermediate" not in report.check("trust").finding
+    assert report.check("chain-order").status is Status.PASS
 
 
 def test_expiring_in_seven_days_warns(pki, servers, options):
