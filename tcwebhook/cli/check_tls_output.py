@@ -42,8 +42,8 @@ def checks_table(report: Report) -> Table:
 def chain_table(report: Report) -> Table:
     table = Table(title="Certificate chain as received", title_justify="left")
     table.add_column("#", justify="right")
-    table.add_column("Subject")
-    table.add_column("Issuer")
+    table.add_column("Subject", overflow="fold")
+    table.add_column("Issuer", overflow="fold")
     table.add_column("Valid", no_wrap=True)
     table.add_column("Key", no_wrap=True)
     table.add_column("Signature", no_wrap=True)

@@ -13,6 +13,8 @@ from cryptography.x509.oid import NameOID
 
 from tcwebhook.tlscheck.report import CertificateInfo
 
+CURVE_NAMES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
+
 
 def display_name(name: x509.Name) -> str:
     """The common name if there is one, else the whole RFC 4514 string."""
@@ -25,9 +27,10 @@ def display_name(name: x509.Name) -> str:
 def key_description(certificate: x509.Certificate) -> str:
     key = certificate.public_key()
     if isinstance(key, rsa.RSAPublicKey):
-        return f"RSA {key.key_size}"
+        return f"RSA {key.key_size} bits"
     if isinstance(key, ec.EllipticCurvePublicKey):
-        return f"EC {key.curve.name} ({key.key_size})"
+        curve = CURVE_NAMES.get(key.curve.name, key.curve.name)
+        return f"EC {curve} ({key.key_size} bits)"
     if isinstance(key, dsa.DSAPublicKey):
         return f"DSA {key.key_size}"
     if isinstance(key, ed25519.Ed25519PublicKey):

@@ -249,34 +249,6 @@ def _ssl_reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    """HTTP to a resolved address; Host header and SNI still carry the real name."""
-
-    def __init__(
-        self,
-        address: Address,
-        host_header: str,
-        deadline: Deadline,
-        context: ssl.SSLContext | None = None,
-        sni: str | None = None,
-    ) -> None:
-        super().__init__(host_header, address.port, timeout=deadline.remaining())
-        self._address = address
-        self._deadline = deadline
-        self._tls_context = context
-        self._sni = sni
-
-    def connect(self) -> None:
-        sock = connect(self._address, self._deadline)
-        if self._tls_context is not None:
-            try:
-                sock = self._tls_context.wrap_socket(sock, server_hostname=self._sni)
-            except BaseException:
-                sock.close()
-                raise
-        self.sock = sock
-
-
 def post_empty_json(
     address: Address,
     host_header: str,
@@ -286,15 +258,30 @@ def post_empty_json(
     sni: str | None = None,
     authorization: str | None = None,
 ) -> HttpResult:
-    """POST ``{}`` as Tradecloud would (JSON, optional Authorization) and return the status."""
-    connection = _PinnedHTTPConnection(address, host_header, deadline, context, sni)
-    headers = {"Content-Type": "application/json", "User-Agent": "tcwebhook-check-tls"}
+    """POST ``{}`` as Tradecloud would (JSON, optional Authorization) and return the status.
+
+    The request goes out in one write, so a server that answers 401 after reading only the
+    headers and closes does not reset the connection before its answer is read.
+    """
+    lines = [
+        f"POST {path} HTTP/1.1",
+        f"Host: {host_header}",
+        "User-Agent: tcwebhook-check-tls",
+        "Content-Type: application/json",
+        "Content-Length: 2",
+        "Connection: close",
+    ]
     if authorization:
-        headers["Authorization"] = authorization
+        lines.append(f"Authorization: {authorization}")
+    request = ("\r\n".join(lines) + "\r\n\r\n{}").encode("latin-1")
+    sock: socket.socket | None = None
     try:
-        connection.request("POST", path, body=b"{}", headers=headers)
-        response = connection.getresponse()
-        response.read(65536)
+        sock = connect(address, deadline)
+        if context is not None:
+            sock = context.wrap_socket(sock, server_hostname=sni)
+        sock.sendall(request)
+        response = http.client.HTTPResponse(sock, method="POST")
+        response.begin()
         return HttpResult(
             status=response.status, reason=response.reason, location=response.getheader("Location")
         )
@@ -309,4 +296,5 @@ def post_empty_json(
     except (OSError, http.client.HTTPException) as exc:
         return HttpResult(error=_ssl_reason(exc))
     finally:
-        connection.close()
+        if sock is not None:
+            sock.close()
