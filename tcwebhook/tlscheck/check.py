@@ -57,7 +57,9 @@ def check_tls(target: str, options: CheckOptions | None = None) -> Report:
     host_header = parsed.servername if parsed.port == 443 else f"{parsed.servername}:{parsed.port}"
     authorization = options.credentials.header()
 
-    with ThreadPoolExecutor(max_workers=12, thread_name_prefix="check-tls") as pool:
+    # Not a with-block: on the deadline we must not wait for probes that are still blocked.
+    pool = ThreadPoolExecutor(max_workers=12, thread_name_prefix="check-tls")
+    try:
         protocol_futures = {
             name: pool.submit(
                 probes.handshake, address, sni, probes.probe_context(version), deadline
@@ -124,6 +126,7 @@ def check_tls(target: str, options: CheckOptions | None = None) -> Report:
             _result(authenticated_future, _timed_out_http) if authenticated_future else None
         )
         plain_http = _result(http_future, _timed_out_http)
+    finally:
         pool.shutdown(wait=False, cancel_futures=True)
 
     _raise_if_unreachable(address, deadline, [*protocol_results.values(), trust_result])
@@ -212,7 +215,13 @@ def _timed_out_http() -> HttpResult:
 def _raise_if_unreachable(
     address: Address, deadline: Deadline, results: list[HandshakeResult]
 ) -> None:
-    """Nothing could even connect: that is 'could not check' (exit 2), not a failed check."""
+    """Nothing could connect, or nothing answered the handshake in time: 'could not check'."""
+    if results and all(result.connected and result.timed_out for result in results):
+        raise TlsCheckError(
+            f"could not check: {address.host}:{address.port} accepted the connection but did "
+            f"not answer the TLS handshake within {deadline.seconds:g} s; is this the HTTPS "
+            "port? (raise --timeout for a slow server)"
+        )
     if any(result.connected for result in results):
         return
     first = next((result for result in results if result.error), None)

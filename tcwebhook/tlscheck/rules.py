@@ -40,7 +40,8 @@ def protocols_check(results: Mapping[str, HandshakeResult]) -> Check:
             "protocols",
             "Protocols",
             Status.FAIL,
-            f"neither TLS 1.2 nor TLS 1.3 is accepted ({summary}); Tradecloud cannot connect",
+            f"neither TLS 1.2 nor TLS 1.3 is accepted ({summary}{_tls12_reason(results)}); "
+            "Tradecloud cannot connect",
             "enable TLS 1.2 and TLS 1.3 (nginx: ssl_protocols TLSv1.2 TLSv1.3;)",
         )
     if legacy:
@@ -53,6 +54,11 @@ def protocols_check(results: Mapping[str, HandshakeResult]) -> Check:
             "disable TLS 1.0 and TLS 1.1 (nginx: ssl_protocols TLSv1.2 TLSv1.3;)",
         )
     return Check("protocols", "Protocols", Status.PASS, summary)
+
+
+def _tls12_reason(results: Mapping[str, HandshakeResult]) -> str:
+    result = results.get("TLS 1.2")
+    return f"; TLS 1.2 handshake: {result.error}" if result is not None and result.error else ""
 
 
 def _protocol_summary(results: Mapping[str, HandshakeResult]) -> str:

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from tcwebhook.errors import TlsCheckError
-from tcwebhook.tlscheck.hostname import parse_ip
 
 DEFAULT_PORT = 443
 
@@ -17,10 +16,6 @@ class Target:
     port: int
     path: str
     servername: str
-
-    @property
-    def is_ip(self) -> bool:
-        return parse_ip(self.host) is not None
 
     @property
     def sni(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import sys
 
 import pytest
@@ -139,3 +140,12 @@ def test_file_mode_from_the_command_line(pki, monkeypatch, capsys):
     )
     assert code == 0
     assert json.loads(capsys.readouterr().out)["verdict"] == "pass"
+
+
+def test_a_port_that_never_answers_the_handshake_is_exit_2(monkeypatch, capsys):
+    # The kernel completes TCP connections to a listening socket even if nobody accepts them.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        code = run_cli(monkeypatch, f"127.0.0.1:{port}", "--timeout", "0.5", "--no-endpoint")
+    assert code == 2
+    assert "did not answer the TLS handshake within 0.5 s" in capsys.readouterr().err
