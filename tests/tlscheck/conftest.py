@@ -1,4 +1,4 @@
-"""Fixtures for the TLS scenarios: session keys and PKI, throwaway TLS servers on 127.0.0.1.
+"""Fixtures for the TLS scenarios: keys and PKI made once per run, TLS servers on 127.0.0.1.
 
 Each server is a thread that completes handshakes and answers every HTTP request with a fixed
 status (or one computed from the request's headers).
