@@ -43,3 +43,7 @@ class NotFound(TcwebhookError):
     """The thing asked for does not exist (exit code 1)."""
 
     exit_code = EXIT_CHECK_FAILED
+
+
+class TlsCheckError(TcwebhookError):
+    """check-tls could not check at all: DNS failure, connection refused, timeout, bad input."""
