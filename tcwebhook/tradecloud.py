@@ -441,12 +441,12 @@ class TradecloudClient:
                 "(the integration user's email and password) or set tradecloud.username and "
                 "tradecloud.password in the config file"
             )
-        try:
-            authorization = aiohttp.BasicAuth(self.username, self._password).encode()
-        except ValueError:
+        if ":" in self.username:
             raise ApiCredentialsError(
                 "the Tradecloud username must not contain ':'; use the integration user's email"
-            ) from None
+            )
+        credentials = f"{self.username}:{self._password}".encode()
+        authorization = "Basic " + base64.b64encode(credentials).decode("ascii")
         answer = await self._send(
             "GET",
             self._url("authentication", "login"),
