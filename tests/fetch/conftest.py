@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 import trustme
-from fake_tradecloud import PASSWORD, USERNAME, FakeTradecloud
+
+from tests.fake_tradecloud import PASSWORD, USERNAME, FakeTradecloud
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from fake_tradecloud import (
+from tests.fake_tradecloud import (
     DOCUMENTS_ORDER_ID,
     FIXTURES,
     ORDER_ID,

@@ -9,16 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-from fake_tradecloud import (
-    DOCUMENTS_ORDER_ID,
-    FORBIDDEN_ORDER_ID,
-    ORDER_ID,
-    PASSWORD,
-    SHIPMENT_ID,
-    USERNAME,
-    FakeTradecloud,
-    make_jwt,
-)
 
 from tcwebhook.config import load_settings
 from tcwebhook.errors import (
@@ -30,6 +20,16 @@ from tcwebhook.errors import (
     ApiUnavailable,
 )
 from tcwebhook.tradecloud import TokenCache, Tokens, TradecloudClient, jwt_expiry
+from tests.fake_tradecloud import (
+    DOCUMENTS_ORDER_ID,
+    FORBIDDEN_ORDER_ID,
+    ORDER_ID,
+    PASSWORD,
+    SHIPMENT_ID,
+    USERNAME,
+    FakeTradecloud,
+    make_jwt,
+)
 
 DOCUMENT_ID = "1c9a7b52-3d84-4e06-b1f7-95a2c4e8d013"
 
