@@ -290,15 +290,21 @@ def _selection_caption(report: FetchReport) -> str:
 
 
 def _instant(value: datetime | None) -> str:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else "unknown"
+    if value is None:
+        return "unknown"
+    precision = "seconds" if not value.microsecond else "milliseconds"
+    if value.microsecond % 1000:
+        precision = "microseconds"
+    return value.isoformat(timespec=precision).replace("+00:00", "Z")
 
 
 def _order_table(report: FetchReport) -> RenderableType:
     from rich.table import Table
 
     table = Table(show_lines=True)
-    for column in ("Pos", "Item", "Deliveries", "Net price", "Status", "Last updated", "Change"):
+    for column in ("Pos", "Item", "Deliveries", "Net price", "Status"):
         table.add_column(column, overflow="fold")
+    _timestamp_columns(table)
     for selected in report.selection:
         line = selected.line
         buyer_line = _map(line.get("buyerLine"))
@@ -321,17 +327,9 @@ def _shipment_table(report: FetchReport) -> RenderableType:
     from rich.table import Table
 
     table = Table(show_lines=True)
-    columns = (
-        "Despatch line",
-        "Carrier",
-        "Order line",
-        "Item",
-        "Quantity",
-        "Last updated",
-        "Change",
-    )
-    for column in columns:
+    for column in ("Despatch line", "Carrier", "Order line", "Item", "Quantity"):
         table.add_column(column, overflow="fold")
+    _timestamp_columns(table)
     for selected in report.selection:
         line = selected.line
         item = _map(line.get("item"))
@@ -356,6 +354,12 @@ def _shipment_table(report: FetchReport) -> RenderableType:
             _change(selected),
         )
     return table
+
+
+def _timestamp_columns(table: Any) -> None:
+    # Fold rather than cut with "…": a timestamp or key is useless half-shown.
+    table.add_column("Last updated", overflow="fold")
+    table.add_column("Change", overflow="fold")
 
 
 def _deliveries(line: Mapping[str, Any], buyer_line: Mapping[str, Any], unit: str) -> str:
