@@ -37,14 +37,20 @@ def list_events(
     event_name: str | None = typer.Option(
         None, "--event-name", help="Event name or glob, e.g. 'OrderLines*'."
     ),
+    state: str | None = typer.Option(
+        None,
+        "--state",
+        help="Only events with a delivery in this state: pending, running, failed, dead or done.",
+    ),
     config: Path | None = ConfigOption,
     data_dir: Path | None = DataDirOption,
     json: bool = JsonOption,
 ) -> None:
-    """Stored events, newest first."""
+    """Stored events, newest first, with the state of each delivery."""
     from tcwebhook import console
 
-    events = _open(config, data_dir).list_events(limit=limit, kind=kind, event_name=event_name)
+    store = _open(config, data_dir)
+    events = store.list_events(limit=limit, kind=kind, event_name=event_name, task_state=state)
     if json:
         console.print_json([event.summary() for event in events])
         return
@@ -66,6 +72,82 @@ def show_event(
         console.print_json(event.detail())
         return
     _render_detail(event)
+
+
+@events_app.command("retry")
+def retry(
+    event_id: int | None = typer.Argument(None, help="Re-queue every delivery of this event."),
+    dead: bool = typer.Option(False, "--dead", help="Re-queue every dead delivery instead."),
+    sink: str | None = typer.Option(None, "--sink", help="Only deliveries to this sink."),
+    config: Path | None = ConfigOption,
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """Deliver again: one event's deliveries, or all dead ones (after fixing the sink)."""
+    from tcwebhook import console
+    from tcwebhook.errors import ConfigError
+
+    if (event_id is None) == (not dead):
+        raise ConfigError("give either an event id or --dead (not both)")
+    store = _open(config, data_dir)
+    if event_id is not None:
+        store.get_event(event_id)  # a clear "no event with id N" rather than "0 re-queued"
+    count = store.requeue_tasks(event_id=event_id, target=sink, dead_only=dead)
+    console.info(f"{count} delivery(ies) re-queued; a running serve or deliver picks them up")
+
+
+@events_app.command("export")
+def export(
+    since: str | None = typer.Option(
+        None,
+        "--since",
+        help="Only events received at or after "
+        "this UTC time, e.g. 2026-11-01 or 2026-11-01T12:00:00Z.",
+    ),
+    output_format: str = typer.Option("jsonl", "--format", help="jsonl (one envelope per line)."),
+    config: Path | None = ConfigOption,
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """Stream stored events as JSON lines (our metadata, the Tradecloud body, changed lines)."""
+    import sys
+
+    from tcwebhook.console import to_json
+    from tcwebhook.delivery.content import envelope
+    from tcwebhook.errors import ConfigError
+
+    if output_format != "jsonl":
+        raise ConfigError(f"--format {output_format} is not supported; use jsonl")
+    store = _open(config, data_dir)
+    for event in store.iter_events(_timestamp(since, "--since") if since else None):
+        sys.stdout.write(to_json(envelope(event)) + "\n")
+
+
+@events_app.command("purge")
+def purge(
+    before: str = typer.Option(
+        ..., "--before", help="Delete events received before this UTC time (e.g. 2026-10-01)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Also delete events not yet delivered."),
+    config: Path | None = ConfigOption,
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """Delete old events whose deliveries are all done (undelivered ones only with --force)."""
+    from tcwebhook import console
+
+    count = _open(config, data_dir).purge(_timestamp(before, "--before"), force=force)
+    console.info(f"{count} event(s) deleted")
+
+
+def _timestamp(value: str, option: str) -> str:
+    """A user's date or date-time as the store's UTC text form (what received_at looks like)."""
+    from tcwebhook.changes import parse_instant
+    from tcwebhook.errors import ConfigError
+
+    instant = parse_instant(value if "T" in value else value + "T00:00:00Z")
+    if instant is None:
+        raise ConfigError(
+            f"{option} {value!r} is not a date or date-time (e.g. 2026-11-01T12:00:00Z)"
+        )
+    return instant.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _render_list(events: list[StoredEvent]) -> None:

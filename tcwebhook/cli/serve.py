@@ -10,10 +10,13 @@ from typing import TYPE_CHECKING
 import typer
 
 from tcwebhook.cli.common import ConfigOption, DataDirOption, load, run
+from tcwebhook.cli.deliver import print_delivery
 
 if TYPE_CHECKING:
+    from tcwebhook.delivery.sinks import TaskPolicy
     from tcwebhook.server.app import RequestLog
     from tcwebhook.server.run import ServePlan
+    from tcwebhook.store import TaskRecord
 
 
 class LogFormat(StrEnum):
@@ -51,6 +54,7 @@ def serve(
         serve_forever(
             serve_plan,
             request_logger=_json_line if json_lines else _text_line,
+            delivery_listener=_json_delivery if json_lines else print_delivery,
             on_ready=ready,
         )
     )
@@ -139,3 +143,11 @@ def _json_line(entry: RequestLog) -> None:
     from tcwebhook import console
 
     console.print_json_line(dataclasses.asdict(entry))
+
+
+def _json_delivery(policy: TaskPolicy, task: TaskRecord, state: str, error: str | None) -> None:
+    from tcwebhook import console
+
+    console.print_json_line(
+        {"delivery": policy.name, "event_id": task.event_id, "state": state, "error": error}
+    )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from fnmatch import fnmatchcase
 
-from tcwebhook.config import SinkSettings
+from tcwebhook.config import Settings, SinkSettings
 from tcwebhook.events import WebhookEvent
 
 
@@ -20,10 +20,15 @@ def matches(sink: SinkSettings, event: WebhookEvent) -> bool:
     return True
 
 
-def sink_router(sinks: Sequence[SinkSettings]) -> Callable[[WebhookEvent], tuple[str, ...]]:
-    """A task router for ``create_app``: the names of the sinks that take each event."""
+def task_router(settings: Settings) -> Callable[[WebhookEvent], tuple[str, ...]]:
+    """A task router for ``create_app``: the API fetch of a GET notification, then the sinks
+    that take the event."""
+    from tcwebhook.delivery.fetching import FETCH_TARGET
+
+    sinks = settings.sinks
 
     def route(event: WebhookEvent) -> tuple[str, ...]:
-        return tuple(sink.name for sink in sinks if matches(sink, event))
+        targets = tuple(sink.name for sink in sinks if matches(sink, event))
+        return (FETCH_TARGET, *targets) if event.kind.is_notification else targets
 
     return route

@@ -11,7 +11,7 @@ from typing import Protocol
 
 import aiohttp
 
-from tcwebhook.config import SinkSettings
+from tcwebhook.config import RetrySettings, SinkSettings
 from tcwebhook.delivery.content import render
 from tcwebhook.store import StoredEvent
 
@@ -26,8 +26,22 @@ class DeliveryFailed(Exception):
         self.output = output
 
 
+class TaskPolicy(Protocol):
+    """How the worker schedules a target's tasks (a sink's settings have these fields)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def concurrency(self) -> int: ...
+    @property
+    def timeout(self) -> float: ...
+    @property
+    def retry(self) -> RetrySettings: ...
+
+
 class Sink(Protocol):
-    settings: SinkSettings
+    @property
+    def settings(self) -> TaskPolicy: ...
 
     async def deliver(self, event: StoredEvent) -> str | None:
         """Hand the event on; return output worth keeping. Must be idempotent."""

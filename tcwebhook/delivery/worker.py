@@ -13,8 +13,8 @@ import random
 import time
 from collections.abc import Callable
 
-from tcwebhook.config import RetrySettings, SinkSettings
-from tcwebhook.delivery.sinks import DeliveryFailed, Sink, make_sink
+from tcwebhook.config import RetrySettings, Settings
+from tcwebhook.delivery.sinks import DeliveryFailed, Sink, TaskPolicy, make_sink
 from tcwebhook.store import SqliteStore, TaskRecord
 
 log = logging.getLogger("tcwebhook.delivery")
@@ -29,7 +29,7 @@ def next_delay(retry: RetrySettings, attempts: int) -> float:
     return delay * random.uniform(0.5, 1.0)
 
 
-DeliveryListener = Callable[[SinkSettings, TaskRecord, str, str | None], None]
+DeliveryListener = Callable[[TaskPolicy, TaskRecord, str, str | None], None]
 
 
 class DeliveryWorker:
@@ -38,11 +38,14 @@ class DeliveryWorker:
     def __init__(
         self,
         store: SqliteStore,
-        sinks: tuple[SinkSettings, ...],
+        settings: Settings,
         listener: DeliveryListener | None = None,
     ) -> None:
+        from tcwebhook.delivery.fetching import FetchSink
+
         self.store = store
-        self.sinks = [make_sink(settings) for settings in sinks]
+        self.sinks: list[Sink] = [FetchSink(settings, store)]
+        self.sinks += [make_sink(sink) for sink in settings.sinks]
         self.listener = listener
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -121,7 +124,7 @@ class DeliveryWorker:
         self._notify(settings, task, "done", None)
 
     async def _failed(
-        self, settings: SinkSettings, task: TaskRecord, error: str, output: str | None
+        self, settings: TaskPolicy, task: TaskRecord, error: str, output: str | None
     ) -> None:
         attempts = task.attempts + 1
         if attempts >= settings.retry.max_attempts:
@@ -134,7 +137,23 @@ class DeliveryWorker:
         self._notify(settings, task, state, error)
 
     def _notify(
-        self, settings: SinkSettings, task: TaskRecord, state: str, error: str | None
+        self, settings: TaskPolicy, task: TaskRecord, state: str, error: str | None
     ) -> None:
         if self.listener is not None:
             self.listener(settings, task, state, error)
+
+
+async def run_worker(
+    store: SqliteStore, settings: Settings, listener: DeliveryListener | None, once: bool
+) -> int:
+    """``tcwebhook deliver``: drain once, or deliver until SIGINT/SIGTERM."""
+    import signal
+
+    worker = DeliveryWorker(store, settings, listener)
+    if once:
+        return await worker.drain()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, worker.stop)
+    await worker.run()
+    return 0

@@ -13,10 +13,10 @@ from pathlib import Path
 from aiohttp import web
 
 from tcwebhook.config import AuthSettings, Settings
-from tcwebhook.delivery.routing import sink_router
+from tcwebhook.delivery.routing import task_router
 from tcwebhook.delivery.worker import DeliveryListener, DeliveryWorker
 from tcwebhook.errors import ConfigError
-from tcwebhook.server.app import RequestLogger, create_app, no_tasks
+from tcwebhook.server.app import RequestLogger, create_app
 from tcwebhook.server.auth import DEV_TOKEN_FILE, dev_token
 from tcwebhook.server.local import base_url
 from tcwebhook.server.tls import CertificateFiles, dev_certificates, server_context
@@ -84,13 +84,13 @@ async def serve(
     """Serve until SIGINT/SIGTERM; then stop accepting, finish in-flight work, close the store."""
     settings = serve_plan.settings
     store = store or open_store(settings.store_url)
-    worker = DeliveryWorker(store, settings.sinks, delivery_listener) if settings.sinks else None
+    worker = DeliveryWorker(store, settings, delivery_listener)
     app = create_app(
         settings,
         store,
         request_logger=request_logger,
-        task_router=sink_router(settings.sinks) if worker else no_tasks,
-        on_tasks_stored=worker.wake if worker else None,
+        task_router=task_router(settings),
+        on_tasks_stored=worker.wake,
     )
     runner = web.AppRunner(
         app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT
@@ -118,7 +118,7 @@ async def serve(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    delivering = asyncio.create_task(worker.run()) if worker else None
+    delivering = asyncio.create_task(worker.run())
     if on_ready is not None:
         on_ready(_bound_port(site) or settings.server.port)
     try:
@@ -127,9 +127,8 @@ async def serve(
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
         await runner.cleanup()  # stops accepting, waits for in-flight requests
-        if worker and delivering:
-            worker.stop()  # deliveries under way finish; the rest wait in the outbox
-            await delivering
+        worker.stop()  # deliveries under way finish; the rest wait in the outbox
+        await delivering
         store.close()
 
 

@@ -201,7 +201,12 @@ class SqliteStore:
         that lapses (the process died) makes the task due again.
         """
         now = time.time()
-        unfinished = "target = ? AND state IN ('pending', 'failed', 'running')"
+        # A sink waits for the API fetch of a GET notification, so it can hand on the object.
+        unfinished = (
+            "target = ? AND state IN ('pending', 'failed', 'running') AND NOT EXISTS ("
+            "SELECT 1 FROM tasks f WHERE f.event_id = tasks.event_id AND f.target = '@fetch' "
+            "AND f.id != tasks.id AND f.state NOT IN ('done', 'dead'))"
+        )
         with self.writing() as connection:
             if strict_order:
                 sql = (
@@ -244,6 +249,25 @@ class SqliteStore:
                 "next_attempt_at = ?, updated_at = ? WHERE id = ?",
                 (state, error, output, next_attempt_at, utc_now(), task_id),
             )
+
+    def attach_fetched(self, event_id: int, fetched: bytes, changed_lines: list[str]) -> None:
+        """Attach the object fetched for a GET notification, with its changed lines."""
+        with self.writing() as connection:
+            connection.execute(
+                "UPDATE events SET fetched = ?, fetched_changed_lines = ?, fetched_at = ? "
+                "WHERE id = ?",
+                (fetched, orjson.dumps(changed_lines).decode(), utc_now(), event_id),
+            )
+
+    def previous_fetched(self, resource_id: str, before_event_id: int) -> bytes | None:
+        """The newest object fetched for ``resource_id`` by an earlier event."""
+        with self.reading() as connection:
+            row = connection.execute(
+                "SELECT fetched FROM events WHERE resource_id = ? AND id < ? "
+                "AND fetched IS NOT NULL ORDER BY id DESC LIMIT 1",
+                (resource_id, before_event_id),
+            ).fetchone()
+        return bytes(row[0]) if row else None
 
     def requeue_tasks(
         self, event_id: int | None = None, target: str | None = None, dead_only: bool = False
