@@ -43,3 +43,15 @@ class NotFound(TcwebhookError):
     """The thing asked for does not exist (exit code 1)."""
 
     exit_code = EXIT_CHECK_FAILED
+
+
+class UnknownSample(TcwebhookError):
+    """No built-in sample has this name (exit code 2)."""
+
+
+class ReplaySourceError(TcwebhookError):
+    """A replay source cannot be read or is not a JSON object (exit code 2)."""
+
+
+class ReplayTargetError(TcwebhookError):
+    """The replay target cannot be reached or its TLS certificate is not trusted (exit code 2)."""
