@@ -171,11 +171,20 @@ def load_settings(
         if value is not None:
             _set_dotted(raw, dotted, value)
     where = f"{path}" if path else "settings"
-    try:
-        settings = _build(Settings, raw, "", marks, where, base_dir)
-    except ConfigError:
-        raise
-    return dataclasses.replace(settings, source=path)
+    settings = _build(Settings, raw, "", marks, where, base_dir)
+    return dataclasses.replace(
+        settings, source=path, store=_resolve_store(settings.store, base_dir)
+    )
+
+
+def _resolve_store(store: StoreSettings, base_dir: Path) -> StoreSettings:
+    """A relative sqlite path is relative to the config file, like every other path in it."""
+    prefix = "sqlite:///"
+    if store.url and store.url.startswith(prefix):
+        path = Path(store.url[len(prefix) :]).expanduser()
+        if not path.is_absolute():
+            return StoreSettings(url=prefix + str(base_dir / path))
+    return store
 
 
 def _read_yaml(path: Path, environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:

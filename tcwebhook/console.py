@@ -17,7 +17,10 @@ from rich.text import Text
 
 @cache
 def stdout() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+    console = Console(highlight=False, soft_wrap=False)
+    if not console.is_terminal:
+        console.width = 160  # piped into a file or less: don't squeeze tables to 80 columns
+    return console
 
 
 @cache
@@ -60,3 +63,9 @@ def warning(message: str) -> None:
 
 def info(message: str) -> None:
     stderr().print(Text(message))
+
+
+def print_json_line(data: Any) -> None:
+    """One compact JSON object per line (logs for machines)."""
+    sys.stdout.write(to_json(data) + "\n")
+    sys.stdout.flush()

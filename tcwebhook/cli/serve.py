@@ -1,0 +1,141 @@
+"""``tcwebhook serve``: the HTTPS receiver."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from tcwebhook.cli.common import ConfigOption, DataDirOption, load, run
+
+if TYPE_CHECKING:
+    from tcwebhook.server.app import RequestLog
+    from tcwebhook.server.run import ServePlan
+
+
+class LogFormat(StrEnum):
+    rich = "rich"
+    json = "json"
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+
+
+def serve(
+    config: Path | None = ConfigOption,
+    host: str | None = typer.Option(
+        None, "--host", help="Address to listen on.", show_default="127.0.0.1"
+    ),
+    port: int | None = typer.Option(None, "--port", help="Port to listen on.", show_default="8443"),
+    data_dir: Path | None = DataDirOption,
+    log_format: LogFormat = typer.Option(
+        LogFormat.rich, "--log-format", help="One line per request: rich text or JSON lines."
+    ),
+) -> None:
+    """Receive Tradecloud webhooks over HTTPS and store each event durably before answering."""
+    from tcwebhook.server.run import plan
+    from tcwebhook.server.run import serve as serve_forever
+
+    settings = load(config, server__host=host, server__port=port, data_dir=data_dir)
+    serve_plan = plan(settings)
+    json_lines = log_format is LogFormat.json
+
+    def ready(bound_port: int) -> None:
+        _print_banner(serve_plan, bound_port, json_lines)
+
+    run(
+        serve_forever(
+            serve_plan,
+            request_logger=_json_line if json_lines else _text_line,
+            on_ready=ready,
+        )
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Rendering. Request lines bypass Rich: they are written at full request rate.
+
+
+def _print_banner(serve_plan: ServePlan, port: int, json_lines: bool) -> None:
+    from tcwebhook import console
+
+    paths = serve_plan.settings.server.paths
+    order_url, shipment_url = (
+        serve_plan.url(paths.order, port),
+        serve_plan.url(paths.shipment, port),
+    )
+    if json_lines:
+        console.print_json_line(
+            {"listening": True, "order_url": order_url, "shipment_url": shipment_url,
+             "ca_file": serve_plan.dev_ca, "store": serve_plan.settings.store_url}
+        )  # fmt: skip
+        return
+    out = console.stderr()
+    out.print(f"[bold green]tcwebhook[/] listening on port {port} (TLS 1.2/1.3)")
+    out.print(f"  order webhooks:    {order_url}")
+    out.print(f"  shipment webhooks: {shipment_url}")
+    out.print(f"  events stored in:  {serve_plan.settings.store_url}")
+    if serve_plan.dev_ca is not None:
+        out.print(f"  development CA:    {serve_plan.dev_ca} (trust it in local clients)")
+    if serve_plan.dev_token_file is not None:
+        out.print(f"  bearer token:      generated, in {serve_plan.dev_token_file} (mode 0600)")
+    out.print("Try it:", style="bold")
+    out.print(_curl_line(serve_plan, order_url), soft_wrap=True, markup=False, highlight=False)
+    out.print("Stop with Ctrl-C.", style="dim")
+
+
+def _curl_line(serve_plan: ServePlan, url: str) -> str:
+    """A ready-to-paste curl command that never contains the secret itself."""
+    auth = serve_plan.settings.auth
+    if serve_plan.dev_token_file is not None:
+        header = f'-H "Authorization: Bearer $(cat {serve_plan.dev_token_file})"'
+    elif auth.type == "bearer":
+        header = '-H "Authorization: Bearer $TCWEBHOOK_TOKEN"'
+    else:
+        header = f"-u '{auth.username}:'\"$TCWEBHOOK_PASSWORD\""
+    cacert = f"--cacert {serve_plan.dev_ca} " if serve_plan.dev_ca else ""
+    return (
+        f"curl {cacert}{header} -H 'Content-Type: application/json' "
+        f"--data-binary @order-event.json {url}"
+    )
+
+
+def _text_line(entry: RequestLog) -> None:
+    colour = sys.stdout.isatty()
+    status = f"{entry.status}"
+    if colour:
+        code = "32" if entry.status < 300 else "33" if entry.status < 500 else "31"
+        status = f"\x1b[{code}m{status}\x1b[0m"
+    clock = entry.time[11:23]
+    if entry.kind is None:
+        line = f"{clock}  {status}  {entry.method} {entry.path}  {entry.error or ''}"
+    else:
+        what = entry.event_name or f"GET notification {entry.resource_id}"
+        parts = [clock, status, entry.kind, what, entry.number or "-"]
+        if entry.changed_lines is not None:
+            parts.append(
+                f"{entry.changed_lines} line{'s' if entry.changed_lines != 1 else ''} changed"
+            )
+        if entry.duplicate:
+            parts.append(f"duplicate of #{entry.event_id}")
+        elif entry.event_id is not None:
+            parts.append(f"#{entry.event_id}")
+        if entry.unknown_event:
+            parts.append("(unknown event name: stored anyway)")
+        if entry.error:
+            parts.append(entry.error)
+        line = "  ".join(parts)
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def _json_line(entry: RequestLog) -> None:
+    import dataclasses
+
+    from tcwebhook import console
+
+    console.print_json_line(dataclasses.asdict(entry))

@@ -1,0 +1,1 @@
+"""The HTTPS receiver: ``create_app`` builds the aiohttp app, ``run`` serves it."""

@@ -1,0 +1,277 @@
+"""The receiver as an aiohttp application, built from settings and a store.
+
+Status codes follow Tradecloud's retry rules (TRADECLOUD.md §2.6): 2xx only after the event is
+committed; 4xx for what a retry cannot fix; 503 for anything transient or unexpected, because
+Tradecloud never retries a 500 and the event would be lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import hdrs, web
+
+from tcwebhook.config import Settings
+from tcwebhook.errors import PayloadError, StoreUnavailable, UnsupportedContentType
+from tcwebhook.events import Resource, WebhookEvent, parse_notification, parse_webhook
+from tcwebhook.server.auth import Authenticator
+from tcwebhook.store import NewEvent, SqliteStore, utc_now
+
+log = logging.getLogger("tcwebhook.server")
+
+# Headers never stored: they carry credentials.
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+_JSON_TYPES = ("application/json", "text/json")
+_XML_TYPES = ("application/xml", "text/xml")
+_ID_PARAMS: dict[str, Resource] = {"orderId": "order", "shipmentId": "shipment"}
+
+
+@dataclass(frozen=True)
+class RequestLog:
+    """What happened to one request, for the console (never holds a secret)."""
+
+    time: str
+    method: str
+    path: str
+    status: int
+    duration_ms: float
+    kind: str | None = None
+    event_name: str | None = None
+    number: str | None = None
+    resource_id: str | None = None
+    changed_lines: int | None = None
+    event_id: int | None = None
+    duplicate: bool = False
+    unknown_event: bool = False
+    error: str | None = None
+
+
+RequestLogger = Callable[[RequestLog], None]
+TaskRouter = Callable[[WebhookEvent], tuple[str, ...]]
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", SqliteStore)
+_LOGGER = web.AppKey("request_logger", object)
+_ROUTER = web.AppKey("task_router", object)
+_AUTH = web.AppKey("authenticator", Authenticator)
+
+
+def no_tasks(event: WebhookEvent) -> tuple[str, ...]:
+    return ()
+
+
+def create_app(
+    settings: Settings,
+    store: SqliteStore,
+    *,
+    request_logger: RequestLogger | None = None,
+    task_router: TaskRouter = no_tasks,
+) -> web.Application:
+    """The receiver app; ``settings.auth`` must hold credentials (``plan`` adds the dev token)."""
+    app = web.Application(
+        client_max_size=settings.server.max_body_bytes,
+        middlewares=[_outcome_middleware, _auth_middleware],
+    )
+    app[SETTINGS] = settings
+    app[STORE] = store
+    app[_LOGGER] = request_logger
+    app[_ROUTER] = task_router
+    app[_AUTH] = Authenticator(settings.auth)
+    app.router.add_get("/healthz", _healthz, allow_head=True)
+    paths = settings.server.paths
+    for resource, path in (("order", paths.order), ("shipment", paths.shipment)):
+        app.router.add_post(path, _receive_post)
+        app.router.add_put(path, _receive_post)  # legacy alias (TRADECLOUD.md §2.3)
+        by_query = _notification_handler(resource, from_path=False)
+        app.router.add_get(path, by_query, allow_head=False)
+        app.router.add_get(
+            path + "/{resource_id:.+}",
+            _notification_handler(resource, from_path=True),
+            allow_head=False,
+        )
+    return app
+
+
+# ----------------------------------------------------------------------------------------------
+# Handlers
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+async def _receive_post(request: web.Request) -> web.Response:
+    _check_content_type(request)
+    max_bytes = request.app[SETTINGS].server.max_body_bytes
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise _too_large(max_bytes)
+    try:
+        body = await request.read()  # aiohttp stops reading past client_max_size
+    except web.HTTPRequestEntityTooLarge:
+        raise _too_large(max_bytes) from None
+    event = parse_webhook(body)
+    return await _store(request, event, body)
+
+
+def _notification_handler(
+    resource: Resource, *, from_path: bool
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def receive_notification(request: web.Request) -> web.Response:
+        if from_path:
+            event = parse_notification(resource, request.match_info["resource_id"])
+        else:
+            event = _notification_from_query(request, resource)
+        return await _store(request, event, b"")
+
+    return receive_notification
+
+
+def _notification_from_query(request: web.Request, path_resource: Resource) -> WebhookEvent:
+    for param, resource in _ID_PARAMS.items():
+        if request.query.get(param):
+            return parse_notification(resource, request.query[param])
+    id_param = "orderId" if path_resource == "order" else "shipmentId"
+    raise PayloadError(
+        f"a GET webhook needs the {path_resource} id in the path ({request.path}/ID) "
+        f"or in the query (?{id_param}=ID)"
+    )
+
+
+async def _store(request: web.Request, event: WebhookEvent, body: bytes) -> web.Response:
+    record = NewEvent(
+        received_at=utc_now(),
+        kind=event.kind.value,
+        event_name=event.event_name,
+        message_id=event.message_id,
+        dedup_key=_dedup_key(event, body),
+        resource_id=event.resource_id,
+        number=event.number,
+        changed_lines=event.changed_lines,
+        method=request.method,
+        path=request.path_qs,
+        headers={str(k): v for k, v in request.headers.items() if k.lower() not in _SECRET_HEADERS},
+        body=body,
+        tasks=request.app[_ROUTER](event),  # type: ignore[operator]
+    )
+    request["event"] = event
+    result = await request.app[STORE].append(record)
+    request["event_id"] = result.id
+    request["duplicate"] = result.duplicate
+    status = "duplicate" if result.duplicate else "stored"
+    return web.json_response({"status": status, "id": result.id})
+
+
+def _dedup_key(event: WebhookEvent, body: bytes) -> str | None:
+    if event.kind.is_notification:
+        return None  # each GET notification is news: the same order changes many times
+    if event.message_id:
+        return "m:" + event.message_id
+    return "b:" + hashlib.sha256(body).hexdigest()
+
+
+def _check_content_type(request: web.Request) -> None:
+    if hdrs.CONTENT_TYPE not in request.headers:
+        return  # Tradecloud does not document the header: accept the body if it parses
+    mime = request.content_type.lower()
+    if mime in _JSON_TYPES or mime.endswith("+json"):
+        return
+    if mime in _XML_TYPES or mime.endswith("+xml"):
+        raise UnsupportedContentType(
+            f"content type {mime} (tXML) is not supported yet; "
+            "choose the JSON format for this webhook in the Tradecloud portal"
+        )
+    raise UnsupportedContentType(f"content type {mime} is not supported; send application/json")
+
+
+def _too_large(max_bytes: int) -> PayloadError:
+    error = PayloadError(
+        f"body is larger than server.max_body_bytes ({max_bytes} bytes); raise that setting "
+        "if Tradecloud really sends such large events"
+    )
+    error.status = 413
+    return error
+
+
+# ----------------------------------------------------------------------------------------------
+# Middlewares: authentication, then one place that turns every outcome into a status code
+
+
+@web.middleware
+async def _auth_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    if request.path == "/healthz":
+        return await handler(request)
+    authenticator = request.app[_AUTH]
+    if not authenticator.check(request.headers.get(hdrs.AUTHORIZATION)):
+        response = _error_response(401, "missing or wrong credentials")
+        response.headers[hdrs.WWW_AUTHENTICATE] = authenticator.challenge
+        return response
+    return await handler(request)
+
+
+@web.middleware
+async def _outcome_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    started = time.perf_counter()
+    error: str | None = None
+    try:
+        response = await handler(request)
+    except PayloadError as exc:
+        error = str(exc)
+        response = _error_response(exc.status, error)
+        if exc.status == 413:
+            response.force_close()  # the rest of the body was never read
+    except StoreUnavailable as exc:
+        error = str(exc)
+        response = _error_response(503, "the event could not be stored right now; retry later")
+        response.headers[hdrs.RETRY_AFTER] = "5"
+    except web.HTTPException as exc:  # routing: 404 and 405
+        error = exc.reason
+        response = _error_response(exc.status, exc.reason.lower())
+        if hdrs.ALLOW in exc.headers:
+            response.headers[hdrs.ALLOW] = exc.headers[hdrs.ALLOW]
+    except Exception as exc:  # never a 500: Tradecloud would drop the event for good
+        log.exception("unexpected error while receiving %s %s", request.method, request.path)
+        error = f"unexpected error: {type(exc).__name__}"
+        response = _error_response(503, "the event could not be processed right now; retry later")
+    _log(request, response.status, started, error)
+    return response
+
+
+def _error_response(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _log(request: web.Request, status: int, started: float, error: str | None) -> None:
+    logger = request.app[_LOGGER]
+    if logger is None or request.path == "/healthz":
+        return
+    event: WebhookEvent | None = request.get("event")
+    details = {}
+    if event is not None:
+        details = {
+            "kind": event.kind.value,
+            "event_name": event.event_name,
+            "number": event.number,
+            "resource_id": event.resource_id,
+            "changed_lines": None if event.kind.is_notification else len(event.changed_lines),
+            "event_id": request.get("event_id"),
+            "duplicate": bool(request.get("duplicate")),
+            "unknown_event": not event.known_event_name,
+        }
+    entry = RequestLog(
+        time=utc_now(),
+        method=request.method,
+        path=request.path,
+        status=status,
+        duration_ms=(time.perf_counter() - started) * 1000,
+        error=error,
+        **details,  # type: ignore[arg-type]
+    )
+    logger(entry)  # type: ignore[operator]

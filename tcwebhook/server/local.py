@@ -1,0 +1,42 @@
+"""How local tools (replay, the printed curl line) reach the receiver of the same config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tcwebhook.config import Settings
+from tcwebhook.server.auth import DEV_TOKEN_FILE, authorization_header
+from tcwebhook.server.tls import DEV_CA_FILE
+
+
+@dataclass(frozen=True)
+class LocalTarget:
+    order_url: str
+    shipment_url: str
+    ca_file: Path | None  # the development CA, when the server uses it
+    authorization: str | None  # full Authorization header value; a secret: never print it
+
+
+def base_url(settings: Settings, port: int | None = None) -> str:
+    """``https://host:port`` for a client on this machine (the dev certificate names localhost)."""
+    host = settings.server.host
+    dev_mode = settings.server.tls.cert is None
+    if host in ("0.0.0.0", "::", "") or (dev_mode and host in ("127.0.0.1", "::1")):
+        host = "localhost"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"https://{host}:{port or settings.server.port}"
+
+
+def local_target(settings: Settings) -> LocalTarget:
+    """The receiver as ``tcwebhook serve`` runs it with these settings."""
+    base = base_url(settings)
+    dev_mode = settings.server.tls.cert is None
+    ca_file = settings.data_dir / DEV_CA_FILE if dev_mode else None
+    authorization = authorization_header(settings.auth)
+    token_file = settings.data_dir / DEV_TOKEN_FILE
+    if authorization is None and token_file.is_file():
+        authorization = "Bearer " + token_file.read_text().strip()
+    paths = settings.server.paths
+    return LocalTarget(base + paths.order, base + paths.shipment, ca_file, authorization)

@@ -1,0 +1,138 @@
+"""Serving: resolve dev-mode credentials, bind the TLS socket, stop cleanly on SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import ipaddress
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from tcwebhook.config import AuthSettings, Settings
+from tcwebhook.errors import ConfigError
+from tcwebhook.server.app import RequestLogger, TaskRouter, create_app, no_tasks
+from tcwebhook.server.auth import DEV_TOKEN_FILE, dev_token
+from tcwebhook.server.local import base_url
+from tcwebhook.server.tls import CertificateFiles, dev_certificates, server_context
+from tcwebhook.store import SqliteStore, open_store
+
+SHUTDOWN_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class ServePlan:
+    """Everything ``serve`` decided before binding, for the start-up banner."""
+
+    settings: Settings  # with the generated dev token filled in, if any
+    certificates: CertificateFiles
+    dev_ca: Path | None  # clients must trust this CA (development mode)
+    dev_token_file: Path | None  # where the generated token lives (development mode)
+
+    def url(self, path: str, port: int | None = None) -> str:
+        return base_url(self.settings, port) + path
+
+
+def plan(settings: Settings) -> ServePlan:
+    """Check the settings are safe to serve with, and fill in development mode."""
+    server = settings.server
+    loopback = _is_loopback(server.host)
+    if not loopback and not (settings.auth.configured and server.tls.cert):
+        raise ConfigError(
+            f"refusing to listen on {server.host}, which is reachable from other machines, "
+            "without configured auth (auth.token or auth.username/password) and a configured "
+            "certificate (server.tls.cert/key); use --host 127.0.0.1 for local development"
+        )
+    dev_ca = token_file = None
+    if server.tls.cert and server.tls.key:
+        certificates = CertificateFiles(server.tls.cert, server.tls.key)
+    else:
+        certificates = dev_certificates(settings.data_dir)
+        dev_ca = certificates.ca
+    if not settings.auth.configured:
+        if settings.auth.type == "basic":
+            raise ConfigError("auth.type is basic but auth.username/auth.password are not set")
+        auth = AuthSettings(type="bearer", token=dev_token(settings.data_dir))
+        settings = dataclasses.replace(settings, auth=auth)
+        token_file = settings.data_dir / DEV_TOKEN_FILE
+    server_context(certificates)  # fail now, with one line, if the files are unusable
+    return ServePlan(settings, certificates, dev_ca, token_file)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def serve(
+    serve_plan: ServePlan,
+    *,
+    request_logger: RequestLogger | None = None,
+    task_router: TaskRouter = no_tasks,
+    on_ready: Callable[[int], None] | None = None,
+    store: SqliteStore | None = None,
+) -> None:
+    """Serve until SIGINT/SIGTERM; then stop accepting, finish in-flight work, close the store."""
+    settings = serve_plan.settings
+    store = store or open_store(settings.store_url)
+    app = create_app(settings, store, request_logger=request_logger, task_router=task_router)
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT
+    )
+    await runner.setup()
+    site = web.TCPSite(
+        runner,
+        settings.server.host,
+        settings.server.port,
+        ssl_context=server_context(serve_plan.certificates),
+        backlog=1024,
+        reuse_address=True,
+    )
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        store.close()
+        raise ConfigError(
+            f"cannot listen on {settings.server.host}:{settings.server.port}: {exc.strerror}; "
+            "choose another --port or stop the program using it"
+        ) from None
+    _quiet_handshake_errors()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    if on_ready is not None:
+        on_ready(_bound_port(site) or settings.server.port)
+    try:
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        await runner.cleanup()  # stops accepting, waits for in-flight requests
+        store.close()
+
+
+def _bound_port(site: web.TCPSite) -> int | None:
+    server = site._server  # aiohttp exposes no public accessor for the bound socket
+    sockets = getattr(server, "sockets", None) or []
+    return int(sockets[0].getsockname()[1]) if sockets else None
+
+
+def _quiet_handshake_errors() -> None:
+    """Failed TLS handshakes (plain HTTP, TLS 1.1 clients, scanners) are not our errors."""
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+        exception = context.get("exception")
+        if isinstance(exception, OSError) and "SSL" in type(exception).__name__ + str(exception):
+            return
+        loop.default_exception_handler(context)
+
+    asyncio.get_running_loop().set_exception_handler(handler)

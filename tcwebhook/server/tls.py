@@ -1,0 +1,85 @@
+"""TLS for the receiver: a TLS 1.2+ server context, and the local development CA."""
+
+from __future__ import annotations
+
+import os
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+from tcwebhook.errors import ConfigError
+
+DEV_CA_FILE = "dev-ca.pem"
+DEV_CERT_FILE = "dev-server.pem"  # leaf certificate followed by the chain
+DEV_KEY_FILE = "dev-server-key.pem"
+DEV_HOSTNAMES = ("localhost", "127.0.0.1", "::1")
+
+
+@dataclass(frozen=True)
+class CertificateFiles:
+    cert: Path
+    key: Path
+    ca: Path | None = None  # set for the development CA, which clients must be told to trust
+
+
+def server_context(files: CertificateFiles) -> ssl.SSLContext:
+    """Server-side context that accepts TLS 1.2 and 1.3 and nothing older (Tradecloud's rule)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
+    context.set_alpn_protocols(["http/1.1"])
+    try:
+        context.load_cert_chain(files.cert, files.key)
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"server.tls: cannot read {exc.filename}: no such file; "
+            "set server.tls.cert and server.tls.key to your PEM files"
+        ) from None
+    except PermissionError as exc:
+        raise ConfigError(f"server.tls: cannot read {exc.filename}: permission denied") from None
+    except ssl.SSLError as exc:
+        raise ConfigError(
+            f"server.tls: {files.cert} and {files.key} are not a usable PEM certificate chain "
+            f"and matching private key ({exc.reason or exc})"
+        ) from None
+    return context
+
+
+def dev_certificates(data_dir: Path) -> CertificateFiles:
+    """The development CA and a localhost certificate under ``data_dir``; made once, then reused."""
+    files = CertificateFiles(
+        data_dir / DEV_CERT_FILE, data_dir / DEV_KEY_FILE, data_dir / DEV_CA_FILE
+    )
+    if all(path.is_file() for path in (files.cert, files.key, files.ca)) and _loads(files):  # type: ignore[union-attr]
+        return files
+    import trustme
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    ca = trustme.CA(organization_name="tcwebhook development CA")
+    leaf = ca.issue_cert(*DEV_HOSTNAMES)
+    assert files.ca is not None
+    ca.cert_pem.write_to_path(str(files.ca))
+    chain = b"".join(blob.bytes() for blob in leaf.cert_chain_pems)
+    files.cert.write_bytes(chain)
+    write_private(files.key, leaf.private_key_pem.bytes())
+    return files
+
+
+def _loads(files: CertificateFiles) -> bool:
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(files.cert, files.key)
+    except (ssl.SSLError, OSError):
+        return False
+    return True
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a secret file readable by its owner only (mode 0600 from the first byte)."""
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.unlink(missing_ok=True)
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)

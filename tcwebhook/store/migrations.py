@@ -1,0 +1,78 @@
+"""Named schema migrations, applied once each and recorded in ``schema_migrations``.
+
+Never edit a migration that has shipped: add a new one at the end.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_events",
+        """
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            received_at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            event_name TEXT,
+            message_id TEXT,
+            dedup_key TEXT UNIQUE,          -- messageId, else body hash; NULL for GET notifications
+            resource_id TEXT,               -- Tradecloud order or shipment id
+            number TEXT,                    -- purchase order or shipment number
+            changed_lines TEXT NOT NULL,    -- JSON array of line keys
+            method TEXT NOT NULL,
+            path TEXT NOT NULL,
+            headers TEXT NOT NULL,          -- JSON object, credentials removed
+            body BLOB NOT NULL,             -- the raw bytes as received
+            fetched BLOB,                   -- object fetched from the API for a GET notification
+            fetched_changed_lines TEXT,
+            fetched_at TEXT
+        );
+        CREATE INDEX events_kind ON events (kind, id);
+        CREATE INDEX events_resource ON events (resource_id, id);
+        """,
+    ),
+    (
+        "0002_tasks",
+        """
+        -- Work that follows a stored event: one row per sink delivery, or the API fetch of a
+        -- GET notification (target '@fetch'). Inserted in the same transaction as the event.
+        CREATE TABLE tasks (
+            id INTEGER PRIMARY KEY,
+            event_id INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+            target TEXT NOT NULL,
+            state TEXT NOT NULL,            -- pending | done | failed | dead
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL,  -- unix time
+            last_error TEXT,
+            output TEXT,
+            updated_at TEXT NOT NULL,
+            UNIQUE (event_id, target)
+        );
+        CREATE INDEX tasks_due ON tasks (target, state, next_attempt_at, id);
+        """,
+    ),
+]
+
+
+def migrate(connection: sqlite3.Connection) -> list[str]:
+    """Apply the migrations this database has not seen yet; return their names."""
+    connection.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    applied = {row[0] for row in connection.execute("SELECT name FROM schema_migrations")}
+    done = []
+    for name, sql in MIGRATIONS:
+        if name in applied:
+            continue
+        with connection:
+            connection.executescript(f"BEGIN IMMEDIATE;\n{sql}\n")
+            connection.execute(
+                "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
+                (name, datetime.now(UTC).isoformat()),
+            )
+        done.append(name)
+    return done

@@ -1,0 +1,108 @@
+"""The rows the store takes and gives, as plain frozen data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event about to be stored, with the tasks that must follow it."""
+
+    received_at: str
+    kind: str
+    event_name: str | None
+    message_id: str | None
+    dedup_key: str | None
+    resource_id: str | None
+    number: str | None
+    changed_lines: tuple[str, ...]
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    tasks: tuple[str, ...] = ()  # sink names, or "@fetch" for a GET notification
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    id: int
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    id: int
+    event_id: int
+    target: str
+    state: str
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None
+    output: str | None
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    id: int
+    received_at: str
+    kind: str
+    event_name: str | None
+    message_id: str | None
+    resource_id: str | None
+    number: str | None
+    changed_lines: tuple[str, ...]
+    method: str
+    path: str
+    headers: dict[str, Any]
+    body: bytes
+    fetched: bytes | None = None
+    fetched_changed_lines: tuple[str, ...] | None = None
+    fetched_at: str | None = None
+    tasks: tuple[TaskRecord, ...] = field(default=())
+
+    def summary(self) -> dict[str, Any]:
+        """The stable JSON shape of ``events list --json``."""
+        return {
+            "id": self.id,
+            "received_at": self.received_at,
+            "kind": self.kind,
+            "event_name": self.event_name,
+            "message_id": self.message_id,
+            "resource_id": self.resource_id,
+            "number": self.number,
+            "method": self.method,
+            "changed_lines": list(self.changed_lines),
+            "tasks": [{"target": task.target, "state": task.state} for task in self.tasks],
+        }
+
+    def detail(self) -> dict[str, Any]:
+        """The JSON shape of ``events show --json``: the summary plus body, headers and tasks."""
+        import orjson
+
+        body = orjson.loads(self.body) if self.body else None
+        detail = self.summary()
+        detail.update(
+            path=self.path,
+            headers=self.headers,
+            body=body,
+            fetched=orjson.loads(self.fetched) if self.fetched else None,
+            fetched_changed_lines=(
+                list(self.fetched_changed_lines) if self.fetched_changed_lines is not None else None
+            ),
+            fetched_at=self.fetched_at,
+            tasks=[
+                {
+                    "target": task.target,
+                    "state": task.state,
+                    "attempts": task.attempts,
+                    "last_error": task.last_error,
+                    "output": task.output,
+                    "updated_at": task.updated_at,
+                }
+                for task in self.tasks
+            ],
+        )
+        return detail

@@ -1,0 +1,266 @@
+"""SQLite event store: WAL, ``synchronous=FULL``, group commit.
+
+One writer thread owns the write connection. Requests queue their rows; the writer takes every
+row waiting, inserts them in one transaction and commits once (one fsync for the batch), then
+wakes each request. A request is answered only after its own commit, so every 2xx still means
+"on disk", while many concurrent requests share the cost of one fsync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tcwebhook.errors import NotFound, StoreUnavailable
+from tcwebhook.store.migrations import migrate
+from tcwebhook.store.records import AppendResult, NewEvent, StoredEvent, TaskRecord
+
+MAX_BATCH = 512
+_STOP = object()
+
+_EVENT_COLUMNS = (
+    "id, received_at, kind, event_name, message_id, resource_id, number, changed_lines, "
+    "method, path, headers, body, fetched, fetched_changed_lines, fetched_at"
+)
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class SqliteStore:
+    """Durable event store in one SQLite file."""
+
+    def __init__(self, path: Path, busy_timeout: float = 2.0) -> None:
+        self.path = path
+        self.busy_timeout = busy_timeout
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with self._connect() as connection:
+                connection.execute("PRAGMA journal_mode=WAL")
+                migrate(connection)
+            connection.close()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot open the event store {path}: {exc}") from None
+        except OSError as exc:
+            raise StoreUnavailable(
+                f"cannot create the event store {path}: {exc.strerror}; "
+                "check the data_dir / store.url setting and its permissions"
+            ) from None
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        connection.execute("PRAGMA synchronous=FULL")
+        connection.execute("PRAGMA foreign_keys=ON")
+        return connection
+
+    # ---------------------------------------------------------------------------------------
+    # Writing
+
+    async def append(self, event: NewEvent) -> AppendResult:
+        """Store one event (and its tasks); return once it is committed to disk."""
+        self._ensure_writer()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[AppendResult] = loop.create_future()
+        self._queue.put((event, future, loop))
+        return await future
+
+    def append_sync(self, event: NewEvent) -> AppendResult:
+        """Blocking ``append`` for code that has no event loop (tests, scripts)."""
+        return asyncio.run(self.append(event))
+
+    def _ensure_writer(self) -> None:
+        if self._writer is None:
+            with self._lock:
+                if self._writer is None:
+                    self._writer = threading.Thread(
+                        target=self._write_loop, name="tcwebhook-store-writer", daemon=True
+                    )
+                    self._writer.start()
+
+    def _write_loop(self) -> None:
+        connection = self._connect()
+        try:
+            while True:
+                batch = [self._queue.get()]
+                while len(batch) < MAX_BATCH:
+                    try:
+                        batch.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                stop = any(item is _STOP for item in batch)
+                batch = [item for item in batch if item is not _STOP]
+                if batch:
+                    self._write_batch(connection, batch)
+                if stop:
+                    return
+        finally:
+            connection.close()
+
+    def _write_batch(self, connection: sqlite3.Connection, batch: list[Any]) -> None:
+        results: list[AppendResult] = []
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                results = [self._insert(connection, event) for event, _, _ in batch]
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        except Exception as exc:  # every failure to store must reach the request as a 503
+            error = StoreUnavailable(f"the event store could not commit: {exc}")
+            for _, future, loop in batch:
+                loop.call_soon_threadsafe(_settle, future, None, error)
+            return
+        for (_, future, loop), result in zip(batch, results, strict=True):
+            loop.call_soon_threadsafe(_settle, future, result, None)
+
+    def _insert(self, connection: sqlite3.Connection, event: NewEvent) -> AppendResult:
+        row = connection.execute(
+            "INSERT INTO events (received_at, kind, event_name, message_id, dedup_key, "
+            "resource_id, number, changed_lines, method, path, headers, body) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
+            (
+                event.received_at,
+                event.kind,
+                event.event_name,
+                event.message_id,
+                event.dedup_key,
+                event.resource_id,
+                event.number,
+                orjson.dumps(list(event.changed_lines)).decode(),
+                event.method,
+                event.path,
+                orjson.dumps(event.headers).decode(),
+                event.body,
+            ),
+        ).fetchone()
+        if row is None:
+            existing = connection.execute(
+                "SELECT id FROM events WHERE dedup_key = ?", (event.dedup_key,)
+            ).fetchone()
+            return AppendResult(existing[0], duplicate=True)
+        event_id = row[0]
+        if event.tasks:
+            now = time.time()
+            connection.executemany(
+                "INSERT INTO tasks (event_id, target, state, next_attempt_at, updated_at) "
+                "VALUES (?, ?, 'pending', ?, ?)",
+                [(event_id, target, now, event.received_at) for target in event.tasks],
+            )
+        return AppendResult(event_id, duplicate=False)
+
+    def close(self) -> None:
+        """Let the writer finish what is queued, then stop it."""
+        if self._writer is not None:
+            self._queue.put(_STOP)
+            self._writer.join()
+            self._writer = None
+
+    # ---------------------------------------------------------------------------------------
+    # Reading (any thread; short-lived connections so readers never block the writer)
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        try:
+            connection = self._connect()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot open the event store {self.path}: {exc}") from None
+        try:
+            yield connection
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"cannot read the event store {self.path}: {exc}") from None
+        finally:
+            connection.close()
+
+    def count(self) -> int:
+        with self.reading() as connection:
+            return int(connection.execute("SELECT count(*) FROM events").fetchone()[0])
+
+    def list_events(
+        self,
+        limit: int = 50,
+        kind: str | None = None,
+        event_name: str | None = None,
+    ) -> list[StoredEvent]:
+        """Newest first. ``event_name`` may be a glob (``Order*``)."""
+        where, params = [], []
+        if kind:
+            where.append("kind = ?")
+            params.append(kind)
+        if event_name:
+            where.append("event_name GLOB ?")
+            params.append(event_name)
+        sql = f"SELECT {_EVENT_COLUMNS} FROM events"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC LIMIT ?"
+        with self.reading() as connection:
+            rows = connection.execute(sql, [*params, limit]).fetchall()
+            return [self._event(connection, row) for row in rows]
+
+    def get_event(self, event_id: int) -> StoredEvent:
+        with self.reading() as connection:
+            row = connection.execute(
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no event with id {event_id} in {self.path}")
+            return self._event(connection, row)
+
+    def _event(self, connection: sqlite3.Connection, row: tuple[Any, ...]) -> StoredEvent:
+        tasks = [
+            TaskRecord(*task)
+            for task in connection.execute(
+                "SELECT id, event_id, target, state, attempts, next_attempt_at, last_error, "
+                "output, updated_at FROM tasks WHERE event_id = ? ORDER BY id",
+                (row[0],),
+            )
+        ]
+        return StoredEvent(
+            id=row[0],
+            received_at=row[1],
+            kind=row[2],
+            event_name=row[3],
+            message_id=row[4],
+            resource_id=row[5],
+            number=row[6],
+            changed_lines=tuple(orjson.loads(row[7])),
+            method=row[8],
+            path=row[9],
+            headers=orjson.loads(row[10]),
+            body=bytes(row[11]),
+            fetched=bytes(row[12]) if row[12] is not None else None,
+            fetched_changed_lines=tuple(orjson.loads(row[13])) if row[13] else None,
+            fetched_at=row[14],
+            tasks=tuple(tasks),
+        )
+
+
+def _settle(
+    future: asyncio.Future[AppendResult],
+    result: AppendResult | None,
+    error: BaseException | None,
+) -> None:
+    if future.done():  # the request went away (client disconnected); the row is stored anyway
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)  # type: ignore[arg-type]
