@@ -222,7 +222,7 @@ def render_result(result: SendResult, show_response: bool) -> None:
         f"  {latency:>7}  ",
         (result.source, "bold"),
         f" ({result.event_name})" if result.event_name else "",
-        f"  {result.method} {result.url}  ",
+        f"  {result.method} {_path(result.url)}  ",
         (TRADECLOUD_REACTION[result.verdict], style),
     )
     if result.attempts > 1:
@@ -237,6 +237,12 @@ def render_result(result: SendResult, show_response: bool) -> None:
         console.warning(f"no answer: {result.error}")
     if show_response and result.response_body:
         console.stdout().print(Text(result.response_body.rstrip(), style="dim"))
+
+
+def _path(url: str) -> str:
+    from yarl import URL
+
+    return URL(url).raw_path_qs
 
 
 def render_summary(report: ReplayReport) -> None:
