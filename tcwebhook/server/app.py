@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import hdrs, web
 
@@ -58,6 +59,19 @@ STORE = web.AppKey("store", SqliteStore)
 _LOGGER = web.AppKey("request_logger", object)
 _ROUTER = web.AppKey("task_router", object)
 _AUTH = web.AppKey("authenticator", Authenticator)
+
+
+@dataclass
+class _Outcome:
+    """What the handler learned about the request, for the log line."""
+
+    event: WebhookEvent | None = None
+    event_id: int | None = None
+    duplicate: bool = False
+
+
+# aiohttp >= 3.13 wants typed request keys; older releases take plain strings.
+_OUTCOME: Any = web.RequestKey("outcome", _Outcome) if hasattr(web, "RequestKey") else "outcome"
 
 
 def no_tasks(event: WebhookEvent) -> tuple[str, ...]:
@@ -157,10 +171,10 @@ async def _store(request: web.Request, event: WebhookEvent, body: bytes) -> web.
         body=body,
         tasks=request.app[_ROUTER](event),  # type: ignore[operator]
     )
-    request["event"] = event
+    outcome: _Outcome = request[_OUTCOME]
+    outcome.event = event
     result = await request.app[STORE].append(record)
-    request["event_id"] = result.id
-    request["duplicate"] = result.duplicate
+    outcome.event_id, outcome.duplicate = result.id, result.duplicate
     status = "duplicate" if result.duplicate else "stored"
     return web.json_response({"status": status, "id": result.id})
 
@@ -220,6 +234,7 @@ async def _outcome_middleware(
 ) -> web.StreamResponse:
     started = time.perf_counter()
     error: str | None = None
+    request[_OUTCOME] = _Outcome()
     try:
         response = await handler(request)
     except PayloadError as exc:
@@ -252,7 +267,8 @@ def _log(request: web.Request, status: int, started: float, error: str | None) -
     logger = request.app[_LOGGER]
     if logger is None or request.path == "/healthz":
         return
-    event: WebhookEvent | None = request.get("event")
+    outcome: _Outcome = request[_OUTCOME]
+    event = outcome.event
     details = {}
     if event is not None:
         details = {
@@ -261,8 +277,8 @@ def _log(request: web.Request, status: int, started: float, error: str | None) -
             "number": event.number,
             "resource_id": event.resource_id,
             "changed_lines": None if event.kind.is_notification else len(event.changed_lines),
-            "event_id": request.get("event_id"),
-            "duplicate": bool(request.get("duplicate")),
+            "event_id": outcome.event_id,
+            "duplicate": outcome.duplicate,
             "unknown_event": not event.known_event_name,
         }
     entry = RequestLog(

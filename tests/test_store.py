@@ -1,0 +1,104 @@
+"""The SQLite store: migrations, durability semantics, deduplication, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tcwebhook.errors import NotFound, StoreUnavailable
+from tcwebhook.store import NewEvent, SqliteStore, open_store, utc_now
+from tcwebhook.store.migrations import MIGRATIONS
+
+
+def new_event(n: int, dedup: str | None = None, tasks: tuple[str, ...] = ()) -> NewEvent:
+    return NewEvent(
+        received_at=utc_now(),
+        kind="order",
+        event_name="OrderIssuedByBuyer",
+        message_id=f"m-{n}",
+        dedup_key=dedup if dedup is not None else f"m:m-{n}",
+        resource_id=f"order-{n}",
+        number=f"PO{n}",
+        changed_lines=("0001",),
+        method="POST",
+        path="/tradecloud/order",
+        headers={"Content-Type": "application/json"},
+        body=b'{"eventName": "OrderIssuedByBuyer"}',
+        tasks=tasks,
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SqliteStore:
+    store = open_store(f"sqlite:///{tmp_path}/events.db")
+    yield store
+    store.close()
+
+
+def test_migrations_from_blank_database(tmp_path: Path) -> None:
+    path = tmp_path / "blank.db"
+    open_store(f"sqlite:///{path}").close()
+    with sqlite3.connect(path) as connection:
+        names = [row[0] for row in connection.execute("SELECT name FROM schema_migrations")]
+        assert names == [name for name, _ in MIGRATIONS]
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    open_store(f"sqlite:///{path}").close()  # a second open applies nothing twice
+
+
+def test_unsupported_url() -> None:
+    from tcwebhook.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="sqlite:///"):
+        open_store("postgres://db/events")
+
+
+async def test_append_list_get(store: SqliteStore) -> None:
+    first = await store.append(new_event(1, tasks=("erp",)))
+    second = await store.append(new_event(2))
+    assert (first.duplicate, second.duplicate) == (False, False)
+    events = store.list_events()
+    assert [e.id for e in events] == [second.id, first.id]
+    stored = store.get_event(first.id)
+    assert stored.number == "PO1" and stored.changed_lines == ("0001",)
+    assert [(t.target, t.state) for t in stored.tasks] == [("erp", "pending")]
+    assert store.list_events(event_name="Order*")[0].id == second.id
+    assert store.list_events(kind="shipment") == []
+    with pytest.raises(NotFound):
+        store.get_event(999)
+
+
+async def test_duplicates_are_stored_once(store: SqliteStore) -> None:
+    results = await asyncio.gather(*(store.append(new_event(1)) for _ in range(5)))
+    assert len({r.id for r in results}) == 1
+    assert sum(not r.duplicate for r in results) == 1
+    assert store.count() == 1
+
+
+async def test_many_concurrent_appends_share_commits(store: SqliteStore) -> None:
+    results = await asyncio.gather(*(store.append(new_event(n)) for n in range(500)))
+    assert len({r.id for r in results}) == 500
+    assert store.count() == 500
+
+
+async def test_locked_database_gives_store_unavailable(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/locked.db", busy_timeout=0.1)
+    blocker = sqlite3.connect(tmp_path / "locked.db", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreUnavailable, match="could not commit"):
+            await store.append(new_event(1))
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert (await store.append(new_event(1))).duplicate is False  # recovers once the lock is gone
+    store.close()
+
+
+def test_unwritable_location_is_one_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(StoreUnavailable, match="cannot create the event store"):
+        open_store(f"sqlite:///{blocker}/events.db")
