@@ -541,16 +541,27 @@ async def replay(
     connector = aiohttp.TCPConnector(ssl=context, limit=options.concurrency)
     timeout = aiohttp.ClientTimeout(total=options.timeout)
     next_index = 0
+    answered = False
+    abort: list[TcwebhookError] = []
     started = time.perf_counter()
 
     async def worker(session: aiohttp.ClientSession) -> None:
-        nonlocal next_index
-        while next_index < total:
+        nonlocal next_index, answered
+        while next_index < total and not abort:
             index = next_index
             next_index += 1
             source = sources[index % len(sources)]
             request = prepare(source, target, options, fresh) if fresh else prepared[index]
-            result = await _send(session, request, target, options)
+            try:
+                result = await _send(session, request, target, options)
+            except TcwebhookError as exc:  # TLS failure: no later event would fare better
+                abort.append(exc)
+                return
+            if result.status is None and not answered:
+                # Unreachable from the start: an environment error, not a verdict on events.
+                abort.append(_unreachable(result))
+                return
+            answered = True
             results[index] = result
             if on_result is not None:
                 on_result(result)
@@ -560,14 +571,16 @@ async def replay(
     ) as session:
         workers = [worker(session) for _ in range(min(options.concurrency, total))]
         await asyncio.gather(*workers)
-    report = ReplayReport([r for r in results if r is not None], time.perf_counter() - started)
-    if all(result.status is None for result in report.results):
-        first = report.results[0]
-        raise ReplayTargetError(
-            f"no answer from {_origin(first.url)}: {first.error}; check the URL, and that the "
-            "server is running (tcwebhook serve)"
-        )
-    return report
+    if abort:
+        raise abort[0]
+    return ReplayReport([r for r in results if r is not None], time.perf_counter() - started)
+
+
+def _unreachable(result: SendResult) -> ReplayTargetError:
+    return ReplayTargetError(
+        f"no answer from {_origin(result.url)}: {result.error}; check the URL, and that the "
+        "server is running (tcwebhook serve)"
+    )
 
 
 def _headers(target: Target) -> dict[str, str]:

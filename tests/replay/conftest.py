@@ -21,6 +21,7 @@ from tcwebhook.server.app import create_app
 from tcwebhook.store import SqliteStore, open_store
 
 TOKEN = "replay-test-token-5b1f0e"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 AUTHORIZATION = f"Bearer {TOKEN}"
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
@@ -122,6 +123,10 @@ def cli() -> Callable[..., Awaitable[CliResult]]:
         *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None
     ) -> CliResult:
         environment = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
+        # Run the package beside these tests, whatever the environment has installed.
+        environment["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])
+        )
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
