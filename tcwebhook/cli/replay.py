@@ -260,7 +260,11 @@ def render_summary(report: ReplayReport) -> None:
     table.add_row("sent", str(len(report.results)))
     table.add_row("delivered", f"{delivered} of {len(report.results)}")
     table.add_row(
-        "status", ", ".join(f"{status}: {n}" for status, n in report.status_counts.items())
+        "answers",
+        ", ".join(
+            f"{'HTTP ' if status.isdigit() else ''}{status}: {n}"
+            for status, n in report.status_counts.items()
+        ),
     )
     table.add_row("duration", f"{report.wall_seconds:.2f} s")
     table.add_row("throughput", f"{report.throughput:.1f} events/s")
