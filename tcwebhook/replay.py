@@ -478,6 +478,7 @@ class _Prepared:
     event_name: str | None
     message_id: str | None
     url: str
+    shown_url: str
     data: bytes | None
 
 
@@ -504,7 +505,14 @@ def prepare(source: Source, target: Target, options: ReplayOptions, fresh: bool)
         raise ReplaySourceError(f"{source.label}: {exc}") from None
     event_name = body.get("eventName") if isinstance(body.get("eventName"), str) else None
     data = orjson.dumps(body) if target.method == "POST" else None
-    return _Prepared(source.label, event_name, message_id_of(body), url, data)
+    return _Prepared(source.label, event_name, message_id_of(body), url, _shown(url), data)
+
+
+def _shown(url: str) -> str:
+    """The URL for output: without any user:password written into it."""
+    from yarl import URL
+
+    return str(URL(url).with_user(None))
 
 
 def ssl_context(target: Target) -> ssl.SSLContext | bool:
@@ -632,7 +640,7 @@ async def _send(
             request.event_name,
             request.message_id,
             target.method,
-            request.url,
+            request.shown_url,
             status,
             attempt,
             latency,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -185,7 +186,7 @@ async def test_usage_and_environment_errors(
         (["replay", "order", "--url", url, "--ca-file", str(ca_file)], ["--method GET"]),
         (["samples", "show", "shipment-isued"], ["shipment-issued"]),
     ]
-    results = [await cli(*args) for args, _ in cases]
+    results = await asyncio.gather(*(cli(*args) for args, _ in cases))
     for result, (_, fragments) in zip(results, cases, strict=True):
         one_line_error(result, *fragments)
     assert not fake.requests

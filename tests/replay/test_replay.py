@@ -272,3 +272,16 @@ def test_back_off_doubles_up_to_the_cap() -> None:
     assert not policy.should_retry(500, 1) and not policy.should_retry(404, 1)
     assert not policy.should_retry(503, 10)
     assert not RetryPolicy().should_retry(503, 1)
+
+
+async def test_credentials_in_the_url_never_reach_the_results(
+    fake_endpoint: FakeFactory, ca_file: Path
+) -> None:
+    fake = await fake_endpoint([200])
+    url = fake.url.replace("https://", "https://hook-user:s3cret-pw@")
+    report = await replay(
+        [sample_source("order-issued")], Target(url, url, ca_file), ReplayOptions()
+    )
+    assert report.all_delivered
+    assert fake.requests[0][2]["Authorization"].startswith("Basic ")
+    assert "s3cret-pw" not in orjson.dumps(report.to_json(with_bodies=True)).decode()
