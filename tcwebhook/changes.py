@@ -222,3 +222,73 @@ def order_line_changes(
 def order_event_lines(event_payload: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """In an order webhook every line of the payload is affected (§10.2)."""
     return _dicts(event_payload.get("lines"))
+
+
+# ------------------------------------------------------------------------------------------
+# Selection for display: the lines worth showing, in payload order, and the object cut to them
+
+
+@dataclass(frozen=True)
+class SelectedLine:
+    """A line picked for display with its status; ``carrier`` only for shipment lines."""
+
+    key: str
+    line: Mapping[str, Any]
+    status: Status
+    carrier: str | None = None
+
+
+def select_lines(
+    kind: Literal["order", "shipment"],
+    obj: Mapping[str, Any],
+    since: datetime | None = None,
+    all_lines: bool = False,
+) -> list[SelectedLine]:
+    """Changed and unknown lines (every line with ``all_lines``) of a fetched object.
+
+    ``since`` given: changed means updated after it; otherwise the §10.2 reference rule.
+    """
+    if kind == "order":
+        reference = order_reference(obj)
+        candidates = [
+            SelectedLine(order_line_key(line), line, "unchanged")
+            for line in _dicts(obj.get("lines"))
+        ]
+        in_meta = False
+    else:
+        reference = shipment_reference(obj)
+        candidates = [
+            SelectedLine(item.key, item.line, "unchanged", item.carrier)
+            for item in shipment_lines(obj)
+        ]
+        in_meta = True
+    selected = []
+    for candidate in candidates:
+        status = classify(updated_at(candidate.line, in_meta=in_meta), reference, since)
+        if all_lines or status != "unchanged":
+            selected.append(SelectedLine(candidate.key, candidate.line, status, candidate.carrier))
+    return selected
+
+
+def filter_lines(
+    kind: Literal["order", "shipment"], obj: Mapping[str, Any], keep: list[SelectedLine]
+) -> dict[str, Any]:
+    """A shallow copy of ``obj`` whose ``lines`` (and load-carrier lines) hold only ``keep``."""
+    kept = {id(selected.line) for selected in keep}
+
+    def only_kept(lines: Any) -> Any:
+        if not isinstance(lines, list):
+            return lines
+        return [line for line in lines if id(line) in kept]
+
+    result = dict(obj)
+    if "lines" in result:
+        result["lines"] = only_kept(result["lines"])
+    if kind == "shipment" and isinstance(result.get("loadCarriers"), list):
+        result["loadCarriers"] = [
+            {**carrier, "lines": only_kept(carrier.get("lines"))}
+            if isinstance(carrier, Mapping) and "lines" in carrier
+            else carrier
+            for carrier in result["loadCarriers"]
+        ]
+    return result

@@ -118,13 +118,73 @@ class TradecloudSettings:
 
 
 @dataclass(frozen=True)
+class RetrySettings:
+    max_attempts: int = 25
+    max_delay: float = 1800.0  # seconds; back-off doubles from base_delay up to this
+    base_delay: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1 or self.base_delay <= 0 or self.max_delay < self.base_delay:
+            raise ConfigError("retry needs max_attempts >= 1 and 0 < base_delay <= max_delay")
+
+
+@dataclass(frozen=True)
+class SinkSettings:
+    """Where stored events are handed on to: a directory, a command or an HTTP endpoint."""
+
+    name: str
+    type: Literal["directory", "command", "http"]
+    events: tuple[str, ...] = ()  # eventName globs; empty: every event
+    kinds: tuple[str, ...] = ()  # event kinds; empty: every kind
+    content: Literal["payload", "envelope"] = "payload"
+    path: Path | None = None  # directory
+    run: tuple[str, ...] = ()  # command: program and arguments
+    url: str | None = None  # http
+    headers: dict[str, str] = field(default_factory=dict)  # http
+    ca_file: Path | None = None  # http: extra CA to trust
+    timeout: float = 30.0
+    concurrency: int = 1  # 1 keeps the sink's events strictly in order
+    retry: RetrySettings = field(default_factory=RetrySettings)
+
+    def __post_init__(self) -> None:
+        if not self.name or self.name.startswith("@"):
+            raise ConfigError("a sink needs a name that does not start with '@'")
+        required = {
+            "directory": ("path", self.path),
+            "command": ("run", self.run),
+            "http": ("url", self.url),
+        }
+        key, value = required[self.type]
+        if not value:
+            raise ConfigError(f"sink '{self.name}' of type {self.type} needs '{key}'")
+        if self.url and not self.url.startswith(("http://", "https://")):
+            raise ConfigError(f"sink '{self.name}': url must start with https:// or http://")
+        if self.concurrency < 1 or self.timeout <= 0:
+            raise ConfigError(f"sink '{self.name}': concurrency must be >= 1 and timeout > 0")
+        kinds = {"order", "single_delivery_order", "order_documents", "shipment",
+                 "order_notification", "shipment_notification"}  # fmt: skip
+        unknown = [kind for kind in self.kinds if kind not in kinds]
+        if unknown:
+            raise ConfigError(
+                f"sink '{self.name}': unknown kind {unknown[0]!r} "
+                f"(valid: {', '.join(sorted(kinds))})"
+            )
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = field(default_factory=lambda: default_data_dir())
     server: ServerSettings = field(default_factory=ServerSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     tradecloud: TradecloudSettings = field(default_factory=TradecloudSettings)
+    sinks: tuple[SinkSettings, ...] = ()
     source: Path | None = None  # the file the settings came from, for messages
+
+    def __post_init__(self) -> None:
+        names = [sink.name for sink in self.sinks]
+        if len(set(names)) != len(names):
+            raise ConfigError("sinks: every sink needs a different name")
 
     @property
     def store_url(self) -> str:
@@ -293,7 +353,9 @@ def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def _dataclass_of(hint: Any) -> type | None:
-    for candidate in (hint, *typing.get_args(hint)):
+    """The dataclass behind ``X`` or ``X | None``."""
+    optional = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    for candidate in (hint, *(typing.get_args(hint) if optional else ())):
         if isinstance(candidate, type) and dataclasses.is_dataclass(candidate):
             return candidate
     return None
@@ -339,7 +401,24 @@ def _convert(
         raise ConfigError(f"{_at(dotted, marks, where)}: {dotted} must not be empty")
     if optional:
         hint = next(a for a in args if a is not type(None))
-    if typing.get_origin(hint) is Literal:
+    origin = typing.get_origin(hint)
+    if origin in (tuple, list):
+        if not isinstance(value, list):
+            raise ConfigError(f"{_at(dotted, marks, where)}: {dotted} must be a list")
+        item = typing.get_args(hint)[0]
+        return tuple(
+            _convert(item, element, f"{dotted}[{index}]", marks, where, base_dir)
+            for index, element in enumerate(value)
+        )
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{_at(dotted, marks, where)}: {dotted} must be a mapping")
+        item = typing.get_args(hint)[1]
+        return {
+            str(key): _convert(item, element, f"{dotted}.{key}", marks, where, base_dir)
+            for key, element in value.items()
+        }
+    if origin is Literal:
         choices = typing.get_args(hint)
         if value not in choices:
             raise ConfigError(

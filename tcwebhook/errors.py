@@ -45,6 +45,32 @@ class NotFound(TcwebhookError):
     exit_code = EXIT_CHECK_FAILED
 
 
+class TlsCheckError(TcwebhookError):
+    """check-tls could not check at all: DNS failure, connection refused, timeout, bad input."""
+
+
+class ApiError(TcwebhookError):
+    """A call to the Tradecloud API failed (exit code 2 unless a subclass says otherwise)."""
+
+
+class ApiCredentialsError(ApiError):
+    """Tradecloud refused the integration user's username or password, or none are set."""
+
+
+class ApiAccessDenied(ApiError):
+    """Tradecloud answered 403: no integration role, or no access to this object."""
+
+
+class ApiNotFound(ApiError, NotFound):
+    """Tradecloud answered 404: no such order, shipment or document (exit code 1)."""
+
+    exit_code = EXIT_CHECK_FAILED
+
+
+class ApiUnavailable(ApiError):
+    """Tradecloud could not be reached or kept failing after every retry."""
+
+
 class UnknownSample(TcwebhookError):
     """No built-in sample has this name (exit code 2)."""
 

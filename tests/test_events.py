@@ -110,3 +110,10 @@ def test_notification() -> None:
     assert event.resource_id == "abc/1"
     with pytest.raises(PayloadError):
         parse_notification("order", "  ")
+
+
+def test_integers_beyond_64_bits_are_valid_json() -> None:
+    raw = (
+        b'{"eventName": "OrderIssuedByBuyer", "orderEvent": {"version": 123456789012345678901234}}'
+    )
+    assert parse_webhook(raw).payload["version"] > 10**23

@@ -58,6 +58,7 @@ SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", SqliteStore)
 _LOGGER = web.AppKey("request_logger", object)
 _ROUTER = web.AppKey("task_router", object)
+_ON_TASKS = web.AppKey("on_tasks_stored", object)
 _AUTH = web.AppKey("authenticator", Authenticator)
 
 
@@ -84,6 +85,7 @@ def create_app(
     *,
     request_logger: RequestLogger | None = None,
     task_router: TaskRouter = no_tasks,
+    on_tasks_stored: Callable[[], None] | None = None,
 ) -> web.Application:
     """The receiver app; ``settings.auth`` must hold credentials (``plan`` adds the dev token)."""
     app = web.Application(
@@ -94,6 +96,7 @@ def create_app(
     app[STORE] = store
     app[_LOGGER] = request_logger
     app[_ROUTER] = task_router
+    app[_ON_TASKS] = on_tasks_stored
     app[_AUTH] = Authenticator(settings.auth)
     app.router.add_get("/healthz", _healthz, allow_head=True)
     paths = settings.server.paths
@@ -175,6 +178,8 @@ async def _store(request: web.Request, event: WebhookEvent, body: bytes) -> web.
     outcome.event = event
     result = await request.app[STORE].append(record)
     outcome.event_id, outcome.duplicate = result.id, result.duplicate
+    if record.tasks and not result.duplicate and request.app[_ON_TASKS] is not None:
+        request.app[_ON_TASKS]()  # type: ignore[operator]  # wake the delivery worker
     status = "duplicate" if result.duplicate else "stored"
     return web.json_response({"status": status, "id": result.id})
 

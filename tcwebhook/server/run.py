@@ -13,8 +13,10 @@ from pathlib import Path
 from aiohttp import web
 
 from tcwebhook.config import AuthSettings, Settings
+from tcwebhook.delivery.routing import sink_router
+from tcwebhook.delivery.worker import DeliveryListener, DeliveryWorker
 from tcwebhook.errors import ConfigError
-from tcwebhook.server.app import RequestLogger, TaskRouter, create_app, no_tasks
+from tcwebhook.server.app import RequestLogger, create_app, no_tasks
 from tcwebhook.server.auth import DEV_TOKEN_FILE, dev_token
 from tcwebhook.server.local import base_url
 from tcwebhook.server.tls import CertificateFiles, dev_certificates, server_context
@@ -75,14 +77,21 @@ async def serve(
     serve_plan: ServePlan,
     *,
     request_logger: RequestLogger | None = None,
-    task_router: TaskRouter = no_tasks,
+    delivery_listener: DeliveryListener | None = None,
     on_ready: Callable[[int], None] | None = None,
     store: SqliteStore | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM; then stop accepting, finish in-flight work, close the store."""
     settings = serve_plan.settings
     store = store or open_store(settings.store_url)
-    app = create_app(settings, store, request_logger=request_logger, task_router=task_router)
+    worker = DeliveryWorker(store, settings.sinks, delivery_listener) if settings.sinks else None
+    app = create_app(
+        settings,
+        store,
+        request_logger=request_logger,
+        task_router=sink_router(settings.sinks) if worker else no_tasks,
+        on_tasks_stored=worker.wake if worker else None,
+    )
     runner = web.AppRunner(
         app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT
     )
@@ -109,6 +118,7 @@ async def serve(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    delivering = asyncio.create_task(worker.run()) if worker else None
     if on_ready is not None:
         on_ready(_bound_port(site) or settings.server.port)
     try:
@@ -117,6 +127,9 @@ async def serve(
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
         await runner.cleanup()  # stops accepting, waits for in-flight requests
+        if worker and delivering:
+            worker.stop()  # deliveries under way finish; the rest wait in the outbox
+            await delivering
         store.close()
 
 

@@ -28,15 +28,18 @@ def server_context(files: CertificateFiles) -> ssl.SSLContext:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
     context.set_alpn_protocols(["http/1.1"])
+    for path in (files.cert, files.key):
+        if not path.is_file():
+            raise ConfigError(
+                f"server.tls: cannot read {path}: no such file; "
+                "set server.tls.cert and server.tls.key to your PEM files"
+            )
     try:
         context.load_cert_chain(files.cert, files.key)
-    except FileNotFoundError as exc:
+    except PermissionError:
         raise ConfigError(
-            f"server.tls: cannot read {exc.filename}: no such file; "
-            "set server.tls.cert and server.tls.key to your PEM files"
+            f"server.tls: cannot read {files.cert} or {files.key}: permission denied"
         ) from None
-    except PermissionError as exc:
-        raise ConfigError(f"server.tls: cannot read {exc.filename}: permission denied") from None
     except ssl.SSLError as exc:
         raise ConfigError(
             f"server.tls: {files.cert} and {files.key} are not a usable PEM certificate chain "

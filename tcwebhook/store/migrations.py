@@ -43,9 +43,9 @@ MIGRATIONS: list[tuple[str, str]] = [
             id INTEGER PRIMARY KEY,
             event_id INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
             target TEXT NOT NULL,
-            state TEXT NOT NULL,            -- pending | done | failed | dead
+            state TEXT NOT NULL,            -- pending | running | done | failed | dead
             attempts INTEGER NOT NULL DEFAULT 0,
-            next_attempt_at REAL NOT NULL,  -- unix time
+            next_attempt_at REAL NOT NULL,  -- unix time; for 'running': when the claim lapses
             last_error TEXT,
             output TEXT,
             updated_at TEXT NOT NULL,

@@ -28,6 +28,9 @@ from tcwebhook.store.records import AppendResult, NewEvent, StoredEvent, TaskRec
 MAX_BATCH = 512
 _STOP = object()
 
+_TASK_COLUMNS = (
+    "id, event_id, target, state, attempts, next_attempt_at, last_error, output, updated_at"
+)
 _EVENT_COLUMNS = (
     "id, received_at, kind, event_name, message_id, resource_id, number, changed_lines, "
     "method, path, headers, body, fetched, fetched_changed_lines, fetched_at"
@@ -174,6 +177,136 @@ class SqliteStore:
             self._writer = None
 
     # ---------------------------------------------------------------------------------------
+    # Tasks (the outbox). Blocking calls: the delivery worker runs them in a thread.
+
+    @contextmanager
+    def writing(self) -> Iterator[sqlite3.Connection]:
+        """A short write transaction on its own connection."""
+        with self.reading() as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+
+    def claim_tasks(
+        self, target: str, limit: int, lease_seconds: float, strict_order: bool
+    ) -> list[TaskRecord]:
+        """Mark up to ``limit`` due tasks of ``target`` as running, for ``lease_seconds``.
+
+        With ``strict_order`` only the oldest unfinished task may run, and only when it is due:
+        a failing event holds back the ones after it, so the sink sees them in order. A claim
+        that lapses (the process died) makes the task due again.
+        """
+        now = time.time()
+        unfinished = "target = ? AND state IN ('pending', 'failed', 'running')"
+        with self.writing() as connection:
+            if strict_order:
+                sql = (
+                    f"SELECT id, next_attempt_at FROM tasks WHERE {unfinished} ORDER BY id LIMIT 1"
+                )
+                head = connection.execute(sql, (target,)).fetchone()
+                ids = [head[0]] if head is not None and head[1] <= now else []
+            else:
+                sql = (
+                    f"SELECT id FROM tasks WHERE {unfinished} AND next_attempt_at <= ? "
+                    "ORDER BY id LIMIT ?"
+                )
+                ids = [row[0] for row in connection.execute(sql, (target, now, limit))]
+            if not ids:
+                return []
+            marks = ",".join("?" * len(ids))
+            connection.execute(
+                f"UPDATE tasks SET state = 'running', next_attempt_at = ?, updated_at = ? "
+                f"WHERE id IN ({marks})",
+                (now + lease_seconds, utc_now(), *ids),
+            )
+            rows = connection.execute(
+                f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id IN ({marks}) ORDER BY id", ids
+            )
+            return [TaskRecord(*row) for row in rows]
+
+    def finish_task(
+        self,
+        task_id: int,
+        state: str,
+        *,
+        error: str | None = None,
+        output: str | None = None,
+        next_attempt_at: float = 0.0,
+    ) -> None:
+        """Record an attempt: ``done``, ``failed`` (due at ``next_attempt_at``) or ``dead``."""
+        with self.writing() as connection:
+            connection.execute(
+                "UPDATE tasks SET state = ?, attempts = attempts + 1, last_error = ?, output = ?, "
+                "next_attempt_at = ?, updated_at = ? WHERE id = ?",
+                (state, error, output, next_attempt_at, utc_now(), task_id),
+            )
+
+    def requeue_tasks(
+        self, event_id: int | None = None, target: str | None = None, dead_only: bool = False
+    ) -> int:
+        """Make tasks due now with a fresh attempt count: all of one event's, or the dead ones."""
+        where, params = ["state != 'running'"], []
+        if event_id is not None:
+            where.append("event_id = ?")
+            params.append(event_id)
+        if dead_only:
+            where.append("state = 'dead'")
+        if target is not None:
+            where.append("target = ?")
+            params.append(target)
+        with self.writing() as connection:
+            cursor = connection.execute(
+                "UPDATE tasks SET state = 'pending', attempts = 0, next_attempt_at = ?, "
+                f"updated_at = ? WHERE {' AND '.join(where)}",
+                (time.time(), utc_now(), *params),
+            )
+            return cursor.rowcount
+
+    def status(self) -> dict[str, Any]:
+        """Counts per kind and per task state, and the age of the oldest unfinished task."""
+        with self.reading() as connection:
+            kinds = dict(connection.execute("SELECT kind, count(*) FROM events GROUP BY kind"))
+            tasks: dict[str, dict[str, int]] = {}
+            for target, state, count in connection.execute(
+                "SELECT target, state, count(*) FROM tasks GROUP BY target, state"
+            ):
+                tasks.setdefault(target, {})[state] = count
+            oldest = connection.execute(
+                "SELECT min(e.received_at) FROM tasks t JOIN events e ON e.id = t.event_id "
+                "WHERE t.state IN ('pending', 'failed', 'running')"
+            ).fetchone()[0]
+        return {"events": kinds, "tasks": tasks, "oldest_unfinished_received_at": oldest}
+
+    def purge(self, before: str, force: bool = False) -> int:
+        """Delete events received before ``before`` whose tasks are all done (any, with force)."""
+        unfinished = "SELECT 1 FROM tasks t WHERE t.event_id = events.id AND t.state != 'done'"
+        sql = "DELETE FROM events WHERE received_at < ?"
+        if not force:
+            sql += f" AND NOT EXISTS ({unfinished})"
+        with self.writing() as connection:
+            return connection.execute(sql, (before,)).rowcount
+
+    def iter_events(self, since: str | None = None, batch: int = 500) -> Iterator[StoredEvent]:
+        """Every event received at or after ``since``, oldest first, read in batches."""
+        last_id = 0
+        while True:
+            with self.reading() as connection:
+                rows = connection.execute(
+                    f"SELECT {_EVENT_COLUMNS} FROM events WHERE id > ? AND received_at >= ? "
+                    "ORDER BY id LIMIT ?",
+                    (last_id, since or "", batch),
+                ).fetchall()
+                events = [self._event(connection, row) for row in rows]
+            if not events:
+                return
+            yield from events
+            last_id = events[-1].id
+
+    # ---------------------------------------------------------------------------------------
     # Reading (any thread; short-lived connections so readers never block the writer)
 
     @contextmanager
@@ -198,9 +331,16 @@ class SqliteStore:
         limit: int = 50,
         kind: str | None = None,
         event_name: str | None = None,
+        task_state: str | None = None,
     ) -> list[StoredEvent]:
         """Newest first. ``event_name`` may be a glob (``Order*``)."""
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
+        if task_state:
+            where.append(
+                "EXISTS (SELECT 1 FROM tasks t WHERE t.event_id = events.id AND t.state = ?)"
+            )
+            params.append(task_state)
         if kind:
             where.append("kind = ?")
             params.append(kind)
@@ -228,9 +368,7 @@ class SqliteStore:
         tasks = [
             TaskRecord(*task)
             for task in connection.execute(
-                "SELECT id, event_id, target, state, attempts, next_attempt_at, last_error, "
-                "output, updated_at FROM tasks WHERE event_id = ? ORDER BY id",
-                (row[0],),
+                f"SELECT {_TASK_COLUMNS} FROM tasks WHERE event_id = ? ORDER BY id", (row[0],)
             )
         ]
         return StoredEvent(

@@ -1,0 +1,33 @@
+"""What a sink receives for a stored event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from tcwebhook.store import StoredEvent
+
+
+def envelope(event: StoredEvent) -> dict[str, Any]:
+    """Our metadata, the Tradecloud body and the changed lines, in one object."""
+    return {
+        "id": event.id,
+        "received_at": event.received_at,
+        "kind": event.kind,
+        "event_name": event.event_name,
+        "message_id": event.message_id,
+        "resource_id": event.resource_id,
+        "number": event.number,
+        "changed_lines": list(event.changed_lines),
+        "payload": orjson.loads(event.body) if event.body else None,
+        "fetched": orjson.loads(event.fetched) if event.fetched else None,
+    }
+
+
+def render(event: StoredEvent, content: str) -> bytes:
+    """``payload``: the body exactly as Tradecloud sent it. GET notifications have no body,
+    so they always travel as an envelope."""
+    if content == "payload" and event.body:
+        return event.body
+    return orjson.dumps(envelope(event))

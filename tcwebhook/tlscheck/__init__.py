@@ -1,0 +1,19 @@
+"""Does an HTTPS endpoint meet Tradecloud's TLS requirements? Probes, rules and a report."""
+
+from __future__ import annotations
+
+from tcwebhook.tlscheck.check import CheckOptions, check_files, check_tls
+from tcwebhook.tlscheck.probes import Credentials
+from tcwebhook.tlscheck.report import CertificateInfo, Check, Report, Status, Verdict
+
+__all__ = [
+    "CertificateInfo",
+    "Check",
+    "CheckOptions",
+    "Credentials",
+    "Report",
+    "Status",
+    "Verdict",
+    "check_files",
+    "check_tls",
+]

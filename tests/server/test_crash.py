@@ -1,0 +1,106 @@
+"""The real ``tcwebhook serve`` killed with SIGKILL mid-load loses no acknowledged event."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import aiohttp
+import orjson
+
+from tcwebhook.server.tls import DEV_CA_FILE
+from tcwebhook.store import open_store
+from tests.conftest import FIXTURES
+
+TEMPLATE = orjson.loads((FIXTURES / "tradecloud" / "order-event.json").read_bytes())
+EVENTS = 1000
+
+
+def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start the real command, wait for its ready line; return it and the order URL."""
+    env = {**os.environ, "TCWEBHOOK_DATA_DIR": str(data_dir)}
+    log = data_dir.parent / f"serve-{time.monotonic_ns()}.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tcwebhook", "serve", "--port", "0", "--log-format", "json"],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        first = log.read_bytes().split(b"\n", 1)
+        if len(first) == 2:
+            return process, orjson.loads(first[0])["order_url"]
+        if process.poll() is not None:
+            break
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    raise AssertionError(f"serve did not start: {log.read_text()}")
+
+
+def body(message_id: str) -> bytes:
+    event = dict(TEMPLATE)
+    event["meta"] = {**TEMPLATE["meta"], "messageId": message_id}
+    return orjson.dumps(event)
+
+
+async def send_all(
+    url: str, token: str, ca: Path, ids: list[str], kill: subprocess.Popen[bytes] | None = None
+) -> set[str]:
+    """POST every id concurrently; SIGKILL ``kill`` after a third were acknowledged."""
+    context = ssl.create_default_context(cafile=str(ca))
+    acknowledged: set[str] = set()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    connector = aiohttp.TCPConnector(ssl=context, limit=64)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def post(message_id: str) -> None:
+            try:
+                async with session.post(url, data=body(message_id), headers=headers) as response:
+                    if 200 <= response.status < 300:
+                        acknowledged.add(message_id)
+                        if kill is not None and len(acknowledged) == len(ids) // 3:
+                            kill.send_signal(signal.SIGKILL)
+            except (aiohttp.ClientError, OSError):
+                pass  # in flight when the server died: Tradecloud would retry it
+
+        await asyncio.gather(*(post(message_id) for message_id in ids))
+    return acknowledged
+
+
+def test_sigkill_under_load_loses_no_acknowledged_event(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    ids = [str(uuid.uuid4()) for _ in range(EVENTS)]
+    process, url = start_server(data_dir)
+    token = (data_dir / "token").read_text().strip()
+    ca = data_dir / DEV_CA_FILE
+    try:
+        acknowledged = asyncio.run(send_all(url, token, ca, ids, kill=process))
+        process.wait(timeout=10)
+    finally:
+        process.kill()
+    assert process.returncode == -signal.SIGKILL
+    assert len(ids) // 3 <= len(acknowledged) < len(ids)  # killed while requests were in flight
+
+    store = open_store(f"sqlite:///{data_dir / 'events.db'}")
+    stored = {event.message_id for event in store.list_events(limit=10 * EVENTS)}
+    assert acknowledged <= stored  # every 2xx was on disk
+
+    process, url = start_server(data_dir)
+    try:
+        again = asyncio.run(send_all(url, token, ca, ids))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0  # clean shutdown on SIGTERM
+    assert again == set(ids)
+    events = store.list_events(limit=10 * EVENTS)
+    assert sorted(event.message_id for event in events) == sorted(ids)  # each exactly once

@@ -1,0 +1,98 @@
+"""The real command line: exit codes, one-line errors, JSON output."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tcwebhook import __version__
+from tcwebhook.store import open_store
+from tests.test_store import new_event
+
+
+def tcwebhook(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tcwebhook", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=cwd,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], fragment: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ") and fragment in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_version_and_help() -> None:
+    assert tcwebhook("--version").stdout.strip() == f"tcwebhook {__version__}"
+    result = tcwebhook("--help")
+    assert result.returncode == 0
+    for command in ("serve", "events"):
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("server:\n  port: [1\n", "invalid YAML"),
+        ("sever:\n  port: 1\n", "unknown key 'sever'"),
+        ("auth:\n  token: ${NOT_SET_ANYWHERE}\n", "NOT_SET_ANYWHERE"),
+        ("server:\n  tls:\n    cert: missing.pem\n    key: missing-key.pem\n", "missing.pem"),
+    ],
+)
+def test_serve_with_broken_config_exits_2_with_one_line(
+    tmp_path: Path, text: str, fragment: str
+) -> None:
+    config = tmp_path / "broken.yaml"
+    config.write_text(text)
+    assert_one_line_error(tcwebhook("serve", "--config", str(config)), fragment)
+
+
+def test_serve_refuses_public_address_without_auth_and_certificate() -> None:
+    assert_one_line_error(tcwebhook("serve", "--host", "0.0.0.0"), "refusing to listen on 0.0.0.0")
+
+
+def test_serve_reports_a_busy_port(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        assert_one_line_error(
+            tcwebhook("serve", "--port", str(port)), f"cannot listen on 127.0.0.1:{port}"
+        )
+
+
+def test_events_list_and_show_json(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'data' / 'events.db'}")
+    first = store.append_sync(new_event(1))
+    store.append_sync(new_event(2))
+    store.close()
+    listed = orjson.loads(tcwebhook("events", "list", "--json").stdout)
+    assert [item["id"] for item in listed] == [first.id + 1, first.id]
+    for key in ("id", "received_at", "kind", "event_name", "message_id", "resource_id"):
+        assert key in listed[0]
+    assert listed[1]["message_id"] == "m-1" and listed[1]["kind"] == "order"
+    shown = orjson.loads(tcwebhook("events", "show", str(first.id), "--json").stdout)
+    assert shown["body"] == {"eventName": "OrderIssuedByBuyer"}
+    assert shown["changed_lines"] == ["0001"]
+    table = tcwebhook("events", "list")
+    assert "PO1" in table.stdout and "OrderIssuedByBuyer" in table.stdout
+
+
+def test_events_show_unknown_id_exits_1(tmp_path: Path) -> None:
+    result = tcwebhook("events", "show", "42")
+    assert result.returncode == 1
+    assert "no event with id 42" in result.stderr

@@ -1,0 +1,51 @@
+"""--cert/--key/--chain: check PEM files before deployment, without any network."""
+
+from __future__ import annotations
+
+import pytest
+
+from tcwebhook.errors import TlsCheckError
+from tcwebhook.tlscheck import CheckOptions, Status, Verdict, check_files
+
+
+def test_good_files_pass(pki):
+    cert = pki.write("cert.pem", pki.leaf.pem)
+    key = pki.write("cert.key", pki.leaf.key_pem)
+    chain = pki.write("chain.pem", pki.intermediate.pem)
+    options = CheckOptions(ca_file=pki.root_file, servername="localhost")
+    report = check_files(cert, key, chain, options)
+    assert report.verdict is Verdict.PASS, report.checks
+    assert report.check("key-match").status is Status.PASS
+    assert report.check("trust").status is Status.PASS
+    assert [c.subject for c in report.chain] == ["localhost", "tcwebhook Test Intermediate"]
+
+
+def test_broken_chain_and_wrong_key_fail(pki):
+    # The certificate alone (no intermediate) and the key of another certificate.
+    cert = pki.write("cert.pem", pki.leaf.pem)
+    key = pki.write("other.key", pki.intermediate.key_pem)
+    report = check_files(cert, key, None, CheckOptions(ca_file=pki.root_file))
+    assert report.verdict is Verdict.FAIL
+    assert report.check("key-match").status is Status.FAIL
+    assert report.check("trust").finding.startswith("missing intermediate")
+    assert report.check("hostname").status is Status.INFO
+
+
+def test_chain_in_the_wrong_order_warns(pki):
+    cert = pki.write("full.pem", pki.leaf.pem, pki.root.pem, pki.intermediate.pem)
+    report = check_files(cert, None, None, CheckOptions(ca_file=pki.root_file))
+    assert report.verdict is Verdict.WARN, report.checks
+    assert report.check("chain-order").status is Status.WARN
+
+
+def test_hostname_is_checked_with_servername(pki):
+    cert = pki.write("full.pem", pki.leaf.pem, pki.intermediate.pem)
+    options = CheckOptions(ca_file=pki.root_file, servername="erp.example.com")
+    report = check_files(cert, None, None, options)
+    assert report.check("trust").finding.startswith("hostname mismatch")
+
+
+def test_a_file_without_certificates_is_one_readable_error(pki):
+    not_pem = pki.write("notes.txt", b"hello")
+    with pytest.raises(TlsCheckError, match=r"holds no PEM certificate .* --cert"):
+        check_files(not_pem, None, None, CheckOptions())
