@@ -69,3 +69,15 @@ class ApiNotFound(ApiError, NotFound):
 
 class ApiUnavailable(ApiError):
     """Tradecloud could not be reached or kept failing after every retry."""
+
+
+class UnknownSample(TcwebhookError):
+    """No built-in sample has this name (exit code 2)."""
+
+
+class ReplaySourceError(TcwebhookError):
+    """A replay source cannot be read or is not a JSON object (exit code 2)."""
+
+
+class ReplayTargetError(TcwebhookError):
+    """The replay target cannot be reached or its TLS certificate is not trusted (exit code 2)."""
