@@ -50,16 +50,25 @@ class Source:
 
     label: str
     body: dict[str, Any]
+    raw: bytes | None = None  # the exact bytes to send when the body is not edited
 
 
-def load_sources(specs: Sequence[str], stdin: BinaryIO | None = None) -> list[Source]:
-    """Resolve SOURCE arguments: a JSON file, a directory of them, ``-`` or a sample name."""
+STORED_PREFIX = "event:"
+
+
+def load_sources(
+    specs: Sequence[str], stdin: BinaryIO | None = None, store_url: str | None = None
+) -> list[Source]:
+    """Resolve SOURCE arguments: a JSON file, a directory of them, ``-``, a sample name, or
+    ``event:ID`` (a stored event, sent with its original bytes)."""
     from tcwebhook import samples
 
     sources: list[Source] = []
     for spec in specs:
         path = Path(spec)
-        if spec == "-":
+        if spec.startswith(STORED_PREFIX) and store_url is not None:
+            sources.append(_stored_event(spec[len(STORED_PREFIX) :], store_url))
+        elif spec == "-":
             if stdin is None:
                 raise ReplaySourceError("'-' needs JSON on standard input")
             sources.append(Source("<stdin>", _parse_json(stdin.read(), "<stdin>")))
@@ -76,6 +85,25 @@ def load_sources(specs: Sequence[str], stdin: BinaryIO | None = None) -> list[So
     if not sources:
         raise ReplaySourceError("nothing to send: give a file, a directory, '-' or a sample name")
     return sources
+
+
+def _stored_event(event_id: str, store_url: str) -> Source:
+    from tcwebhook.store import open_store
+
+    if not event_id.isdigit():
+        raise ReplaySourceError(f"'{STORED_PREFIX}{event_id}': the event id must be a number")
+    store = open_store(store_url)
+    try:
+        event = store.get_event(int(event_id))
+    finally:
+        store.close()
+    label = f"event #{event.id}"
+    if not event.body:
+        raise ReplaySourceError(
+            f"{label} is a GET notification for {event.resource_id}: it has no body to re-send; "
+            f"use 'tcwebhook replay --method GET' with a body holding that id"
+        )
+    return Source(label, _parse_json(event.body, label), raw=event.body)
 
 
 def _read_file(path: Path) -> Source:
@@ -504,7 +532,10 @@ def prepare(source: Source, target: Target, options: ReplayOptions, fresh: bool)
     except ReplaySourceError as exc:
         raise ReplaySourceError(f"{source.label}: {exc}") from None
     event_name = body.get("eventName") if isinstance(body.get("eventName"), str) else None
-    data = orjson.dumps(body) if target.method == "POST" else None
+    data = None
+    if target.method == "POST":
+        edited = fresh or options.assignments
+        data = source.raw if source.raw is not None and not edited else orjson.dumps(body)
     return _Prepared(source.label, event_name, message_id_of(body), url, _shown(url), data)
 
 

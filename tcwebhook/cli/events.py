@@ -95,6 +95,36 @@ def retry(
     console.info(f"{count} delivery(ies) re-queued; a running serve or deliver picks them up")
 
 
+@events_app.command(
+    "replay",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def replay_event(
+    context: typer.Context,
+    event_id: int = typer.Argument(..., help="The stored event to send again."),
+) -> None:
+    """Re-send a stored event's original bytes; takes every option of 'tcwebhook replay'
+    (e.g. --url URL --token T --retry)."""
+    import click
+    import typer.main
+
+    from tcwebhook.cli.replay import replay_command
+
+    single = typer.Typer()
+    single.command()(replay_command)
+    command = typer.main.get_command(single)
+    try:
+        code = command.main(
+            args=[f"event:{event_id}", *context.args],
+            prog_name="tcwebhook events replay",
+            standalone_mode=False,
+        )
+    except click.ClickException as exc:
+        exc.show()
+        raise typer.Exit(exc.exit_code) from None
+    raise typer.Exit(code or 0)
+
+
 @events_app.command("export")
 def export(
     since: str | None = typer.Option(

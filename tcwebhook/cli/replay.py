@@ -117,8 +117,9 @@ def replay_command(
         timeout=timeout,
         keep_response=show_response or json_output,
     )
-    loaded = load_sources(sources, sys.stdin.buffer if "-" in sources else None)
     settings = load(config)
+    stdin = sys.stdin.buffer if "-" in sources else None
+    loaded = load_sources(sources, stdin, store_url=settings.store_url)
     target = resolve_target(
         settings,
         url=url,
