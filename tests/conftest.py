@@ -62,3 +62,12 @@ def legacy_client_context(version: ssl.TLSVersion) -> ssl.SSLContext:
         context.minimum_version = version
         context.maximum_version = version
     return context
+
+
+@pytest.fixture
+def stores() -> Iterator[list]:
+    """Stores a test opens, closed after it."""
+    opened: list = []
+    yield opened
+    for store in opened:
+        store.close()

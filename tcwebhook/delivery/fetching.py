@@ -37,7 +37,8 @@ class FetchSink:
 
         self.settings = FetchPolicy()
         self.store = store
-        self.client = TradecloudClient.from_settings(settings)
+        # One quick retry inside the client; the worker's back-off handles longer outages.
+        self.client = TradecloudClient.from_settings(settings, attempts=2, backoff=0.5)
 
     async def deliver(self, event: StoredEvent) -> str | None:
         kind = "order" if event.kind == "order_notification" else "shipment"

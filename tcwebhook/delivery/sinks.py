@@ -154,6 +154,9 @@ class CommandSink:
             raise DeliveryFailed(f"{program} exited with {process.returncode}: {detail}", output)
         return output
 
+    async def close(self) -> None:
+        return None
+
 
 class HttpSink:
     """POSTs the event to an internal URL; any 2xx is done."""

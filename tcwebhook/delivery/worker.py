@@ -9,24 +9,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
+import socket
 import time
 from collections.abc import Callable
 
 from tcwebhook.config import RetrySettings, Settings
 from tcwebhook.delivery.sinks import DeliveryFailed, Sink, TaskPolicy, make_sink
-from tcwebhook.store import SqliteStore, TaskRecord
+from tcwebhook.store import Outcome, SqliteStore, TaskRecord
 
 log = logging.getLogger("tcwebhook.delivery")
 
-IDLE_POLL = 0.5  # seconds between looks at the outbox when nothing woke us
-LEASE_MARGIN = 30.0  # a claim lapses this long after the sink's timeout
+IDLE_POLL = 0.2  # seconds between looks at the outbox when nothing woke us
+LEASE_MARGIN = 30.0  # a claim lapses this long after the sink's timeouts
+CLAIM_BATCH = 32  # tasks claimed (and recorded) per transaction
 
 
 def next_delay(retry: RetrySettings, attempts: int) -> float:
     """Exponential back-off with full jitter in its upper half, capped at ``max_delay``."""
     delay = min(retry.max_delay, retry.base_delay * 2 ** max(attempts - 1, 0))
     return delay * random.uniform(0.5, 1.0)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
 
 
 DeliveryListener = Callable[[TaskPolicy, TaskRecord, str, str | None], None]
@@ -49,6 +62,7 @@ class DeliveryWorker:
         self.listener = listener
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        self.claimant = f"{socket.gethostname()}:{os.getpid()}"
 
     def wake(self) -> None:
         """New work was stored: look now rather than at the next poll."""
@@ -61,6 +75,7 @@ class DeliveryWorker:
     async def run(self) -> None:
         """Deliver until ``stop``; in-flight deliveries finish first."""
         try:
+            await asyncio.to_thread(self.release_orphans)
             await asyncio.gather(*(self._run_sink(sink) for sink in self.sinks))
         finally:
             for sink in self.sinks:
@@ -70,77 +85,96 @@ class DeliveryWorker:
         """Deliver everything due now, then return how many attempts were made (for cron)."""
         attempts = 0
         try:
+            await asyncio.to_thread(self.release_orphans)
             for sink in self.sinks:
                 while batch := await self._claim(sink):
-                    await asyncio.gather(*(self._attempt(sink, task) for task in batch))
-                    attempts += len(batch)
+                    attempts += await self._process(sink, batch)
         finally:
             for sink in self.sinks:
                 await sink.close()
         return attempts
 
+    def release_orphans(self) -> int:
+        """Tasks claimed by a worker on this host that no longer runs (killed, crashed) are
+        due again now, rather than when their claim lapses."""
+        host = socket.gethostname()
+        released = 0
+        for claimant in self.store.claimants():
+            claimant_host, _, pid = claimant.rpartition(":")
+            if claimant_host == host and pid.isdigit() and not _alive(int(pid)):
+                released += self.store.release_claims(claimant)
+        return released
+
     async def _run_sink(self, sink: Sink) -> None:
         while not self._stopping.is_set():
             try:
                 batch = await self._claim(sink)
-            except Exception as exc:  # the store is busy or gone for a moment: try again later
-                log.warning("cannot claim deliveries for %s: %s", sink.settings.name, exc)
-                batch = []
-            if batch:
-                outcomes = await asyncio.gather(
-                    *(self._attempt(sink, task) for task in batch), return_exceptions=True
-                )
-                for outcome in outcomes:
-                    if isinstance(outcome, Exception):  # recording failed: the claim lapses,
-                        log.warning("delivery bookkeeping failed: %s", outcome)  # then retries
-                continue
+                if batch:
+                    await self._process(sink, batch)
+                    continue
+            except Exception as exc:  # the store is busy for a moment: claims lapse, retry
+                log.warning("delivery bookkeeping for %s failed: %s", sink.settings.name, exc)
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), IDLE_POLL)
 
     async def _claim(self, sink: Sink) -> list[TaskRecord]:
-        settings = sink.settings
+        policy = sink.settings
+        strict = policy.concurrency == 1
         return await asyncio.to_thread(
             self.store.claim_tasks,
-            settings.name,
-            settings.concurrency,
-            settings.timeout + LEASE_MARGIN,
-            settings.concurrency == 1,
+            policy.name,
+            CLAIM_BATCH if strict else max(policy.concurrency, CLAIM_BATCH),
+            policy.timeout * CLAIM_BATCH + LEASE_MARGIN,
+            strict,
+            self.claimant,
         )
 
-    async def _attempt(self, sink: Sink, task: TaskRecord) -> None:
-        settings = sink.settings
+    async def _process(self, sink: Sink, batch: list[TaskRecord]) -> int:
+        """Attempt a claimed batch, then record every outcome in one transaction.
+
+        One at a time and in order for ``concurrency: 1``, stopping at the first failure (the
+        rest go back to the queue behind it); otherwise ``concurrency`` at once.
+        """
+        policy = sink.settings
+        outcomes: list[Outcome] = []
+        released: list[int] = []
+        if policy.concurrency == 1:
+            for index, task in enumerate(batch):
+                outcome = await self._attempt(sink, task)
+                outcomes.append(outcome)
+                if outcome.state != "done":
+                    released = [later.id for later in batch[index + 1 :]]
+                    break
+        else:
+            limit = asyncio.Semaphore(policy.concurrency)
+
+            async def bounded(task: TaskRecord) -> Outcome:
+                async with limit:
+                    return await self._attempt(sink, task)
+
+            outcomes = list(await asyncio.gather(*(bounded(task) for task in batch)))
+        await asyncio.to_thread(self.store.finish_tasks, outcomes, released)
+        for outcome in outcomes:
+            if self.listener is not None:
+                self.listener(policy, outcome.task, outcome.state, outcome.error)
+        return len(outcomes)
+
+    async def _attempt(self, sink: Sink, task: TaskRecord) -> Outcome:
+        policy = sink.settings
         try:
             event = await asyncio.to_thread(self.store.get_event, task.event_id)
-            output = await sink.deliver(event)
+            return Outcome(task, "done", output=await sink.deliver(event))
         except DeliveryFailed as exc:
-            await self._failed(settings, task, str(exc), exc.output)
-            return
+            error, output = str(exc), exc.output
         except Exception as exc:  # a bug or a surprise in a sink must not stop the others
-            log.exception("delivery to %s crashed", settings.name)
-            await self._failed(settings, task, f"unexpected error: {exc!r}", None)
-            return
-        await asyncio.to_thread(self.store.finish_task, task.id, "done", output=output)
-        self._notify(settings, task, "done", None)
-
-    async def _failed(
-        self, settings: TaskPolicy, task: TaskRecord, error: str, output: str | None
-    ) -> None:
+            log.exception("delivery to %s crashed", policy.name)
+            error, output = f"unexpected error: {exc!r}", None
         attempts = task.attempts + 1
-        if attempts >= settings.retry.max_attempts:
-            state, due = "dead", 0.0
-        else:
-            state, due = "failed", time.time() + next_delay(settings.retry, attempts)
-        await asyncio.to_thread(
-            self.store.finish_task, task.id, state, error=error, output=output, next_attempt_at=due
-        )
-        self._notify(settings, task, state, error)
-
-    def _notify(
-        self, settings: TaskPolicy, task: TaskRecord, state: str, error: str | None
-    ) -> None:
-        if self.listener is not None:
-            self.listener(settings, task, state, error)
+        if attempts >= policy.retry.max_attempts:
+            return Outcome(task, "dead", error, output)
+        due = time.time() + next_delay(policy.retry, attempts)
+        return Outcome(task, "failed", error, output, due)
 
 
 async def run_worker(

@@ -48,6 +48,7 @@ MIGRATIONS: list[tuple[str, str]] = [
             next_attempt_at REAL NOT NULL,  -- unix time; for 'running': when the claim lapses
             last_error TEXT,
             output TEXT,
+            claimed_by TEXT,                -- host:pid of the worker running it
             updated_at TEXT NOT NULL,
             UNIQUE (event_id, target)
         );

@@ -45,6 +45,17 @@ class TaskRecord:
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """The result of one delivery attempt, to be recorded."""
+
+    task: TaskRecord
+    state: str  # done | failed | dead
+    error: str | None = None
+    output: str | None = None
+    next_attempt_at: float = 0.0
+
+
+@dataclass(frozen=True)
 class StoredEvent:
     id: int
     received_at: str

@@ -13,7 +13,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +23,7 @@ import orjson
 
 from tcwebhook.errors import NotFound, StoreUnavailable
 from tcwebhook.store.migrations import migrate
-from tcwebhook.store.records import AppendResult, NewEvent, StoredEvent, TaskRecord
+from tcwebhook.store.records import AppendResult, NewEvent, Outcome, StoredEvent, TaskRecord
 
 MAX_BATCH = 512
 _STOP = object()
@@ -84,8 +84,9 @@ class SqliteStore:
         return await future
 
     def append_sync(self, event: NewEvent) -> AppendResult:
-        """Blocking ``append`` for code that has no event loop (tests, scripts)."""
-        return asyncio.run(self.append(event))
+        """Blocking ``append`` in its own transaction (tools and tests; no group commit)."""
+        with self.writing() as connection:
+            return self._insert(connection, event)
 
     def _ensure_writer(self) -> None:
         if self._writer is None:
@@ -192,7 +193,7 @@ class SqliteStore:
             connection.execute("COMMIT")
 
     def claim_tasks(
-        self, target: str, limit: int, lease_seconds: float, strict_order: bool
+        self, target: str, limit: int, lease_seconds: float, strict_order: bool, claimant: str
     ) -> list[TaskRecord]:
         """Mark up to ``limit`` due tasks of ``target`` as running, for ``lease_seconds``.
 
@@ -208,12 +209,15 @@ class SqliteStore:
             "AND f.id != tasks.id AND f.state NOT IN ('done', 'dead'))"
         )
         with self.writing() as connection:
-            if strict_order:
+            if strict_order:  # the leading run of due tasks, stopping at the first one not due
                 sql = (
-                    f"SELECT id, next_attempt_at FROM tasks WHERE {unfinished} ORDER BY id LIMIT 1"
+                    f"SELECT id, next_attempt_at FROM tasks WHERE {unfinished} ORDER BY id LIMIT ?"
                 )
-                head = connection.execute(sql, (target,)).fetchone()
-                ids = [head[0]] if head is not None and head[1] <= now else []
+                ids = []
+                for task_id, due in connection.execute(sql, (target, limit)).fetchall():
+                    if due > now:
+                        break
+                    ids.append(task_id)
             else:
                 sql = (
                     f"SELECT id FROM tasks WHERE {unfinished} AND next_attempt_at <= ? "
@@ -224,30 +228,44 @@ class SqliteStore:
                 return []
             marks = ",".join("?" * len(ids))
             connection.execute(
-                f"UPDATE tasks SET state = 'running', next_attempt_at = ?, updated_at = ? "
-                f"WHERE id IN ({marks})",
-                (now + lease_seconds, utc_now(), *ids),
+                f"UPDATE tasks SET state = 'running', next_attempt_at = ?, claimed_by = ?, "
+                f"updated_at = ? WHERE id IN ({marks})",
+                (now + lease_seconds, claimant, utc_now(), *ids),
             )
             rows = connection.execute(
                 f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id IN ({marks}) ORDER BY id", ids
             )
             return [TaskRecord(*row) for row in rows]
 
-    def finish_task(
-        self,
-        task_id: int,
-        state: str,
-        *,
-        error: str | None = None,
-        output: str | None = None,
-        next_attempt_at: float = 0.0,
-    ) -> None:
-        """Record an attempt: ``done``, ``failed`` (due at ``next_attempt_at``) or ``dead``."""
+    def claimants(self) -> list[str]:
+        """Who holds running tasks right now."""
+        with self.reading() as connection:
+            sql = "SELECT DISTINCT claimed_by FROM tasks WHERE state = 'running'"
+            return [row[0] for row in connection.execute(sql) if row[0]]
+
+    def release_claims(self, claimant: str) -> int:
+        """Make the running tasks of a worker that died due again at once."""
         with self.writing() as connection:
-            connection.execute(
+            return connection.execute(
+                "UPDATE tasks SET state = 'pending', next_attempt_at = ?, updated_at = ? "
+                "WHERE state = 'running' AND claimed_by = ?",
+                (time.time(), utc_now(), claimant),
+            ).rowcount
+
+    def finish_tasks(self, outcomes: Sequence[Outcome], released: Sequence[int] = ()) -> None:
+        """Record attempts (done, failed until ``next_attempt_at``, or dead) and give back
+        claimed tasks that were not attempted, in one transaction."""
+        now = utc_now()
+        with self.writing() as connection:
+            connection.executemany(
                 "UPDATE tasks SET state = ?, attempts = attempts + 1, last_error = ?, output = ?, "
-                "next_attempt_at = ?, updated_at = ? WHERE id = ?",
-                (state, error, output, next_attempt_at, utc_now(), task_id),
+                "next_attempt_at = ?, claimed_by = NULL, updated_at = ? WHERE id = ?",
+                [(o.state, o.error, o.output, o.next_attempt_at, now, o.task.id) for o in outcomes],
+            )
+            connection.executemany(
+                "UPDATE tasks SET state = 'pending', next_attempt_at = ?, claimed_by = NULL, "
+                "updated_at = ? WHERE id = ?",
+                [(time.time(), now, task_id) for task_id in released],
             )
 
     def attach_fetched(self, event_id: int, fetched: bytes, changed_lines: list[str]) -> None:

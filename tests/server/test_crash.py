@@ -21,15 +21,24 @@ from tests.conftest import FIXTURES
 
 TEMPLATE = orjson.loads((FIXTURES / "tradecloud" / "order-event.json").read_bytes())
 EVENTS = 1000
+PORT_0 = ("--port", "0")
 
 
-def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(data_dir: Path, *args: str) -> tuple[subprocess.Popen[bytes], str]:
     """Start the real command, wait for its ready line; return it and the order URL."""
     env = {**os.environ, "TCWEBHOOK_DATA_DIR": str(data_dir)}
     log = data_dir.parent / f"serve-{time.monotonic_ns()}.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tcwebhook", "serve", "--port", "0", "--log-format", "json"],
+            [
+                sys.executable,
+                "-m",
+                "tcwebhook",
+                "serve",
+                "--log-format",
+                "json",
+                *(args or PORT_0),
+            ],
             stdout=output,
             stderr=subprocess.STDOUT,
             env=env,

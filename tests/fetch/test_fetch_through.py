@@ -1,0 +1,87 @@
+"""GET webhooks: the receiver records a fetch job; the worker attaches the fetched object."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+from pathlib import Path
+
+import orjson
+
+from tcwebhook.delivery.worker import DeliveryWorker
+from tcwebhook.store import SqliteStore
+from tests.delivery.conftest import make_settings, open_for, store_notification
+from tests.fake_tradecloud import ORDER_ID, PASSWORD, SHIPMENT_ID, USERNAME, FakeTradecloud
+
+
+def settings_for(tmp_path: Path, fake: FakeTradecloud, ca_file: Path):  # type: ignore[no-untyped-def]
+    return make_settings(
+        tmp_path, base_url=fake.base_url, username=USERNAME, password=PASSWORD, ca_file=ca_file
+    )
+
+
+async def test_order_notification_gets_the_order_and_its_changed_lines(
+    tmp_path: Path, fake_api: FakeTradecloud, ca_file: Path, stores: list
+) -> None:
+    settings = settings_for(tmp_path, fake_api, ca_file)
+    store: SqliteStore = open_for(settings, stores)
+    event_id = store_notification(store, settings, "order", ORDER_ID)
+    await DeliveryWorker(store, settings).drain()
+    event = store.get_event(event_id)
+    assert event.tasks[0].state == "done"
+    assert orjson.loads(event.fetched)["id"] == ORDER_ID
+    assert event.fetched_changed_lines == ("0003",)  # no earlier version: the §10.2 rule
+    detail = event.detail()
+    assert detail["fetched"]["id"] == ORDER_ID and detail["fetched_changed_lines"] == ["0003"]
+
+    # The order changes again: now lines are compared with the version fetched before.
+    order = json.loads(fake_api.orders[ORDER_ID])
+    changed = copy.deepcopy(order)
+    changed["lines"][0]["lastUpdatedAt"] = "2025-06-05T08:00:00Z"
+    changed["lastUpdatedAt"] = "2025-06-05T08:00:00Z"
+    fake_api.orders[ORDER_ID] = json.dumps(changed).encode()
+    second = store_notification(store, settings, "order", ORDER_ID)
+    await DeliveryWorker(store, settings).drain()
+    assert store.get_event(second).fetched_changed_lines == ("0001",)
+
+
+async def test_api_outage_is_retried_with_back_off_and_survives_a_restart(
+    tmp_path: Path, fake_api: FakeTradecloud, ca_file: Path, stores: list
+) -> None:
+    settings = settings_for(tmp_path, fake_api, ca_file)
+    store = open_for(settings, stores)
+    event_id = store_notification(store, settings, "shipment", SHIPMENT_ID)
+    fake_api.fail_next["shipment"] = [503, 503]
+    await DeliveryWorker(store, settings).drain()
+    task = store.get_event(event_id).tasks[0]
+    assert (task.state, task.attempts) == ("failed", 1)
+    assert "503" in task.last_error or "unavailable" in task.last_error.lower()
+    assert store.get_event(event_id).fetched is None
+
+    store.close()  # "restart": a new store and worker on the same database
+    store = open_for(settings, stores)
+    await asyncio.sleep(1.1)  # the first back-off is at most base_delay (1 s)
+    await DeliveryWorker(store, settings).drain()
+    event = store.get_event(event_id)
+    assert event.tasks[0].state == "done" and event.tasks[0].attempts == 2
+    assert event.fetched_changed_lines == ("DA-2025-07-0091/1",)
+
+
+async def test_wrong_credentials_are_kept_as_the_error_and_never_leak(
+    tmp_path: Path, fake_api: FakeTradecloud, ca_file: Path, stores: list
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        base_url=fake_api.base_url,
+        username=USERNAME,
+        password="wrong-secret",
+        ca_file=ca_file,
+    )
+    store = open_for(settings, stores)
+    event_id = store_notification(store, settings, "order", ORDER_ID)
+    await DeliveryWorker(store, settings).drain()
+    task = store.get_event(event_id).tasks[0]
+    assert task.state == "failed"
+    assert "wrong-secret" not in task.last_error
+    assert "password" in task.last_error.lower() or "credential" in task.last_error.lower()
