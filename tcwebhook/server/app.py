@@ -62,6 +62,10 @@ _ON_TASKS = web.AppKey("on_tasks_stored", object)
 _AUTH = web.AppKey("authenticator", Authenticator)
 
 
+class _Unauthorized(PayloadError):
+    status = 401
+
+
 @dataclass
 class _Outcome:
     """What the handler learned about the request, for the log line."""
@@ -225,11 +229,8 @@ async def _auth_middleware(
 ) -> web.StreamResponse:
     if request.path == "/healthz":
         return await handler(request)
-    authenticator = request.app[_AUTH]
-    if not authenticator.check(request.headers.get(hdrs.AUTHORIZATION)):
-        response = _error_response(401, "missing or wrong credentials")
-        response.headers[hdrs.WWW_AUTHENTICATE] = authenticator.challenge
-        return response
+    if not request.app[_AUTH].check(request.headers.get(hdrs.AUTHORIZATION)):
+        raise _Unauthorized("missing or wrong credentials")
     return await handler(request)
 
 
@@ -245,6 +246,8 @@ async def _outcome_middleware(
     except PayloadError as exc:
         error = str(exc)
         response = _error_response(exc.status, error)
+        if exc.status == 401:
+            response.headers[hdrs.WWW_AUTHENTICATE] = request.app[_AUTH].challenge
         if exc.status == 413:
             response.force_close()  # the rest of the body was never read
     except StoreUnavailable as exc:
