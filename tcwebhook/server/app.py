@@ -54,12 +54,24 @@ class RequestLog:
 RequestLogger = Callable[[RequestLog], None]
 TaskRouter = Callable[[WebhookEvent], tuple[str, ...]]
 
+
+def no_tasks(event: WebhookEvent) -> tuple[str, ...]:
+    return ()
+
+
+@dataclass(frozen=True)
+class _Wiring:
+    """The app's collaborators besides settings and store."""
+
+    authenticator: Authenticator
+    request_logger: RequestLogger | None = None
+    task_router: TaskRouter = no_tasks
+    on_tasks_stored: Callable[[], None] | None = None  # wakes the delivery worker
+
+
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", SqliteStore)
-_LOGGER = web.AppKey("request_logger", object)
-_ROUTER = web.AppKey("task_router", object)
-_ON_TASKS = web.AppKey("on_tasks_stored", object)
-_AUTH = web.AppKey("authenticator", Authenticator)
+_WIRING = web.AppKey("wiring", _Wiring)
 
 
 class _Unauthorized(PayloadError):
@@ -79,10 +91,6 @@ class _Outcome:
 _OUTCOME: Any = web.RequestKey("outcome", _Outcome) if hasattr(web, "RequestKey") else "outcome"
 
 
-def no_tasks(event: WebhookEvent) -> tuple[str, ...]:
-    return ()
-
-
 def create_app(
     settings: Settings,
     store: SqliteStore,
@@ -98,10 +106,9 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[STORE] = store
-    app[_LOGGER] = request_logger
-    app[_ROUTER] = task_router
-    app[_ON_TASKS] = on_tasks_stored
-    app[_AUTH] = Authenticator(settings.auth)
+    app[_WIRING] = _Wiring(
+        Authenticator(settings.auth), request_logger, task_router, on_tasks_stored
+    )
     app.router.add_get("/healthz", _healthz, allow_head=True)
     paths = settings.server.paths
     for resource, path in (("order", paths.order), ("shipment", paths.shipment)):
@@ -176,14 +183,15 @@ async def _store(request: web.Request, event: WebhookEvent, body: bytes) -> web.
         path=request.path_qs,
         headers={str(k): v for k, v in request.headers.items() if k.lower() not in _SECRET_HEADERS},
         body=body,
-        tasks=request.app[_ROUTER](event),  # type: ignore[operator]
+        tasks=request.app[_WIRING].task_router(event),
     )
     outcome: _Outcome = request[_OUTCOME]
     outcome.event = event
     result = await request.app[STORE].append(record)
     outcome.event_id, outcome.duplicate = result.id, result.duplicate
-    if record.tasks and not result.duplicate and request.app[_ON_TASKS] is not None:
-        request.app[_ON_TASKS]()  # type: ignore[operator]  # wake the delivery worker
+    wake = request.app[_WIRING].on_tasks_stored
+    if record.tasks and not result.duplicate and wake is not None:
+        wake()
     status = "duplicate" if result.duplicate else "stored"
     return web.json_response({"status": status, "id": result.id})
 
@@ -229,7 +237,7 @@ async def _auth_middleware(
 ) -> web.StreamResponse:
     if request.path == "/healthz":
         return await handler(request)
-    if not request.app[_AUTH].check(request.headers.get(hdrs.AUTHORIZATION)):
+    if not request.app[_WIRING].authenticator.check(request.headers.get(hdrs.AUTHORIZATION)):
         raise _Unauthorized("missing or wrong credentials")
     return await handler(request)
 
@@ -247,7 +255,7 @@ async def _outcome_middleware(
         error = str(exc)
         response = _error_response(exc.status, error)
         if exc.status == 401:
-            response.headers[hdrs.WWW_AUTHENTICATE] = request.app[_AUTH].challenge
+            response.headers[hdrs.WWW_AUTHENTICATE] = request.app[_WIRING].authenticator.challenge
         if exc.status == 413:
             response.force_close()  # the rest of the body was never read
     except StoreUnavailable as exc:
@@ -272,7 +280,7 @@ def _error_response(status: int, message: str) -> web.Response:
 
 
 def _log(request: web.Request, status: int, started: float, error: str | None) -> None:
-    logger = request.app[_LOGGER]
+    logger = request.app[_WIRING].request_logger
     if logger is None or request.path == "/healthz":
         return
     outcome: _Outcome = request[_OUTCOME]
@@ -298,4 +306,4 @@ def _log(request: web.Request, status: int, started: float, error: str | None) -
         error=error,
         **details,  # type: ignore[arg-type]
     )
-    logger(entry)  # type: ignore[operator]
+    logger(entry)
