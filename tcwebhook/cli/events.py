@@ -105,24 +105,10 @@ def replay_event(
 ) -> None:
     """Re-send a stored event's original bytes; takes every option of 'tcwebhook replay'
     (e.g. --url URL --token T --retry)."""
-    import click
-    import typer.main
+    from tcwebhook.cli import app
 
-    from tcwebhook.cli.replay import replay_command
-
-    single = typer.Typer()
-    single.command()(replay_command)
-    command = typer.main.get_command(single)
-    try:
-        code = command.main(
-            args=[f"event:{event_id}", *context.args],
-            prog_name="tcwebhook events replay",
-            standalone_mode=False,
-        )
-    except click.ClickException as exc:
-        exc.show()
-        raise typer.Exit(exc.exit_code) from None
-    raise typer.Exit(code or 0)
+    # The same command line as 'tcwebhook replay event:ID ...': one implementation, every option.
+    app(args=["replay", f"event:{event_id}", *context.args], prog_name="tcwebhook")
 
 
 @events_app.command("export")
