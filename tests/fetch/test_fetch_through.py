@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import os
 from pathlib import Path
 
 import orjson
@@ -85,3 +86,47 @@ async def test_wrong_credentials_are_kept_as_the_error_and_never_leak(
     assert task.state == "failed"
     assert "wrong-secret" not in task.last_error
     assert "password" in task.last_error.lower() or "credential" in task.last_error.lower()
+
+
+async def test_get_webhook_to_the_real_serve_ends_with_the_order_attached(
+    tmp_path: Path, fake_api: FakeTradecloud, ca_file: Path
+) -> None:
+    import signal
+    import ssl
+
+    import aiohttp
+
+    from tests.server.test_crash import start_server
+
+    config = tmp_path / "tcwebhook.yaml"
+    config.write_text(
+        f"tradecloud:\n  base_url: {fake_api.base_url}\n  username: {USERNAME}\n"
+        f"  password: ${{TC_PASSWORD}}\n  ca_file: {ca_file}\n"
+    )
+    data_dir = tmp_path / "data"
+    os.environ["TC_PASSWORD"] = PASSWORD
+    try:
+        process, url = await asyncio.to_thread(
+            start_server, data_dir, "--config", str(config), "--port", "0"
+        )
+    finally:
+        del os.environ["TC_PASSWORD"]
+    try:
+        context = ssl.create_default_context(cafile=str(data_dir / "dev-ca.pem"))
+        token = (data_dir / "token").read_text().strip()
+        async with aiohttp.ClientSession() as session, session.get(
+            f"{url}/{ORDER_ID}", ssl=context, headers={"Authorization": f"Bearer {token}"}
+        ) as response:
+            assert response.status == 200
+            event_id = (await response.json())["id"]
+        store = SqliteStore(data_dir / "events.db")
+        for _ in range(100):
+            event = store.get_event(event_id)
+            if event.fetched is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert orjson.loads(event.fetched)["id"] == ORDER_ID
+        assert event.fetched_changed_lines == ("0003",)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(process.wait, 15)
