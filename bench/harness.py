@@ -119,10 +119,7 @@ def start_target(env: Environment, target: str, port: int) -> Running:
         if target == "tcwebhook-sink":
             config = data_dir / "tcwebhook.yaml"
             config.write_text(
-                "sinks:\n"
-                "  - name: outbox\n"
-                "    type: directory\n"
-                f"    path: {data_dir / 'outbox'}\n"
+                f"sinks:\n  - name: outbox\n    type: directory\n    path: {data_dir / 'outbox'}\n"
             )
             command += ["--config", str(config)]
         process_env = dict(env.python_env, TCWEBHOOK_DATA_DIR=str(data_dir))
@@ -207,9 +204,11 @@ def wait_ready(running: Running, port: int, timeout: float = 20.0) -> None:
             last = log.splitlines()[-1] if log else f"exit code {running.process.returncode}"
             raise BenchFailure(f"server did not start: {last}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as raw:
-                with context.wrap_socket(raw, server_hostname="localhost"):
-                    return
+            with (
+                socket.create_connection(("127.0.0.1", port), timeout=1) as raw,
+                context.wrap_socket(raw, server_hostname="localhost"),
+            ):
+                return
         except OSError:
             time.sleep(0.05)
     raise BenchFailure(f"server did not listen on port {port} within {timeout:.0f} s")
@@ -261,8 +260,9 @@ def run_wrk(
     env: Environment, port: int, size: str, connections: int, seconds: float, tag: str
 ) -> dict[str, Any]:
     threads = min(connections, os.cpu_count() or 2)
+    duration = f"-d{max(1, round(seconds))}s"
     command = [
-        "wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "5s",
+        "wrk", f"-t{threads}", f"-c{connections}", duration, "--timeout", "5s",
         "-s", str(BENCH / "post.lua"), f"https://127.0.0.1:{port}/tradecloud/order",
     ]  # fmt: skip
     wrk_env = dict(
@@ -529,7 +529,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['machine']['cpu']}, Python {report['machine']['python']}"
         f"{' (quick mode)' if report['quick'] else ''}.",
         "",
-        "| target | body | conns | req/s | × baseline | p50 ms | p99 ms | errors | peak RSS MB "
+        "| target | body | conns | req/s | x baseline | p50 ms | p99 ms | errors | peak RSS MB "
         "| 2xx | stored |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
