@@ -114,9 +114,12 @@ async def test_get_webhook_to_the_real_serve_ends_with_the_order_attached(
     try:
         context = ssl.create_default_context(cafile=str(data_dir / "dev-ca.pem"))
         token = (data_dir / "token").read_text().strip()
-        async with aiohttp.ClientSession() as session, session.get(
-            f"{url}/{ORDER_ID}", ssl=context, headers={"Authorization": f"Bearer {token}"}
-        ) as response:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(
+                f"{url}/{ORDER_ID}", ssl=context, headers={"Authorization": f"Bearer {token}"}
+            ) as response,
+        ):
             assert response.status == 200
             event_id = (await response.json())["id"]
         store = SqliteStore(data_dir / "events.db")
