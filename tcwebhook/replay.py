@@ -547,18 +547,9 @@ def _shown(url: str) -> str:
 
 
 def ssl_context(target: Target) -> ssl.SSLContext | bool:
-    if target.insecure:
-        return False
-    try:
-        context = ssl.create_default_context(cafile=target.ca_file)
-    except (OSError, ssl.SSLError) as exc:
-        reason = getattr(exc, "strerror", None) or exc
-        raise ReplayTargetError(
-            f"cannot load the CA file {target.ca_file}: {reason}; "
-            "give a PEM file with the CA certificate"
-        ) from None
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
+    from tcwebhook.trust import client_context
+
+    return False if target.insecure else client_context(target.ca_file)
 
 
 async def replay(

@@ -32,8 +32,8 @@ from tcwebhook.errors import (
     ApiError,
     ApiNotFound,
     ApiUnavailable,
-    ConfigError,
 )
+from tcwebhook.trust import client_context
 
 if TYPE_CHECKING:
     from tcwebhook.config import Settings
@@ -628,17 +628,7 @@ class TradecloudClient:
 
 def make_ssl_context(ca_file: Path | None) -> ssl.SSLContext:
     """The system trust store (honouring $SSL_CERT_FILE), plus ``ca_file`` when given."""
-    context = ssl.create_default_context()
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if ca_file is not None:
-        try:
-            context.load_verify_locations(cafile=str(ca_file))
-        except (OSError, ssl.SSLError) as exc:
-            reason = getattr(exc, "strerror", None) or exc
-            raise ConfigError(
-                f"cannot load the CA file {ca_file} (--ca-file / tradecloud.ca_file): {reason}"
-            ) from None
-    return context
+    return client_context(ca_file, "--ca-file / tradecloud.ca_file")
 
 
 def _bearer(token: str) -> dict[str, str]:

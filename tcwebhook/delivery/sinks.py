@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import ssl
 from pathlib import Path
 from typing import Protocol
 
@@ -14,6 +13,7 @@ import aiohttp
 from tcwebhook.config import RetrySettings, SinkSettings
 from tcwebhook.delivery.content import render
 from tcwebhook.store import StoredEvent
+from tcwebhook.trust import client_context
 
 OUTPUT_LIMIT = 4096  # bytes of a command's output or an HTTP answer kept for `events show`
 
@@ -165,15 +165,14 @@ class HttpSink:
         assert settings.url is not None
         self.settings = settings
         self.url: str = settings.url
+        # Made now, so that an unusable CA file stops `serve` at start with one clear line.
+        self._context = client_context(settings.ca_file, f"sink {settings.name}: ca_file")
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
-            context = ssl.create_default_context()
-            if self.settings.ca_file:
-                context.load_verify_locations(self.settings.ca_file)
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=context, limit=self.settings.concurrency),
+                connector=aiohttp.TCPConnector(ssl=self._context, limit=self.settings.concurrency),
                 timeout=aiohttp.ClientTimeout(total=self.settings.timeout),
             )
         return self._session

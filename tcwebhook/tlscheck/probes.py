@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tcwebhook.errors import TlsCheckError
+from tcwebhook.trust import client_context
 
 TLS_VERSIONS: dict[str, ssl.TLSVersion] = {
     "TLS 1.0": ssl.TLSVersion.TLSv1,
@@ -172,16 +173,7 @@ def probe_context(
 
 def verifying_context(ca_file: Path | None) -> ssl.SSLContext:
     """What Tradecloud's sender does: system trust store (+ CA file), hostname check, TLS ≥ 1.2."""
-    context = ssl.create_default_context()
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if ca_file is not None:
-        try:
-            context.load_verify_locations(cafile=str(ca_file))
-        except (OSError, ssl.SSLError) as exc:
-            raise TlsCheckError(
-                f"cannot use the CA file {ca_file}: {exc}; pass a PEM certificate to --ca-file"
-            ) from exc
-    return context
+    return client_context(ca_file)
 
 
 def handshake(
