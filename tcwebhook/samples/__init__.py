@@ -27,22 +27,23 @@ import orjson
 
 from tcwebhook.errors import UnknownSample
 
+# Webhook samples use the event kinds of `tcwebhook events`; the full API objects have their own.
 Kind = Literal[
-    "order-event",
-    "single-delivery-order-event",
-    "order-documents-event",
-    "shipment-event",
     "order",
+    "single_delivery_order",
+    "order_documents",
     "shipment",
+    "order_object",
+    "shipment_object",
 ]
 
 PAYLOAD_KEY_OF_KIND: dict[str, str | None] = {
-    "order-event": "orderEvent",
-    "single-delivery-order-event": "singleDeliveryOrderEvent",
-    "order-documents-event": "orderDocumentsEvent",
-    "shipment-event": "shipment",
-    "order": None,
-    "shipment": None,
+    "order": "orderEvent",
+    "single_delivery_order": "singleDeliveryOrderEvent",
+    "order_documents": "orderDocumentsEvent",
+    "shipment": "shipment",
+    "order_object": None,
+    "shipment_object": None,
 }
 
 
@@ -101,20 +102,20 @@ def catalog() -> tuple[Sample, ...]:
         event: orders.order_event(event, index) for index, event in enumerate(ORDER_EVENT_NAMES)
     }
     for event, payload in order_payloads.items():
-        add(sample_name(event, ORDER_EVENT_NAMES), "order-event", event, payload)
+        add(sample_name(event, ORDER_EVENT_NAMES), "order", event, payload)
     for event, payload in order_payloads.items():
         name = sample_name(event, ORDER_EVENT_NAMES, "single-delivery-")
-        add(name, "single-delivery-order-event", event, orders.single_delivery(payload))
+        add(name, "single_delivery_order", event, orders.single_delivery(payload))
     for index, event in enumerate(ORDER_DOCUMENTS_EVENT_NAMES):
         payload = orders.order_documents_event(event, 10 + index)
         add(
-            sample_name(event, ORDER_DOCUMENTS_EVENT_NAMES), "order-documents-event", event, payload
+            sample_name(event, ORDER_DOCUMENTS_EVENT_NAMES), "order_documents", event, payload
         )
     for index, event in enumerate(SHIPMENT_EVENT_NAMES):
         payload = shipments.shipment_event(event, index)
-        add(sample_name(event, SHIPMENT_EVENT_NAMES), "shipment-event", event, payload)
-    add("order", "order", None, orders.full_order())
-    add("shipment", "shipment", None, shipments.full_shipment())
+        add(sample_name(event, SHIPMENT_EVENT_NAMES), "shipment", event, payload)
+    add("order", "order_object", None, orders.full_order())
+    add("shipment", "shipment_object", None, shipments.full_shipment())
     return tuple(samples)
 
 

@@ -197,7 +197,7 @@ async def test_samples_commands(cli: Cli, tmp_path: Path) -> None:
     assert listed.code == 0
     rows = json.loads(listed.stdout)
     assert len(rows) == 98 and all(set(row) == {"name", "kind", "eventName"} for row in rows)
-    assert {"name": "order", "kind": "order", "eventName": None} in rows
+    assert {"name": "order", "kind": "order_object", "eventName": None} in rows
     table = await cli("samples", "list")
     assert (
         "single-delivery-order-lines-delivery-schedule-logistics-updated-by-supplier"

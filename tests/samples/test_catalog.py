@@ -28,13 +28,13 @@ def by_name(name: str) -> dict[str, Any]:
 def test_every_event_name_has_a_sample_in_each_mode() -> None:
     pairs = {(sample.kind, sample.event_name) for sample in CATALOG}
     for name in ORDER_EVENT_NAMES:
-        assert ("order-event", name) in pairs
-        assert ("single-delivery-order-event", name) in pairs
+        assert ("order", name) in pairs
+        assert ("single_delivery_order", name) in pairs
     for name in ORDER_DOCUMENTS_EVENT_NAMES:
-        assert ("order-documents-event", name) in pairs
+        assert ("order_documents", name) in pairs
     for name in SHIPMENT_EVENT_NAMES:
-        assert ("shipment-event", name) in pairs
-    assert ("order", None) in pairs and ("shipment", None) in pairs
+        assert ("shipment", name) in pairs
+    assert ("order_object", None) in pairs and ("shipment_object", None) in pairs
     expected = 2 * len(ORDER_EVENT_NAMES) + len(ORDER_DOCUMENTS_EVENT_NAMES)
     assert len(CATALOG) == expected + len(SHIPMENT_EVENT_NAMES) + 2 == 98
 
@@ -190,7 +190,7 @@ def test_shipment_document_attached_is_the_only_changed_document() -> None:
 
 def test_full_order_is_an_api_object_with_one_newer_line() -> None:
     sample = samples.get_sample("order")
-    assert sample.kind == "order" and sample.event_name is None
+    assert sample.kind == "order_object" and sample.event_name is None
     order = sample.body
     assert "id" in order and "eventName" not in order and len(order["lines"]) == 3
     result = changes.order_line_changes(order)
