@@ -236,3 +236,31 @@ async def test_sink_waits_for_the_fetch_of_a_notification(tmp_path: Path, stores
     states = {t.target: t.state for t in store.get_event(event_id).tasks}
     assert states == {"@fetch": "failed", "files": "pending"}
     assert not (tmp_path / "out").exists()
+
+
+async def test_command_and_http_sinks_deliver_every_catalog_event(
+    tmp_path: Path, stores: list, aiohttp_server: Any
+) -> None:
+    received: list[str] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        received.append((await request.json())["meta"]["messageId"])
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/erp", handle)
+    server = await aiohttp_server(app)
+    runs = tmp_path / "runs.txt"
+    script = f'cat > /dev/null && echo "$TCWEBHOOK_MESSAGE_ID" >> {runs}'
+    settings = make_settings(
+        tmp_path,
+        sink("import", "command", run=("sh", "-c", script)),
+        sink("esb", "http", url=f"http://127.0.0.1:{server.port}/erp", concurrency=4),
+    )
+    store = open_for(settings, stores)
+    for sample in WEBHOOK_SAMPLES:
+        store_body(store, settings, sample_bytes(sample))
+    await DeliveryWorker(store, settings).drain()
+    expected = sorted(sample.body["meta"]["messageId"] for sample in WEBHOOK_SAMPLES)
+    assert sorted(runs.read_text().split()) == expected
+    assert sorted(received) == expected
