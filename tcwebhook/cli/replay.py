@@ -85,8 +85,7 @@ def replay_command(
     json_output: bool = JsonOption,
     config: Path | None = ConfigOption,
 ) -> None:
-    """Send events to a webhook exactly as Tradecloud does, and say what Tradecloud would do
-    with each answer.
+    """Send events exactly as Tradecloud does, and say what Tradecloud would do with each answer.
 
     Exit code 0 when every event was delivered (2xx), 1 when any was not, 2 for usage and
     environment errors.
