@@ -9,6 +9,7 @@ wakes each request. A request is answered only after its own commit, so every 2x
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -128,11 +129,9 @@ class SqliteStore:
                 raise
         except Exception as exc:  # every failure to store must reach the request as a 503
             error = StoreUnavailable(f"the event store could not commit: {exc}")
-            for _, future, loop in batch:
-                loop.call_soon_threadsafe(_settle, future, None, error)
+            _wake_all(batch, [error] * len(batch))
             return
-        for (_, future, loop), result in zip(batch, results, strict=True):
-            loop.call_soon_threadsafe(_settle, future, result, None)
+        _wake_all(batch, results)
 
     def _insert(self, connection: sqlite3.Connection, event: NewEvent) -> AppendResult:
         row = connection.execute(
@@ -433,14 +432,22 @@ class SqliteStore:
         )
 
 
-def _settle(
-    future: asyncio.Future[AppendResult],
-    result: AppendResult | None,
-    error: BaseException | None,
-) -> None:
-    if future.done():  # the request went away (client disconnected); the row is stored anyway
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)  # type: ignore[arg-type]
+def _wake_all(batch: list[Any], outcomes: Sequence[AppendResult | BaseException]) -> None:
+    """Hand each request its outcome with one wake-up per event loop, not one per request:
+    every ``call_soon_threadsafe`` writes to the loop's self-pipe and wakes it."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[AppendResult], Any]]] = {}
+    for (_, future, loop), outcome in zip(batch, outcomes, strict=True):
+        by_loop.setdefault(loop, []).append((future, outcome))
+    for loop, settled in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits for these
+            loop.call_soon_threadsafe(_settle, settled)
+
+
+def _settle(settled: list[tuple[asyncio.Future[AppendResult], Any]]) -> None:
+    for future, outcome in settled:
+        if future.done():  # the request went away (client disconnected); the row is stored
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
