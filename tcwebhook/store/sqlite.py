@@ -207,22 +207,31 @@ class SqliteStore:
             "SELECT 1 FROM tasks f WHERE f.event_id = tasks.event_id AND f.target = '@fetch' "
             "AND f.id != tasks.id AND f.state NOT IN ('done', 'dead'))"
         )
+        if strict_order:  # the leading run of due tasks, stopping at the first one not due
+            sql = f"SELECT id, next_attempt_at FROM tasks WHERE {unfinished} ORDER BY id LIMIT ?"
+            params: tuple[Any, ...] = (target, limit)
+        else:
+            sql = (
+                f"SELECT id, 0 FROM tasks WHERE {unfinished} AND next_attempt_at <= ? "
+                "ORDER BY id LIMIT ?"
+            )
+            params = (target, now, limit)
+
+        def due_ids(connection: sqlite3.Connection) -> list[int]:
+            ids = []
+            for task_id, due in connection.execute(sql, params).fetchall():
+                if due > now:
+                    break
+                ids.append(task_id)
+            return ids
+
+        # Look first without the write lock: an idle worker polls often, and taking the lock
+        # for nothing would make the event writer wait for it.
+        with self.reading() as connection:
+            if not due_ids(connection):
+                return []
         with self.writing() as connection:
-            if strict_order:  # the leading run of due tasks, stopping at the first one not due
-                sql = (
-                    f"SELECT id, next_attempt_at FROM tasks WHERE {unfinished} ORDER BY id LIMIT ?"
-                )
-                ids = []
-                for task_id, due in connection.execute(sql, (target, limit)).fetchall():
-                    if due > now:
-                        break
-                    ids.append(task_id)
-            else:
-                sql = (
-                    f"SELECT id FROM tasks WHERE {unfinished} AND next_attempt_at <= ? "
-                    "ORDER BY id LIMIT ?"
-                )
-                ids = [row[0] for row in connection.execute(sql, (target, now, limit))]
+            ids = due_ids(connection)
             if not ids:
                 return []
             marks = ",".join("?" * len(ids))
