@@ -38,6 +38,34 @@ _EVENT_COLUMNS = (
 )
 
 
+_INSERT_EVENT = (
+    "INSERT INTO events (received_at, kind, event_name, message_id, dedup_key, resource_id, "
+    "number, changed_lines, method, path, headers, body) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING"
+)
+_INSERT_TASK = (
+    "INSERT INTO tasks (event_id, target, state, next_attempt_at, updated_at) "
+    "VALUES (?, ?, 'pending', ?, ?)"
+)
+
+
+def _event_row(event: NewEvent) -> tuple[Any, ...]:
+    return (
+        event.received_at,
+        event.kind,
+        event.event_name,
+        event.message_id,
+        event.dedup_key,
+        event.resource_id,
+        event.number,
+        orjson.dumps(event.changed_lines).decode(),
+        event.method,
+        event.path,
+        orjson.dumps(event.headers).decode(),
+        event.body,
+    )
+
+
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -122,7 +150,7 @@ class SqliteStore:
         try:
             connection.execute("BEGIN IMMEDIATE")
             try:
-                results = [self._insert(connection, event) for event, _, _ in batch]
+                results = self._insert_many(connection, [event for event, _, _ in batch])
                 connection.execute("COMMIT")
             except BaseException:
                 connection.execute("ROLLBACK")
@@ -134,40 +162,40 @@ class SqliteStore:
         _wake_all(batch, results)
 
     def _insert(self, connection: sqlite3.Connection, event: NewEvent) -> AppendResult:
-        row = connection.execute(
-            "INSERT INTO events (received_at, kind, event_name, message_id, dedup_key, "
-            "resource_id, number, changed_lines, method, path, headers, body) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
-            (
-                event.received_at,
-                event.kind,
-                event.event_name,
-                event.message_id,
-                event.dedup_key,
-                event.resource_id,
-                event.number,
-                orjson.dumps(list(event.changed_lines)).decode(),
-                event.method,
-                event.path,
-                orjson.dumps(event.headers).decode(),
-                event.body,
-            ),
-        ).fetchone()
-        if row is None:
-            existing = connection.execute(
-                "SELECT id FROM events WHERE dedup_key = ?", (event.dedup_key,)
-            ).fetchone()
-            return AppendResult(existing[0], duplicate=True)
-        event_id = row[0]
-        if event.tasks:
-            now = time.time()
-            connection.executemany(
-                "INSERT INTO tasks (event_id, target, state, next_attempt_at, updated_at) "
-                "VALUES (?, ?, 'pending', ?, ?)",
-                [(event_id, target, now, event.received_at) for target in event.tasks],
-            )
-        return AppendResult(event_id, duplicate=False)
+        return self._insert_many(connection, [event])[0]
+
+    def _insert_many(
+        self, connection: sqlite3.Connection, events: Sequence[NewEvent]
+    ) -> list[AppendResult]:
+        """Insert events (skipping duplicates) and their tasks inside the caller's transaction.
+
+        One ``executemany`` for the whole batch keeps the per-row Python work small. The caller
+        holds the write lock, so the rows numbered above the previous maximum are exactly the
+        ones inserted here, in order; an event whose key is not among them was a duplicate.
+        """
+        before = connection.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+        connection.executemany(_INSERT_EVENT, map(_event_row, events))
+        inserted = connection.execute(
+            "SELECT id, dedup_key FROM events WHERE id > ? ORDER BY id", (before,)
+        ).fetchall()
+        results: list[AppendResult] = []
+        tasks: list[tuple[int, str, float, str]] = []
+        now = time.time()
+        position = 0
+        for event in events:
+            if position < len(inserted) and inserted[position][1] == event.dedup_key:
+                event_id = inserted[position][0]
+                position += 1
+                results.append(AppendResult(event_id, duplicate=False))
+                tasks.extend((event_id, target, now, event.received_at) for target in event.tasks)
+            else:
+                existing = connection.execute(
+                    "SELECT id FROM events WHERE dedup_key = ?", (event.dedup_key,)
+                ).fetchone()
+                results.append(AppendResult(existing[0], duplicate=True))
+        if tasks:
+            connection.executemany(_INSERT_TASK, tasks)
+        return results
 
     def close(self) -> None:
         """Let the writer finish what is queued, then stop it."""
