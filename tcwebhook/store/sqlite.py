@@ -104,13 +104,17 @@ class SqliteStore:
     # ---------------------------------------------------------------------------------------
     # Writing
 
-    async def append(self, event: NewEvent) -> AppendResult:
-        """Store one event (and its tasks); return once it is committed to disk."""
-        self._ensure_writer()
+    def append(self, event: NewEvent) -> asyncio.Future[AppendResult]:
+        """Store one event (and its tasks); the future is done once it is committed to disk.
+
+        A plain function returning the future, not a coroutine: one frame less per request.
+        """
+        if self._writer is None:
+            self._ensure_writer()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[AppendResult] = loop.create_future()
         self._queue.put((event, future, loop))
-        return await future
+        return future
 
     def append_sync(self, event: NewEvent) -> AppendResult:
         """Blocking ``append`` in its own transaction (tools and tests; no group commit)."""
