@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
 import queue
 import sqlite3
 import threading
@@ -92,6 +94,18 @@ class SqliteStore:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._writers_lock: int | None = None  # file descriptor, see coordinate_writers
+
+    def coordinate_writers(self) -> None:
+        """Several processes write this store at once (``serve --workers``): take turns.
+
+        SQLite's busy handler sleeps 1, 2, 5, 10 ms ... before retrying a taken write lock,
+        far longer than one group commit takes; a blocking file lock wakes the next writer
+        the moment the previous one commits.
+        """
+        if self._writers_lock is None:
+            lock_path = self.path.with_name(self.path.name + ".writers.lock")
+            self._writers_lock = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(
@@ -151,14 +165,21 @@ class SqliteStore:
 
     def _write_batch(self, connection: sqlite3.Connection, batch: list[Any]) -> None:
         results: list[AppendResult] = []
+        lock = self._writers_lock
         try:
-            connection.execute("BEGIN IMMEDIATE")
+            if lock is not None:
+                fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                results = self._insert_many(connection, [event for event, _, _ in batch])
-                connection.execute("COMMIT")
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
+                connection.execute("BEGIN IMMEDIATE")
+                try:
+                    results = self._insert_many(connection, [event for event, _, _ in batch])
+                    connection.execute("COMMIT")
+                except BaseException:
+                    connection.execute("ROLLBACK")
+                    raise
+            finally:
+                if lock is not None:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
         except Exception as exc:  # every failure to store must reach the request as a 503
             error = StoreUnavailable(f"the event store could not commit: {exc}")
             _wake_all(batch, [error] * len(batch))
@@ -207,6 +228,9 @@ class SqliteStore:
             self._queue.put(_STOP)
             self._writer.join()
             self._writer = None
+        if self._writers_lock is not None:
+            os.close(self._writers_lock)
+            self._writers_lock = None
 
     # ---------------------------------------------------------------------------------------
     # Tasks (the outbox). Blocking calls: the delivery worker runs them in a thread.
