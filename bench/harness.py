@@ -116,6 +116,8 @@ def start_target(env: Environment, target: str, port: int) -> Running:
         command = [sys.executable, "-m", "tcwebhook", "serve", "--port", str(port)]
         if target != "tcwebhook-rich":
             command += ["--log-format", "json"]
+        if target.startswith("tcwebhook-w"):  # tcwebhook-w2: serve --workers 2
+            command += ["--workers", target.removeprefix("tcwebhook-w")]
         if target == "tcwebhook-sink":
             config = data_dir / "tcwebhook.yaml"
             config.write_text(
@@ -461,6 +463,8 @@ def plan(quick: bool, sink_reason: str | None, flask: bool) -> list[tuple[str, s
             order.append("webhook")
             if flask and not quick:
                 order.append("flask")
+            if connections == 64 and not quick:
+                order.append("tcwebhook-w2")  # serve --workers 2
             if size == "small" and connections == 64 and not quick:
                 order.append("tcwebhook-rich")
             cells.extend((target, size, connections) for target in order)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 from pathlib import Path
 
@@ -75,6 +76,28 @@ async def test_duplicates_are_stored_once(store: SqliteStore) -> None:
     assert len({r.id for r in results}) == 1
     assert sum(not r.duplicate for r in results) == 1
     assert store.count() == 1
+
+
+async def test_one_batch_mixing_new_duplicate_and_unkeyed_events(store: SqliteStore) -> None:
+    earlier = await store.append(new_event(1, tasks=("erp",)))
+    notification = dataclasses.replace(new_event(9), dedup_key=None, tasks=("@fetch",))
+    # Queued together, so the writer stores them in one transaction.
+    results = await asyncio.gather(
+        store.append(new_event(2, tasks=("erp",))),
+        store.append(new_event(1, tasks=("erp",))),  # stored before this batch
+        store.append(notification),
+        store.append(new_event(2, tasks=("erp",))),  # a duplicate within the batch
+        store.append(notification),  # no key: every GET notification is stored
+        store.append(new_event(3)),
+    )
+    assert [r.duplicate for r in results] == [False, True, False, True, False, False]
+    assert results[1].id == earlier.id and results[3].id == results[0].id
+    assert len({results[0].id, results[2].id, results[4].id, results[5].id, earlier.id}) == 5
+    assert store.count() == 5
+    assert [t.target for t in store.get_event(results[0].id).tasks] == ["erp"]
+    assert [t.target for t in store.get_event(results[4].id).tasks] == ["@fetch"]
+    assert store.get_event(results[5].id).tasks == ()
+    assert store.get_event(results[5].id).number == "PO3"
 
 
 async def test_many_concurrent_appends_share_commits(store: SqliteStore) -> None:

@@ -38,9 +38,16 @@ def serve(
     log_format: LogFormat = typer.Option(
         LogFormat.rich, "--log-format", help="One line per request: rich text or JSON lines."
     ),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        min=1,
+        max=64,
+        help="Processes sharing the port and the store (SO_REUSEPORT); see BENCHMARKS.md.",
+    ),
 ) -> None:
     """Receive Tradecloud webhooks over HTTPS and store each event durably before answering."""
-    from tcwebhook.server.run import plan, tune_process
+    from tcwebhook.server.run import plan, serve_processes, tune_process
     from tcwebhook.server.run import serve as serve_forever
 
     settings = load(config, server__host=host, server__port=port, data_dir=data_dir)
@@ -51,11 +58,22 @@ def serve(
         _print_banner(serve_plan, bound_port, json_lines)
 
     tune_process()
+    request_logger = _json_line if json_lines else _text_line
+    delivery_listener = _json_delivery if json_lines else print_delivery
+    if workers > 1:
+        serve_processes(
+            serve_plan,
+            workers,
+            request_logger=request_logger,
+            delivery_listener=delivery_listener,
+            on_ready=ready,
+        )
+        return
     run(
         serve_forever(
             serve_plan,
-            request_logger=_json_line if json_lines else _text_line,
-            delivery_listener=_json_delivery if json_lines else print_delivery,
+            request_logger=request_logger,
+            delivery_listener=delivery_listener,
             on_ready=ready,
         )
     )

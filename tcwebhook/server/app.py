@@ -21,7 +21,7 @@ from tcwebhook.config import Settings
 from tcwebhook.errors import PayloadError, StoreUnavailable, UnsupportedContentType
 from tcwebhook.events import Resource, WebhookEvent, parse_notification, parse_webhook
 from tcwebhook.server.auth import Authenticator
-from tcwebhook.store import NewEvent, SqliteStore, utc_now
+from tcwebhook.store import AppendResult, NewEvent, SqliteStore, utc_now
 
 log = logging.getLogger("tcwebhook.server")
 
@@ -104,7 +104,7 @@ def create_app(
     """The receiver app; ``settings.auth`` must hold credentials (``plan`` adds the dev token)."""
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
-        middlewares=[_outcome_middleware, _auth_middleware],
+        middlewares=[_receive_middleware],
     )
     app[SETTINGS] = settings
     app[STORE] = store
@@ -143,8 +143,9 @@ async def _receive_post(request: web.Request) -> web.Response:
         body = await request.read()  # aiohttp stops reading past client_max_size
     except web.HTTPRequestEntityTooLarge:
         raise _too_large(max_bytes) from None
-    event = parse_webhook(body)
-    return await _store(request, event, body)
+    # The store is awaited here rather than in a helper coroutine: one frame less per request.
+    record = _record(request, parse_webhook(body), body)
+    return _stored(request, record, await request.app[STORE].append(record))
 
 
 def _notification_handler(
@@ -155,7 +156,8 @@ def _notification_handler(
             event = parse_notification(resource, request.match_info["resource_id"])
         else:
             event = _notification_from_query(request, resource)
-        return await _store(request, event, b"")
+        record = _record(request, event, b"")
+        return _stored(request, record, await request.app[STORE].append(record))
 
     return receive_notification
 
@@ -171,10 +173,12 @@ def _notification_from_query(request: web.Request, path_resource: Resource) -> W
     )
 
 
-async def _store(request: web.Request, event: WebhookEvent, body: bytes) -> web.Response:
+def _record(request: web.Request, event: WebhookEvent, body: bytes) -> NewEvent:
+    """The row to store for ``event``; notes the event for the log line."""
     outcome: _Outcome = request[_OUTCOME]
+    outcome.event = event
     received_at = outcome.received_at = utc_now()
-    record = NewEvent(
+    return NewEvent(
         received_at=received_at,
         kind=event.kind.value,
         event_name=event.event_name,
@@ -189,8 +193,11 @@ async def _store(request: web.Request, event: WebhookEvent, body: bytes) -> web.
         body=body,
         tasks=request.app[_WIRING].task_router(event),
     )
-    outcome.event = event
-    result = await request.app[STORE].append(record)
+
+
+def _stored(request: web.Request, record: NewEvent, result: AppendResult) -> web.Response:
+    """The answer once ``record`` is committed."""
+    outcome: _Outcome = request[_OUTCOME]
     outcome.event_id, outcome.duplicate = result.id, result.duplicate
     wake = request.app[_WIRING].on_tasks_stored
     if record.tasks and not result.duplicate and wake is not None:
@@ -236,34 +243,29 @@ def _too_large(max_bytes: int) -> PayloadError:
 
 
 # ----------------------------------------------------------------------------------------------
-# Middlewares: authentication, then one place that turns every outcome into a status code
+# The middleware: authentication, then one place that turns every outcome into a status code.
+# One middleware rather than two: each layer costs a coroutine frame on every request.
 
 
 @web.middleware
-async def _auth_middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    if request.path == "/healthz":
-        return await handler(request)
-    if not request.app[_WIRING].authenticator.check(request.headers.get(hdrs.AUTHORIZATION)):
-        raise _Unauthorized("missing or wrong credentials")
-    return await handler(request)
-
-
-@web.middleware
-async def _outcome_middleware(
+async def _receive_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     started = time.perf_counter()
     error: str | None = None
+    wiring = request.app[_WIRING]
     request[_OUTCOME] = _Outcome()
     try:
+        if request.path != "/healthz" and not wiring.authenticator.check(
+            request.headers.get(hdrs.AUTHORIZATION)
+        ):
+            raise _Unauthorized("missing or wrong credentials")
         response = await handler(request)
     except PayloadError as exc:
         error = str(exc)
         response = _error_response(exc.status, error)
         if exc.status == 401:
-            response.headers[hdrs.WWW_AUTHENTICATE] = request.app[_WIRING].authenticator.challenge
+            response.headers[hdrs.WWW_AUTHENTICATE] = wiring.authenticator.challenge
         if exc.status == 413:
             response.force_close()  # the rest of the body was never read
     except StoreUnavailable as exc:
@@ -279,7 +281,8 @@ async def _outcome_middleware(
         log.exception("unexpected error while receiving %s %s", request.method, request.path)
         error = f"unexpected error: {type(exc).__name__}"
         response = _error_response(503, "the event could not be processed right now; retry later")
-    _log(request, response.status, started, error)
+    if wiring.request_logger is not None:
+        _log(request, response.status, started, error)
     return response
 
 

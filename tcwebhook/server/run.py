@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import gc
 import ipaddress
+import os
 import signal
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,30 +86,43 @@ async def serve(
     delivery_listener: DeliveryListener | None = None,
     on_ready: Callable[[int], None] | None = None,
     store: SqliteStore | None = None,
+    sock: socket.socket | None = None,
+    deliver: bool = True,
 ) -> None:
-    """Serve until SIGINT/SIGTERM; then stop accepting, finish in-flight work, close the store."""
+    """Serve until SIGINT/SIGTERM; then stop accepting, finish in-flight work, close the store.
+
+    ``sock``: an already bound listening socket (one of ``serve_processes``' workers);
+    ``deliver``: run the delivery worker in this process.
+    """
     settings = serve_plan.settings
     store = store or open_store(settings.store_url)
+    if sock is not None:
+        store.coordinate_writers()
     worker = DeliveryWorker(store, settings, delivery_listener)
     app = create_app(
         settings,
         store,
         request_logger=request_logger,
         task_router=task_router(settings),
-        on_tasks_stored=worker.wake,
+        on_tasks_stored=worker.wake if deliver else None,
     )
     runner = web.AppRunner(
         app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT
     )
     await runner.setup()
-    site = web.TCPSite(
-        runner,
-        settings.server.host,
-        settings.server.port,
-        ssl_context=server_context(serve_plan.certificates),
-        backlog=1024,
-        reuse_address=True,
-    )
+    ssl_context = server_context(serve_plan.certificates)
+    site: web.BaseSite
+    if sock is not None:
+        site = web.SockSite(runner, sock, ssl_context=ssl_context, backlog=1024)
+    else:
+        site = web.TCPSite(
+            runner,
+            settings.server.host,
+            settings.server.port,
+            ssl_context=ssl_context,
+            backlog=1024,
+            reuse_address=True,
+        )
     try:
         await site.start()
     except OSError as exc:
@@ -121,7 +137,7 @@ async def serve(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    delivering = asyncio.create_task(worker.run())
+    delivering = asyncio.create_task(worker.run() if deliver else asyncio.sleep(0))
     if on_ready is not None:
         on_ready(_bound_port(site) or settings.server.port)
     try:
@@ -149,7 +165,94 @@ def tune_process() -> None:
     sslproto.SSLProtocol.max_size = TLS_READ_BUFFER
 
 
-def _bound_port(site: web.TCPSite) -> int | None:
+def serve_processes(
+    serve_plan: ServePlan,
+    workers: int,
+    *,
+    request_logger: RequestLogger | None = None,
+    delivery_listener: DeliveryListener | None = None,
+    on_ready: Callable[[int], None] | None = None,
+) -> None:
+    """``serve`` in ``workers`` processes sharing one port (SO_REUSEPORT) and one store.
+
+    The kernel spreads connections over the processes; each has its own event loop and store
+    writer, and a file lock hands the SQLite write lock from one writer to the next without
+    SQLite's sleeping busy handler. Only this process delivers (the others' tasks are found by
+    its poll). Call before any thread or event loop exists: the workers are forked.
+    """
+    settings = serve_plan.settings
+    open_store(settings.store_url).close()  # create and migrate once, before the workers race
+    sockets = bind_sockets(settings.server.host, settings.server.port, workers)
+    children = []
+    for sock in sockets[1:]:
+        pid = os.fork()
+        if pid == 0:  # a worker: serve until signalled, never return into the caller
+            code = 0
+            try:
+                asyncio.run(
+                    serve(serve_plan, request_logger=request_logger, sock=sock, deliver=False)
+                )
+            except BaseException as exc:  # a worker only reports, in one line
+                if not isinstance(exc, KeyboardInterrupt):
+                    os.write(2, f"tcwebhook worker {os.getpid()} stopped: {exc}\n".encode())
+                    code = 1
+            finally:
+                os._exit(code)
+        children.append(pid)
+    for sock in sockets[1:]:
+        sock.close()
+    try:
+        asyncio.run(
+            serve(
+                serve_plan,
+                request_logger=request_logger,
+                delivery_listener=delivery_listener,
+                on_ready=on_ready,
+                sock=sockets[0],
+            )
+        )
+    finally:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        for pid in children:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
+def bind_sockets(host: str, port: int, count: int) -> list[socket.socket]:
+    """``count`` listening sockets on one port with SO_REUSEPORT (port 0: the first's port)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sockets: list[socket.socket] = []
+        # Bind once without SO_REUSEPORT first: another server on the port (even another
+        # ``serve --workers``) makes this fail, instead of silently sharing the port with us.
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+            address = probe.getsockname()
+        for _ in range(count):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind(address)
+            sock.listen(1024)
+            sock.setblocking(False)
+            address = sock.getsockname()  # port 0 resolved: the others join the same port
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror}; "
+            "choose another --port or stop the program using it"
+        ) from None
+    return sockets
+
+
+def _bound_port(site: web.BaseSite) -> int | None:
     server = site._server  # aiohttp exposes no public accessor for the bound socket
     sockets = getattr(server, "sockets", None) or []
     return int(sockets[0].getsockname()[1]) if sockets else None

@@ -1,0 +1,55 @@
+"""``serve --workers 2``: two processes on one port, one store, nothing lost or doubled."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from tcwebhook.server.tls import DEV_CA_FILE
+from tcwebhook.store import open_store
+from tests.server.test_crash import send_all, start_server
+
+
+def _children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def test_two_workers_share_the_port_and_the_store(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    ids = [str(uuid.uuid4()) for _ in range(600)]
+    process, url = start_server(data_dir, "--port", "0", "--workers", "2")
+    try:
+        [worker] = _children(process.pid)
+        before = _cpu_ticks(worker)
+        token = (data_dir / "token").read_text().strip()
+        acknowledged = asyncio.run(send_all(url, token, data_dir / DEV_CA_FILE, ids))
+        assert _cpu_ticks(worker) - before >= 2  # the forked worker answered its share
+        # A second server on the same port is refused, not silently let in beside them.
+        port = url.split(":")[2].split("/")[0]
+        second = subprocess.run(
+            [sys.executable, "-m", "tcwebhook", "serve", "--port", port, "--workers", "2"],
+            env={**os.environ, "TCWEBHOOK_DATA_DIR": str(tmp_path / "other")},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert second.returncode == 2
+        assert f"cannot listen on 127.0.0.1:{port}" in second.stderr
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    assert not Path(f"/proc/{worker}").exists()  # the worker stopped with it
+    assert acknowledged == set(ids)
+    store = open_store(f"sqlite:///{data_dir / 'events.db'}")
+    events = store.list_events(limit=2 * len(ids))
+    assert sorted(event.message_id for event in events) == sorted(ids)
