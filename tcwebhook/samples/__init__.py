@@ -108,9 +108,7 @@ def catalog() -> tuple[Sample, ...]:
         add(name, "single_delivery_order", event, orders.single_delivery(payload))
     for index, event in enumerate(ORDER_DOCUMENTS_EVENT_NAMES):
         payload = orders.order_documents_event(event, 10 + index)
-        add(
-            sample_name(event, ORDER_DOCUMENTS_EVENT_NAMES), "order_documents", event, payload
-        )
+        add(sample_name(event, ORDER_DOCUMENTS_EVENT_NAMES), "order_documents", event, payload)
     for index, event in enumerate(SHIPMENT_EVENT_NAMES):
         payload = shipments.shipment_event(event, index)
         add(sample_name(event, SHIPMENT_EVENT_NAMES), "shipment", event, payload)

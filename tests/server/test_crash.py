@@ -20,13 +20,15 @@ from tcwebhook.store import open_store
 from tests.conftest import FIXTURES
 
 TEMPLATE = orjson.loads((FIXTURES / "tradecloud" / "order-event.json").read_bytes())
+REPOSITORY = Path(__file__).resolve().parents[2]
 EVENTS = 1000
 PORT_0 = ("--port", "0")
 
 
 def start_server(data_dir: Path, *args: str) -> tuple[subprocess.Popen[bytes], str]:
     """Start the real command, wait for its ready line; return it and the order URL."""
-    env = {**os.environ, "TCWEBHOOK_DATA_DIR": str(data_dir)}
+    # This checkout's code, whichever copy of tcwebhook the environment has installed.
+    env = {**os.environ, "TCWEBHOOK_DATA_DIR": str(data_dir), "PYTHONPATH": str(REPOSITORY)}
     log = data_dir.parent / f"serve-{time.monotonic_ns()}.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
