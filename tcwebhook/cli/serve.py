@@ -108,6 +108,12 @@ def _print_banner(serve_plan: ServePlan, port: int, json_lines: bool) -> None:
         out.print(f"  bearer token:      generated, in {serve_plan.dev_token_file} (mode 0600)")
     out.print("Try it:", style="bold")
     out.print(_curl_line(serve_plan, order_url), soft_wrap=True, markup=False, highlight=False)
+    out.print(
+        "  (no order-event.json at hand? tcwebhook samples show order-issued --json > "
+        "order-event.json, or simply: tcwebhook replay order-issued)",
+        style="dim",
+        markup=False,
+    )
     out.print("Stop with Ctrl-C.", style="dim")
 
 
