@@ -9,7 +9,7 @@ from concurrent.futures import wait as wait_for_futures
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -105,13 +105,13 @@ def check_tls(target: str, options: CheckOptions | None = None) -> Report:
             deadline,
             None,
         )
-        everything: list[Future[object]] = [
+        everything: list[Future[Any]] = [
             *protocol_futures.values(),
             trust_future,
-            *cipher_futures.values(),
+            *(f for f in cipher_futures.values() if f is not None),
             http_future,
             *(f for f in (anonymous_future, authenticated_future) if f is not None),
-        ]  # type: ignore[list-item]
+        ]
         wait_for_futures(everything, timeout=deadline.remaining() + 0.5)
         protocol_results = {
             name: _result(future, _timed_out_handshake) for name, future in protocol_futures.items()

@@ -224,7 +224,7 @@ def sent_chain(tls: ssl.SSLSocket) -> tuple[bytes, ...]:
     """
     getter = getattr(tls, "get_unverified_chain", None)
     if getter is None:
-        getter = tls._sslobj.get_unverified_chain  # type: ignore[union-attr]
+        getter = tls._sslobj.get_unverified_chain  # type: ignore[attr-defined]
     chain = getter() or []
     return tuple(
         item if isinstance(item, bytes) else item.public_bytes(ssl._ssl.ENCODING_DER)  # type: ignore[attr-defined]
