@@ -193,15 +193,15 @@ def test_unknown_body_encoding_is_one_clear_error(store: SqliteStore) -> None:
 async def test_checkpoints_run_beside_the_writer(store: SqliteStore) -> None:
     """Far below the writer's own checkpoint threshold, committed pages still reach the
     database file: the checkpointer thread copies them out of the WAL."""
-    body = os.urandom(40_000)  # incompressible: 100 of them are ~4 MB of pages
+    body = os.urandom(40_000)  # incompressible: 150 of them are ~6 MB of pages
     await asyncio.gather(
         *(
             store.append(dataclasses.replace(new_event(n), body=body + b"%d" % n))
-            for n in range(100)
+            for n in range(150)
         )
     )
     for _ in range(100):
-        if store.path.stat().st_size > 3_000_000:
+        if store.path.stat().st_size > 4_000_000:
             break
         await asyncio.sleep(0.05)
-    assert store.path.stat().st_size > 3_000_000
+    assert store.path.stat().st_size > 4_000_000

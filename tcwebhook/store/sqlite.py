@@ -32,6 +32,9 @@ from tcwebhook.store.records import AppendResult, NewEvent, Outcome, StoredEvent
 MAX_BATCH = 512
 # The writer checkpoints itself only if the checkpointer thread falls this far behind (pages).
 WRITER_AUTOCHECKPOINT = 16384
+# Wake the checkpointer after about this much has been committed (SQLite's default automatic
+# checkpoint is 1000 pages): checkpointing after every small commit costs more fsyncs.
+CHECKPOINT_EVERY_BYTES = 4 * 1024 * 1024
 _STOP = object()
 
 _TASK_COLUMNS = (
@@ -189,6 +192,7 @@ class SqliteStore:
         connection = self._connect()
         connection.execute(f"PRAGMA wal_autocheckpoint={WRITER_AUTOCHECKPOINT}")
         checkpointer = _Checkpointer(self)
+        unchecked = 0  # bytes committed since the checkpointer was last woken (roughly)
         try:
             while True:
                 batch = [self._queue.get()]
@@ -201,7 +205,10 @@ class SqliteStore:
                 batch = [item for item in batch if item is not _STOP]
                 if batch:
                     self._write_batch(connection, batch)
-                    checkpointer.wake()
+                    unchecked += sum(len(event.body) + 512 for event, _, _ in batch)
+                    if unchecked >= CHECKPOINT_EVERY_BYTES:
+                        checkpointer.wake()
+                        unchecked = 0
                 if stop:
                     return
         finally:
