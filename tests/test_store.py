@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import sqlite3
 from pathlib import Path
 
@@ -125,3 +126,82 @@ def test_unwritable_location_is_one_clear_error(tmp_path: Path) -> None:
     blocker.write_text("not a folder")
     with pytest.raises(StoreUnavailable, match="cannot create the event store"):
         open_store(f"sqlite:///{blocker}/events.db")
+
+
+async def test_large_bodies_are_stored_compressed_and_read_back_byte_exact(
+    store: SqliteStore,
+) -> None:
+    from tcwebhook.store.sqlite import COMPRESS_FROM
+
+    lines = b",".join(b'{"line": %d, "item": "bolt M8x40"}' % n for n in range(2000))
+    large = b'{"eventName": "OrderIssuedByBuyer", "lines": [' + lines + b"]}  \n"
+    assert len(large) > COMPRESS_FROM
+    random_large = os.urandom(COMPRESS_FROM + 100)  # compression would not shrink it
+    small = b'{"eventName": "OrderIssuedByBuyer"}\r\n'
+    ids = {}
+    for n, body in enumerate((large, random_large, small)):
+        result = await store.append(dataclasses.replace(new_event(n), body=body))
+        ids[body] = result.id
+    with sqlite3.connect(store.path) as connection:
+        stored = dict(connection.execute("SELECT id, body_encoding FROM events").fetchall())
+        raw_size = connection.execute(
+            "SELECT length(body) FROM events WHERE id = ?", (ids[large],)
+        ).fetchone()[0]
+    assert stored == {ids[large]: "zstd", ids[random_large]: None, ids[small]: None}
+    assert raw_size < len(large) / 5
+    for body, event_id in ids.items():
+        assert store.get_event(event_id).body == body
+    assert [event.body for event in store.iter_events()] == [large, random_large, small]
+
+
+async def test_database_of_the_previous_schema_is_migrated_and_keeps_its_bodies(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as connection:  # what the previous version left on disk
+        connection.execute(
+            "CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
+        )
+        for name, sql in MIGRATIONS:
+            if name < "0003":
+                connection.executescript(sql)
+                connection.execute("INSERT INTO schema_migrations VALUES (?, 'then')", (name,))
+        body = b'{"eventName": "OrderIssuedByBuyer", "pad": "' + b"x" * 40_000 + b'"}'
+        connection.execute(
+            "INSERT INTO events (received_at, kind, changed_lines, method, path, headers, body) "
+            "VALUES ('2026-01-01T00:00:00Z', 'order', '[]', 'POST', '/tradecloud/order', "
+            "'{}', ?)",
+            (body,),
+        )
+    store = open_store(f"sqlite:///{path}")
+    try:
+        assert store.get_event(1).body == body
+        new = await store.append(dataclasses.replace(new_event(2), body=body + b" "))
+        assert store.get_event(new.id).body == body + b" "
+    finally:
+        store.close()
+
+
+def test_unknown_body_encoding_is_one_clear_error(store: SqliteStore) -> None:
+    event_id = store.append_sync(new_event(1)).id
+    with sqlite3.connect(store.path) as connection:
+        connection.execute("UPDATE events SET body_encoding = 'brotli' WHERE id = ?", (event_id,))
+    with pytest.raises(StoreUnavailable, match=r"'brotli'.*upgrade tcwebhook"):
+        store.get_event(event_id)
+
+
+async def test_checkpoints_run_beside_the_writer(store: SqliteStore) -> None:
+    """Far below the writer's own checkpoint threshold, committed pages still reach the
+    database file: the checkpointer thread copies them out of the WAL."""
+    body = os.urandom(40_000)  # incompressible: 150 of them are ~6 MB of pages
+    await asyncio.gather(
+        *(
+            store.append(dataclasses.replace(new_event(n), body=body + b"%d" % n))
+            for n in range(150)
+        )
+    )
+    for _ in range(100):
+        if store.path.stat().st_size > 4_000_000:
+            break
+        await asyncio.sleep(0.05)
+    assert store.path.stat().st_size > 4_000_000

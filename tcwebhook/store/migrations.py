@@ -55,6 +55,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX tasks_due ON tasks (target, state, next_attempt_at, id);
         """,
     ),
+    (
+        "0003_body_encoding",
+        """
+        -- How events.body is stored: NULL for the raw bytes, 'zstd' for a zstd frame of them.
+        -- Large bodies are compressed: each is written twice (WAL, then checkpoint).
+        ALTER TABLE events ADD COLUMN body_encoding TEXT;
+        """,
+    ),
 ]
 
 
