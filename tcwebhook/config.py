@@ -291,7 +291,7 @@ def _construct(
             _construct(item, f"{dotted}[{index}]", marks, path, environ)
             for index, item in enumerate(node.value)
         ]
-    value = yaml.SafeLoader("").construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+    value = yaml.SafeLoader("").construct_object(node, deep=True)
     if isinstance(value, str):
         value = interpolate(value, environ, f"{position}: {dotted}")
         if value == "" and node.style is None:

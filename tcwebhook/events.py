@@ -225,7 +225,7 @@ def _order_event(
         buyer_order or {}, ("purchaseOrderNumber",), f"{payload_key}.buyerOrder"
     )
     keys = tuple(changes.order_line_key(line) for line in changes.order_event_lines(payload))
-    documents = ()
+    documents: tuple[DocumentRef, ...] = ()
     if kind is EventKind.ORDER_DOCUMENTS:
         documents = tuple(_document_ref(d) for d in changes.find_documents(payload))
     return WebhookEvent(

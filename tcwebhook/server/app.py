@@ -113,7 +113,11 @@ def create_app(
     )
     app.router.add_get("/healthz", _healthz, allow_head=True)
     paths = settings.server.paths
-    for resource, path in (("order", paths.order), ("shipment", paths.shipment)):
+    routes: tuple[tuple[Resource, str], ...] = (
+        ("order", paths.order),
+        ("shipment", paths.shipment),
+    )
+    for resource, path in routes:
         app.router.add_post(path, _receive_post)
         app.router.add_put(path, _receive_post)  # legacy alias (TRADECLOUD.md §2.3)
         by_query = _notification_handler(resource, from_path=False)

@@ -407,7 +407,8 @@ class SqliteStore:
         self, event_id: int | None = None, target: str | None = None, dead_only: bool = False
     ) -> int:
         """Make tasks due now with a fresh attempt count: all of one event's, or the dead ones."""
-        where, params = ["state != 'running'"], []
+        where = ["state != 'running'"]
+        params: list[Any] = []
         if event_id is not None:
             where.append("event_id = ?")
             params.append(event_id)
