@@ -96,3 +96,10 @@ def test_events_show_unknown_id_exits_1(tmp_path: Path) -> None:
     result = tcwebhook("events", "show", "42")
     assert result.returncode == 1
     assert "no event with id 42" in result.stderr
+
+
+def test_serve_with_unwritable_data_dir_exits_2(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = tcwebhook("serve", "--data-dir", str(blocker / "data"))
+    assert_one_line_error(result, "cannot write to the data directory")

@@ -9,7 +9,7 @@ import secrets
 from pathlib import Path
 
 from tcwebhook.config import AuthSettings
-from tcwebhook.server.tls import write_private
+from tcwebhook.server.tls import writable, write_private
 
 DEV_TOKEN_FILE = "token"
 
@@ -61,7 +61,7 @@ def dev_token(data_dir: Path) -> str:
         token = path.read_text().strip()
         if token:
             return token
-    data_dir.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(32)
-    write_private(path, token.encode() + b"\n")
+    with writable(data_dir):
+        write_private(path, token.encode() + b"\n")
     return token

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,15 +59,27 @@ def dev_certificates(data_dir: Path) -> CertificateFiles:
         return files
     import trustme
 
-    data_dir.mkdir(parents=True, exist_ok=True)
     ca = trustme.CA(organization_name="tcwebhook development CA")
     leaf = ca.issue_cert(*DEV_HOSTNAMES)
     assert files.ca is not None
-    ca.cert_pem.write_to_path(str(files.ca))
-    chain = b"".join(blob.bytes() for blob in leaf.cert_chain_pems)
-    files.cert.write_bytes(chain)
-    write_private(files.key, leaf.private_key_pem.bytes())
+    with writable(data_dir):
+        ca.cert_pem.write_to_path(str(files.ca))
+        files.cert.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
+        write_private(files.key, leaf.private_key_pem.bytes())
     return files
+
+
+@contextmanager
+def writable(data_dir: Path) -> Iterator[None]:
+    """Create ``data_dir`` and turn a failure to write there into one clear line."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        yield
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write to the data directory {data_dir}: {exc.strerror or exc}; "
+            "set data_dir (or --data-dir, $TCWEBHOOK_DATA_DIR) to a writable folder"
+        ) from None
 
 
 def _loads(files: CertificateFiles) -> bool:
