@@ -31,7 +31,14 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))  # measure this tree, whatever tcwebhook is installed elsewhere
 
-PORT = 18600
+def _free_port() -> int:
+    """A port nothing listens on now, so two runs on one machine do not collide."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+PORT = _free_port()
 
 
 class BenchFailure(Exception):
