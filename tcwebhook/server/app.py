@@ -300,25 +300,26 @@ def _log(request: web.Request, status: int, started: float, error: str | None) -
         return
     outcome: _Outcome = request[_OUTCOME]
     event = outcome.event
-    details = {}
-    if event is not None:
-        details = {
-            "kind": event.kind.value,
-            "event_name": event.event_name,
-            "number": event.number,
-            "resource_id": event.resource_id,
-            "changed_lines": None if event.kind.is_notification else len(event.changed_lines),
-            "event_id": outcome.event_id,
-            "duplicate": outcome.duplicate,
-            "unknown_event": not event.known_event_name,
-        }
-    entry = RequestLog(
-        time=outcome.received_at or utc_now(),
-        method=request.method,
-        path=request.path,
-        status=status,
-        duration_ms=(time.perf_counter() - started) * 1000,
-        error=error,
-        **details,  # type: ignore[arg-type]
-    )
+    time_ = outcome.received_at or utc_now()
+    duration_ms = (time.perf_counter() - started) * 1000
+    # Positional arguments: a dict of details spread as keywords cost more than the line itself.
+    if event is None:
+        entry = RequestLog(time_, request.method, request.path, status, duration_ms, error=error)
+    else:
+        entry = RequestLog(
+            time_,
+            request.method,
+            request.path,
+            status,
+            duration_ms,
+            event.kind.value,
+            event.event_name,
+            event.number,
+            event.resource_id,
+            None if event.kind.is_notification else len(event.changed_lines),
+            outcome.event_id,
+            outcome.duplicate,
+            not event.known_event_name,
+            error,
+        )
     logger(entry)
