@@ -31,6 +31,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))  # measure this tree, whatever tcwebhook is installed elsewhere
 
+
 def _free_port() -> int:
     """A port nothing listens on now, so two runs on one machine do not collide."""
     with socket.socket() as probe:
