@@ -22,7 +22,7 @@ from tcwebhook.changes import (
 
 if TYPE_CHECKING:
     from tcwebhook.config import Settings
-    from tcwebhook.tradecloud import LogoutResult, ObjectKind
+    from tcwebhook.tradecloud import Fetched, LogoutResult, ObjectKind
 
 
 @dataclass(frozen=True)
@@ -38,14 +38,19 @@ class DocumentDownload:
 class FetchReport:
     """A fetched object, the lines selected from it and any documents downloaded."""
 
-    kind: ObjectKind
-    id: str
-    raw: bytes
-    object: dict[str, Any]
+    fetched: Fetched
     selection: list[SelectedLine]
     mode: Literal["latest", "since", "all"]
     since: datetime | None
     downloads: list[DocumentDownload] = field(default_factory=list)
+
+    @property
+    def kind(self) -> ObjectKind:
+        return self.fetched.kind
+
+    @property
+    def object(self) -> dict[str, Any]:
+        return self.fetched.data
 
     @property
     def reference(self) -> datetime | None:
@@ -92,10 +97,7 @@ async def fetch_object(
         "all" if all_lines else "since" if since is not None else "latest"
     )
     return FetchReport(
-        kind,
-        object_id,
-        fetched.raw,
-        fetched.data,
+        fetched,
         select_lines(kind, fetched.data, since, all_lines),
         mode,
         since,

@@ -94,7 +94,7 @@ def _fetch(
             )
     report = run(fetch_object(settings, kind, object_id, instant, all_lines, documents))  # type: ignore[arg-type]
     if raw:
-        sys.stdout.buffer.write(report.raw)
+        sys.stdout.buffer.write(report.fetched.raw)
         sys.stdout.buffer.flush()
     elif json_output:
         from tcwebhook import console
