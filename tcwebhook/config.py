@@ -12,11 +12,12 @@ Environment variables follow the dotted key: ``server.port`` is ``TCWEBHOOK_SERV
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +25,7 @@ from typing import Any, Literal
 import yaml
 
 from tcwebhook.errors import ConfigError
+from tcwebhook.urls import parse_url
 
 ENV_PREFIX = "TCWEBHOOK_"
 CONFIG_ENV = "TCWEBHOOK_CONFIG"
@@ -33,6 +35,30 @@ API_BASE_URLS = {
     "acceptance": "https://api.accp.tradecloud1.com/v2",
     "production": "https://api.tradecloud1.com/v2",
 }
+
+EventKind = Literal[
+    "order",
+    "single_delivery_order",
+    "order_documents",
+    "shipment",
+    "order_notification",
+    "shipment_notification",
+]
+
+
+def bounds(
+    low: float | None = None, high: float | None = None, *, above: float | None = None
+) -> dict[str, Any]:
+    """Field metadata: the loader rejects a value below ``low``, above ``high`` or not above
+    ``above``, naming the key (or flag) and where it was set. Use as
+    ``port: int = field(default=8443, metadata=bounds(0, 65535))``."""
+    return {"bounds": (low, high, above)}
+
+
+def web_url(*schemes: str) -> dict[str, Any]:
+    """Field metadata: the value must be a valid URL with one of these schemes."""
+    return {"url": schemes}
+
 
 
 @dataclass(frozen=True)
@@ -67,16 +93,10 @@ class Paths:
 @dataclass(frozen=True)
 class ServerSettings:
     host: str = "127.0.0.1"
-    port: int = 8443
+    port: int = field(default=8443, metadata=bounds(0, 65535))
     tls: TlsFiles = field(default_factory=TlsFiles)
-    max_body_bytes: int = 10 * 1024 * 1024
+    max_body_bytes: int = field(default=10 * 1024 * 1024, metadata=bounds(1024))
     paths: Paths = field(default_factory=Paths)
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.port <= 65535:
-            raise ConfigError(f"server.port must be between 0 and 65535 (got {self.port})")
-        if self.max_body_bytes < 1024:
-            raise ConfigError("server.max_body_bytes must be at least 1024")
 
 
 @dataclass(frozen=True)
@@ -107,7 +127,7 @@ class StoreSettings:
 @dataclass(frozen=True)
 class TradecloudSettings:
     environment: Literal["acceptance", "production"] = "acceptance"
-    base_url: str | None = None
+    base_url: str | None = field(default=None, metadata=web_url("https", "http"))
     username: str | None = None
     password: str | None = None
     ca_file: Path | None = None
@@ -119,13 +139,17 @@ class TradecloudSettings:
 
 @dataclass(frozen=True)
 class RetrySettings:
-    max_attempts: int = 25
-    max_delay: float = 1800.0  # seconds; back-off doubles from base_delay up to this
-    base_delay: float = 1.0
+    max_attempts: int = field(default=25, metadata=bounds(1))
+    # seconds; back-off doubles from base_delay up to max_delay
+    max_delay: float = field(default=1800.0, metadata=bounds(above=0))
+    base_delay: float = field(default=1.0, metadata=bounds(above=0))
 
     def __post_init__(self) -> None:
-        if self.max_attempts < 1 or self.base_delay <= 0 or self.max_delay < self.base_delay:
-            raise ConfigError("retry needs max_attempts >= 1 and 0 < base_delay <= max_delay")
+        if self.max_delay < self.base_delay:
+            raise ConfigError("retry needs base_delay <= max_delay")
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 @dataclass(frozen=True)
@@ -135,15 +159,15 @@ class SinkSettings:
     name: str
     type: Literal["directory", "command", "http"]
     events: tuple[str, ...] = ()  # eventName globs; empty: every event
-    kinds: tuple[str, ...] = ()  # event kinds; empty: every kind
+    kinds: tuple[EventKind, ...] = ()  # empty: every kind
     content: Literal["payload", "envelope"] = "payload"
     path: Path | None = None  # directory
     run: tuple[str, ...] = ()  # command: program and arguments
-    url: str | None = None  # http
+    url: str | None = field(default=None, metadata=web_url("https", "http"))
     headers: dict[str, str] = field(default_factory=dict)  # http
     ca_file: Path | None = None  # http: extra CA to trust
-    timeout: float = 30.0
-    concurrency: int = 1  # 1 keeps the sink's events strictly in order
+    timeout: float = field(default=30.0, metadata=bounds(above=0))
+    concurrency: int = field(default=1, metadata=bounds(1))  # 1 keeps events strictly in order
     retry: RetrySettings = field(default_factory=RetrySettings)
 
     def __post_init__(self) -> None:
@@ -157,18 +181,12 @@ class SinkSettings:
         key, value = required[self.type]
         if not value:
             raise ConfigError(f"sink '{self.name}' of type {self.type} needs '{key}'")
-        if self.url and not self.url.startswith(("http://", "https://")):
-            raise ConfigError(f"sink '{self.name}': url must start with https:// or http://")
-        if self.concurrency < 1 or self.timeout <= 0:
-            raise ConfigError(f"sink '{self.name}': concurrency must be >= 1 and timeout > 0")
-        kinds = {"order", "single_delivery_order", "order_documents", "shipment",
-                 "order_notification", "shipment_notification"}  # fmt: skip
-        unknown = [kind for kind in self.kinds if kind not in kinds]
-        if unknown:
-            raise ConfigError(
-                f"sink '{self.name}': unknown kind {unknown[0]!r} "
-                f"(valid: {', '.join(sorted(kinds))})"
-            )
+        for name, value in self.headers.items():
+            if not _HEADER_NAME.fullmatch(name) or any(c in value for c in "\r\n\x00"):
+                raise ConfigError(
+                    f"sink '{self.name}': header {name!r} is not a valid HTTP header "
+                    "(a name of letters, digits and -, a value without line breaks)"
+                )
 
 
 @dataclass(frozen=True)
@@ -200,6 +218,10 @@ def default_data_dir() -> Path:
 # --------------------------------------------------------------------------------------------
 # Loading
 
+# A config file is a handful of keys: bounds that stop alias bombs and runaway nesting early.
+MAX_YAML_NODES = 100_000
+MAX_YAML_DEPTH = 64
+
 
 def find_config_file(explicit: Path | None, environ: Mapping[str, str]) -> Path | None:
     """The file named by --config, else $TCWEBHOOK_CONFIG, else ./tcwebhook.yaml if present."""
@@ -211,34 +233,79 @@ def find_config_file(explicit: Path | None, environ: Mapping[str, str]) -> Path 
     return local if local.is_file() else None
 
 
+@dataclass
+class _Origins:
+    """Where each dotted key's value came from, for messages and for resolving relative paths."""
+
+    where: str  # the file, or "settings" without one
+    base_dir: Path  # relative paths in the file resolve against its folder
+    marks: dict[str, str] = field(default_factory=dict)  # key -> "file:line"
+    outside: dict[str, str] = field(default_factory=dict)  # key -> "--flag" or "TCWEBHOOK_..."
+    typed_text: set[str] = field(default_factory=set)  # keys given as literal text in the file
+    scalar_text: dict[str, str] = field(default_factory=dict)  # key -> a non-text scalar as written
+
+    def label(self, dotted: str) -> str:
+        """How to name a key to the user: the flag or variable that set it, else the key."""
+        return self.outside.get(dotted, dotted)
+
+    def fail(self, dotted: str, problem: str) -> ConfigError:
+        """``file:line: key problem``, or ``--flag problem`` when a flag set the key."""
+        return self.located(dotted, f"{self.label(dotted)} {problem}")
+
+    def located(self, dotted: str, message: str) -> ConfigError:
+        if dotted in self.outside:
+            return ConfigError(message)
+        return ConfigError(f"{self.marks.get(dotted, self.where)}: {message}")
+
+    def at(self, dotted: str) -> str:
+        return self.outside.get(dotted) or self.marks.get(dotted, self.where)
+
+    def base_for(self, dotted: str) -> Path:
+        # Flags and environment variables are typed in a shell: relative to its working directory.
+        return Path.cwd() if dotted in self.outside else self.base_dir
+
+
 def load_settings(
     config_file: Path | None = None,
     flags: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Build settings from defaults < file < environment < flags (dotted keys in ``flags``)."""
+    """Build settings from defaults < file < environment < flags (dotted keys in ``flags``).
+
+    A relative path in the file is relative to the file's folder; one given by a flag or an
+    environment variable is relative to the working directory.
+    """
     environ = os.environ if environ is None else environ
     path = find_config_file(config_file, environ)
+    origins = _Origins(f"{path}" if path else "settings", Path.cwd())
     raw: dict[str, Any] = {}
-    marks: dict[str, str] = {}
-    base_dir = Path.cwd()
     if path is not None:
-        raw, marks = _read_yaml(path, environ)
-        base_dir = path.resolve().parent
+        raw = _read_yaml(path, environ, origins)
+        origins.base_dir = path.resolve().parent
     for dotted, value in _environment_layer(environ).items():
         _set_dotted(raw, dotted, value)
+        origins.outside[dotted] = ENV_PREFIX + dotted.replace(".", "_").upper()
+        origins.typed_text.discard(dotted)
+        origins.scalar_text.pop(dotted, None)
     for dotted, value in (flags or {}).items():
         if value is not None:
             _set_dotted(raw, dotted, value)
-    where = f"{path}" if path else "settings"
-    settings = _build(Settings, raw, "", marks, where, base_dir)
+            origins.outside[dotted] = flag_name(dotted)
+            origins.typed_text.discard(dotted)
+            origins.scalar_text.pop(dotted, None)
+    settings = _build(Settings, raw, "", origins)
     return dataclasses.replace(
-        settings, source=path, store=_resolve_store(settings.store, base_dir)
+        settings, source=path, store=_resolve_store(settings.store, origins.base_for("store.url"))
     )
 
 
+def flag_name(dotted: str) -> str:
+    """The command-line flag that sets a key: ``server.port`` → ``--port``."""
+    return "--" + dotted.rsplit(".", 1)[-1].replace("_", "-")
+
+
 def _resolve_store(store: StoreSettings, base_dir: Path) -> StoreSettings:
-    """A relative sqlite path is relative to the config file, like every other path in it."""
+    """A relative sqlite path is relative to where it was written, like every other path."""
     prefix = "sqlite:///"
     if store.url and store.url.startswith(prefix):
         path = Path(store.url[len(prefix) :]).expanduser()
@@ -247,56 +314,103 @@ def _resolve_store(store: StoreSettings, base_dir: Path) -> StoreSettings:
     return store
 
 
-def _read_yaml(path: Path, environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+def _read_yaml(path: Path, environ: Mapping[str, str], origins: _Origins) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory; give a YAML file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is None:
+            return {}
+        value = _Constructor(path, environ, origins).construct(node, "", 0)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         position = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path}{position}: invalid YAML: {problem}") from None
-    if node is None:
-        return {}, {}
-    marks: dict[str, str] = {}
-    value = _construct(node, "", marks, path, environ)
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid YAML: nested too deeply") from None
     if not isinstance(value, dict):
         raise ConfigError(
             f"{path}: the top level must be a mapping of keys (data_dir, server, ...)"
         )
-    return value, marks
+    return value
 
 
-def _construct(
-    node: yaml.Node, dotted: str, marks: dict[str, str], path: Path, environ: Mapping[str, str]
-) -> Any:
-    """Turn a YAML node into Python values, remembering where each key stands in the file."""
-    position = f"{path}:{node.start_mark.line + 1}"
-    if dotted:
-        marks[dotted] = position
-    if isinstance(node, yaml.MappingNode):
+class _Constructor:
+    """Turn YAML nodes into Python values, remembering where each key stands in the file.
+
+    Unlike ``yaml.safe_load`` it refuses duplicate keys, aliases that contain themselves and
+    alias bombs, and it keeps the text of scalars so that ``password: 0123`` stays "0123".
+    """
+
+    def __init__(self, path: Path, environ: Mapping[str, str], origins: _Origins) -> None:
+        self.path = path
+        self.environ = environ
+        self.origins = origins
+        self.loader = yaml.SafeLoader("")
+        self.nodes = 0
+        self.active: set[int] = set()  # collection nodes being built: a repeat is a cycle
+
+    def construct(self, node: yaml.Node, dotted: str, depth: int) -> Any:
+        position = f"{self.path}:{node.start_mark.line + 1}"
+        if dotted:
+            self.origins.marks[dotted] = position
+        self.nodes += 1
+        if self.nodes > MAX_YAML_NODES:
+            raise ConfigError(f"{position}: the file expands to more than {MAX_YAML_NODES} values")
+        if depth > MAX_YAML_DEPTH:
+            raise ConfigError(f"{position}: nested more than {MAX_YAML_DEPTH} levels deep")
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(node, dotted, position)
+        if id(node) in self.active:
+            raise ConfigError(f"{position}: {dotted or 'the file'} refers to itself (an alias)")
+        self.active.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, dotted, depth)
+            return [
+                self.construct(item, f"{dotted}[{index}]", depth + 1)
+                for index, item in enumerate(node.value)
+            ]
+        finally:
+            self.active.discard(id(node))
+
+    def _mapping(self, node: yaml.MappingNode, dotted: str, depth: int) -> dict[str, Any]:
+        self.loader.flatten_mapping(node)  # "<<: *defaults" merge keys
         result: dict[str, Any] = {}
+        lines: dict[str, int] = {}
         for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise ConfigError(f"{self.path}:{line}: a key must be a plain name")
             key = str(key_node.value)
+            if key in lines:
+                raise ConfigError(
+                    f"{self.path}:{line}: duplicate key '{key}' (first on line {lines[key]})"
+                )
+            lines[key] = line
             child = f"{dotted}.{key}" if dotted else key
-            result[key] = _construct(value_node, child, marks, path, environ)
+            result[key] = self.construct(value_node, child, depth + 1)
         return result
-    if isinstance(node, yaml.SequenceNode):
-        return [
-            _construct(item, f"{dotted}[{index}]", marks, path, environ)
-            for index, item in enumerate(node.value)
-        ]
-    value = yaml.SafeLoader("").construct_object(node, deep=True)
-    if isinstance(value, str):
-        value = interpolate(value, environ, f"{position}: {dotted}")
+
+    def _scalar(self, node: yaml.ScalarNode, dotted: str, position: str) -> Any:
+        value = self.loader.construct_object(node, deep=True)
+        if not isinstance(value, str):
+            if value is not None:
+                self.origins.scalar_text[dotted] = str(node.value)
+            return value
+        if _VAR.search(value) is None:
+            self.origins.typed_text.add(dotted)
+        value = interpolate(value, self.environ, f"{position}: {dotted}")
         if value == "" and node.style is None:
             return None  # "${UNSET:-}" means "not set", like an empty YAML value
-    return value
+        return value
 
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -361,113 +475,177 @@ def _dataclass_of(hint: Any) -> type | None:
     return None
 
 
-def _build(
-    cls: type, raw: Any, prefix: str, marks: dict[str, str], where: str, base_dir: Path
-) -> Any:
+def _build(cls: type, raw: Any, prefix: str, origins: _Origins) -> Any:
+    section = prefix.rstrip(".")
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{_at(prefix.rstrip('.'), marks, where)}: must be a mapping of keys")
+        raise origins.fail(section, "must be a mapping of keys")
     hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls) if f.name != "source"}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
     for key in raw:
-        if key not in known:
+        if key not in fields:
             dotted = prefix + str(key)
-            choices = ", ".join(sorted(known))
-            raise ConfigError(
-                f"{_at(dotted, marks, where)}: unknown key '{dotted}' (valid: {choices})"
-            )
+            choices = ", ".join(sorted(fields))
+            raise ConfigError(f"{origins.at(dotted)}: unknown key '{dotted}' (valid: {choices})")
+    for name, f in fields.items():
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if required and raw.get(name) is None:
+            raise origins.fail(section, f"needs '{name}'")
     values = {}
     for key, value in raw.items():
         dotted = prefix + key
-        values[key] = _convert(hints[key], value, dotted, marks, where, base_dir)
+        values[key] = _convert(hints[key], value, dotted, origins)
+        _check_range(fields[key], values[key], dotted, origins)
+        _check_url(fields[key], values[key], dotted, origins)
     try:
         return cls(**values)
     except ConfigError as exc:
-        raise ConfigError(f"{_at(prefix.rstrip('.'), marks, where)}: {exc}") from None
+        raise ConfigError(f"{origins.at(section)}: {exc}") from None
 
 
-def _convert(
-    hint: Any, value: Any, dotted: str, marks: dict[str, str], where: str, base_dir: Path
-) -> Any:
+def _convert(hint: Any, value: Any, dotted: str, origins: _Origins) -> Any:
     target = _dataclass_of(hint)
     if target is not None:
-        return _build(target, value, dotted + ".", marks, where, base_dir)
+        return _build(target, value, dotted + ".", origins)
     args = typing.get_args(hint)
     optional = type(None) in args and (typing.get_origin(hint) in (typing.Union, types.UnionType))
     if value is None:
         if optional:
             return None
-        raise ConfigError(f"{_at(dotted, marks, where)}: {dotted} must not be empty")
+        raise origins.fail(dotted, "must not be empty")
     if optional:
         hint = next(a for a in args if a is not type(None))
     origin = typing.get_origin(hint)
     if origin in (tuple, list):
         if not isinstance(value, list):
-            raise ConfigError(f"{_at(dotted, marks, where)}: {dotted} must be a list")
+            raise origins.fail(dotted, "must be a list")
         item = typing.get_args(hint)[0]
         return tuple(
-            _convert(item, element, f"{dotted}[{index}]", marks, where, base_dir)
+            _convert(item, element, f"{dotted}[{index}]", origins)
             for index, element in enumerate(value)
         )
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{_at(dotted, marks, where)}: {dotted} must be a mapping")
+            raise origins.fail(dotted, "must be a mapping")
         item = typing.get_args(hint)[1]
         return {
-            str(key): _convert(item, element, f"{dotted}.{key}", marks, where, base_dir)
+            str(key): _convert(item, element, f"{dotted}.{key}", origins)
             for key, element in value.items()
         }
     if origin is Literal:
-        choices = typing.get_args(hint)
-        if value not in choices:
-            raise ConfigError(
-                f"{_at(dotted, marks, where)}: {dotted} must be one of "
-                f"{', '.join(choices)} (got {value!r})"
-            )
-        return value
-    if hint is int:
-        if isinstance(value, bool):
-            raise ConfigError(f"{_at(dotted, marks, where)}: {dotted} must be a whole number")
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            raise ConfigError(
-                f"{_at(dotted, marks, where)}: {dotted} must be a whole number (got {value!r})"
-            ) from None
-    if hint is float:
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(
-                f"{_at(dotted, marks, where)}: {dotted} must be a number (got {value!r})"
-            ) from None
-    if hint is bool:
-        if isinstance(value, str) and value.lower() in (
-            "1",
-            "true",
-            "yes",
-            "on",
-            "0",
-            "false",
-            "no",
-            "off",
-        ):
-            return value.lower() in ("1", "true", "yes", "on")
-        if not isinstance(value, bool):
-            raise ConfigError(f"{_at(dotted, marks, where)}: {dotted} must be true or false")
-        return value
-    if hint is Path:
-        if not isinstance(value, str | Path):
-            raise ConfigError(f"{_at(dotted, marks, where)}: {dotted} must be a file path")
-        path = Path(value).expanduser()
-        return path if path.is_absolute() else base_dir / path
-    if hint is str:
-        if isinstance(value, dict | list):
-            raise ConfigError(f"{_at(dotted, marks, where)}: {dotted} must be a text value")
-        return str(value)
-    return value
+        return _choice(typing.get_args(hint), value, dotted, origins)
+    converter = _SCALARS.get(hint)
+    return converter(value, dotted, origins) if converter else value
 
 
-def _at(dotted: str, marks: dict[str, str], where: str) -> str:
-    return marks.get(dotted, where)
+def _choice(choices: tuple[Any, ...], value: Any, dotted: str, origins: _Origins) -> Any:
+    if isinstance(value, str) and value in choices:
+        return value
+    shown = origins.scalar_text.get(dotted, value)
+    raise origins.fail(dotted, f"must be one of {', '.join(choices)} (got {shown!r})")
+
+
+def _not_text_in_file(kind: str, value: Any, dotted: str, origins: _Origins) -> None:
+    # Environment variables and ${VAR} can only be text; quotes typed in the file are a mistake.
+    if isinstance(value, str) and dotted in origins.typed_text:
+        raise origins.fail(dotted, f"must be {kind}, written without quotes (got {value!r})")
+
+
+def _to_int(value: Any, dotted: str, origins: _Origins) -> int:
+    _not_text_in_file("a whole number", value, dotted, origins)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    shown = origins.scalar_text.get(dotted, value)
+    raise origins.fail(dotted, f"must be a whole number (got {shown!r})")
+
+
+def _to_float(value: Any, dotted: str, origins: _Origins) -> float:
+    _not_text_in_file("a number", value, dotted, origins)
+    number: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    if number is None or not math.isfinite(number):
+        shown = origins.scalar_text.get(dotted, value)
+        raise origins.fail(dotted, f"must be a finite number (got {shown!r})")
+    return number
+
+
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+
+
+def _to_bool(value: Any, dotted: str, origins: _Origins) -> bool:
+    _not_text_in_file("true or false", value, dotted, origins)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise origins.fail(dotted, f"must be true or false (got {value!r})")
+
+
+def _to_path(value: Any, dotted: str, origins: _Origins) -> Path:
+    if not isinstance(value, str | Path) or "\x00" in str(value):
+        raise origins.fail(dotted, "must be a file path")
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else origins.base_for(dotted) / path
+
+
+def _to_str(value: Any, dotted: str, origins: _Origins) -> str:
+    if isinstance(value, dict | list):
+        raise origins.fail(dotted, "must be a text value")
+    if "\x00" in str(value):
+        raise origins.fail(dotted, "must not hold a NUL character")
+    # A number or date written in the file stays as written: "password: 0123" is "0123".
+    return origins.scalar_text.get(dotted, str(value)) if not isinstance(value, str) else value
+
+
+_SCALARS: dict[Any, Callable[[Any, str, _Origins], Any]] = {
+    int: _to_int,
+    float: _to_float,
+    bool: _to_bool,
+    Path: _to_path,
+    str: _to_str,
+}
+
+
+def _check_range(f: dataclasses.Field[Any], value: Any, dotted: str, origins: _Origins) -> None:
+    """Apply a field's ``bounds(...)`` metadata."""
+    limits = f.metadata.get("bounds")
+    if limits is None or value is None:
+        return
+    low, high, above = limits
+    too_low = (low is not None and value < low) or (above is not None and value <= above)
+    if too_low or (high is not None and value > high):
+        raise origins.fail(dotted, f"must be {_describe_bounds(low, high, above)} (got {value})")
+
+
+def _describe_bounds(low: float | None, high: float | None, above: float | None) -> str:
+    if low is not None and high is not None:
+        return f"between {low:g} and {high:g}"
+    if above is not None:
+        return f"greater than {above:g}"
+    return f"at least {low:g}" if low is not None else f"at most {high:g}"
+
+
+def _check_url(f: dataclasses.Field[Any], value: Any, dotted: str, origins: _Origins) -> None:
+    """Apply a field's ``web_url(...)`` metadata."""
+    schemes = f.metadata.get("url")
+    if schemes is None or value is None:
+        return
+    try:
+        parse_url(value, origins.label(dotted), schemes=schemes)
+    except ConfigError as exc:
+        raise origins.located(dotted, str(exc)) from None

@@ -274,16 +274,26 @@ def resolve_target(
         pair = base64.b64encode(f"{user}:{password}".encode()).decode()
         authorization = f"Basic {pair}"
     if url is not None:
-        if not url.lower().startswith("https://"):
-            raise ReplaySourceError(
-                f"--url {url!r} must start with https://; Tradecloud sends webhooks over HTTPS only"
-            )
+        from tcwebhook.urls import parse_url
+
+        parse_url(
+            url,
+            "--url",
+            hint=" (Tradecloud sends webhooks over HTTPS only)",
+            error=ReplaySourceError,
+        )
         if authorization is None:
             authorization = _configured_authorization(settings)
         return Target(url, url, ca_file, authorization, insecure, method, id_in)
     from tcwebhook.server.local import local_target
 
     local = local_target(settings)
+    if ca_file is None and local.ca_file is not None and not local.ca_file.exists():
+        raise ReplayTargetError(
+            f"'tcwebhook serve' has not created its development CA yet ({local.ca_file}): "
+            "start 'tcwebhook serve' with the same configuration once, or give --url "
+            "(and --ca-file) to send elsewhere"
+        )
     return Target(
         local.order_url,
         local.shipment_url,

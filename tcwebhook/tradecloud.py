@@ -34,6 +34,7 @@ from tcwebhook.errors import (
     ApiUnavailable,
 )
 from tcwebhook.trust import client_context
+from tcwebhook.urls import host_port
 
 if TYPE_CHECKING:
     from tcwebhook.config import Settings
@@ -654,12 +655,16 @@ def _retry_after(headers: Mapping[str, str]) -> float:
 
 def _host(url: str | URL) -> str:
     parsed = URL(url) if isinstance(url, str) else url
-    return f"{parsed.host}:{parsed.port}" if parsed.port else str(parsed.host)
+    return host_port(str(parsed.host), parsed.port)
 
 
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "timed out"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        # str(exc) embeds the repr of the SSL context ("ssl:<ssl.SSLContext object at 0x…>").
+        reason = exc.os_error.strerror or str(exc.os_error) or type(exc.os_error).__name__
+        return f"cannot connect to {host_port(exc.host, exc.port)}: {reason}"
     text = str(exc) or type(exc).__name__
     return text.splitlines()[0][:200]
 

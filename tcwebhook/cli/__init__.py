@@ -12,7 +12,10 @@ import typer
 
 from tcwebhook import __version__
 from tcwebhook.cli import check_tls, deliver, events, fetch, replay, samples, serve
+from tcwebhook.cli.common import show_flags_as_flags
 from tcwebhook.errors import EXIT_USAGE, TcwebhookError
+
+show_flags_as_flags()
 
 app = typer.Typer(
     name="tcwebhook",

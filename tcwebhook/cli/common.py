@@ -40,3 +40,24 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
     import asyncio
 
     return asyncio.run(coroutine)
+
+
+def show_flags_as_flags() -> None:
+    """Make ``--help`` list an on/off flag without a ``<bool>`` value placeholder.
+
+    Recent typer releases print every option's type in the rich help, flags included, so
+    ``--insecure <bool>`` reads as if it took a value; a flag takes none, so it shows no type.
+    """
+    from typer.core import TyperOption
+
+    original = getattr(TyperOption, "display_type_rich", None)
+    if original is None or getattr(original, "_flags_shown_bare", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        if self.is_flag and self.metavar is None:
+            return None
+        return original(self, ctx)  # type: ignore[no-any-return]
+
+    display_type_rich._flags_shown_bare = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]

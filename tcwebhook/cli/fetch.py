@@ -40,6 +40,12 @@ SinceOption = typer.Option(
     help="List the lines updated after this instant (ISO 8601, e.g. 2025-06-04T12:00:00Z).",
     show_default=False,
 )
+InsecureOption = typer.Option(
+    False,
+    "--insecure",
+    help="Allow a plain http:// base URL (a local test server): the integration user's "
+    "password then travels unencrypted. Prints a warning.",
+)
 AllOption = typer.Option(False, "--all", help="List every line, changed or not.")
 RawOption = typer.Option(False, "--raw", help="Print the API response untouched.")
 
@@ -56,15 +62,29 @@ def register(app: typer.Typer) -> None:
 
 
 def _settings(
-    config: Path | None, base_url: str | None, ca_file: Path | None, data_dir: Path | None
+    config: Path | None,
+    base_url: str | None,
+    ca_file: Path | None,
+    data_dir: Path | None,
+    insecure: bool,
 ) -> Settings:
-    # Resolve flag paths against the working directory, not the config file's folder.
-    return load(
-        config,
-        tradecloud__base_url=base_url,
-        tradecloud__ca_file=str(ca_file.resolve()) if ca_file else None,
-        data_dir=str(data_dir.resolve()) if data_dir else None,
+    from tcwebhook import console
+    from tcwebhook.errors import ConfigError
+
+    settings = load(
+        config, tradecloud__base_url=base_url, tradecloud__ca_file=ca_file, data_dir=data_dir
     )
+    api = settings.tradecloud.api_base_url
+    if api.lower().startswith("http://"):
+        # Login sends the integration user's password: never in clear text by accident.
+        if not insecure:
+            raise ConfigError(
+                f"the Tradecloud API base URL {api} is plain HTTP, which would send the "
+                "integration user's password unencrypted: use https://, or pass --insecure "
+                "for a local test server"
+            )
+        console.warning(f"--insecure: credentials are sent unencrypted to {api}")
+    return settings
 
 
 def _fetch(
@@ -119,12 +139,13 @@ def order(
     json_output: bool = JsonOption,
     raw: bool = RawOption,
     base_url: str | None = BaseUrlOption,
+    insecure: bool = InsecureOption,
     ca_file: Path | None = CaFileOption,
     config: Path | None = ConfigOption,
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Show an order and its changed lines (default: those of its latest update)."""
-    settings = _settings(config, base_url, ca_file, data_dir)
+    settings = _settings(config, base_url, ca_file, data_dir, insecure)
     _fetch("order", order_id, since, all_lines, json_output, raw, documents, settings)
 
 
@@ -136,12 +157,13 @@ def shipment(
     json_output: bool = JsonOption,
     raw: bool = RawOption,
     base_url: str | None = BaseUrlOption,
+    insecure: bool = InsecureOption,
     ca_file: Path | None = CaFileOption,
     config: Path | None = ConfigOption,
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Show a shipment and its changed lines, including those in load carriers."""
-    settings = _settings(config, base_url, ca_file, data_dir)
+    settings = _settings(config, base_url, ca_file, data_dir, insecure)
     _fetch("shipment", shipment_id, since, all_lines, json_output, raw, None, settings)
 
 
@@ -158,6 +180,7 @@ def document(
     ),
     json_output: bool = JsonOption,
     base_url: str | None = BaseUrlOption,
+    insecure: bool = InsecureOption,
     ca_file: Path | None = CaFileOption,
     config: Path | None = ConfigOption,
     data_dir: Path | None = DataDirOption,
@@ -166,7 +189,7 @@ def document(
     from tcwebhook import console
     from tcwebhook.fetch import download_document
 
-    settings = _settings(config, base_url, ca_file, data_dir)
+    settings = _settings(config, base_url, ca_file, data_dir, insecure)
     path = run(download_document(settings, object_id, output))
     size = path.stat().st_size
     if json_output:
@@ -177,6 +200,7 @@ def document(
 
 def logout(
     base_url: str | None = BaseUrlOption,
+    insecure: bool = InsecureOption,
     ca_file: Path | None = CaFileOption,
     config: Path | None = ConfigOption,
     data_dir: Path | None = DataDirOption,
@@ -185,7 +209,7 @@ def logout(
     from tcwebhook import console
     from tcwebhook.fetch import logout as end_session
 
-    settings = _settings(config, base_url, ca_file, data_dir)
+    settings = _settings(config, base_url, ca_file, data_dir, insecure)
     result = run(end_session(settings))
     where = settings.tradecloud.api_base_url
     if result.outcome == "logged-out":

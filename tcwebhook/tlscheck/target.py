@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from tcwebhook.errors import TlsCheckError
-
-DEFAULT_PORT = 443
+from tcwebhook.urls import parse_url
 
 
 @dataclass(frozen=True)
@@ -29,23 +27,11 @@ class Target:
 
 
 def parse_target(text: str, servername: str | None = None) -> Target:
-    raw = text.strip()
-    if "://" not in raw:
-        raw = "https://" + raw
-    parts = urlsplit(raw)
-    if parts.scheme.lower() != "https":
-        raise TlsCheckError(
-            f"{text!r} is not an https:// URL; Tradecloud delivers only over HTTPS, "
-            "so give https://host[:port][/path] or host[:port]"
-        )
-    try:
-        port = parts.port or DEFAULT_PORT
-    except ValueError as exc:
-        raise TlsCheckError(f"{text!r} has an invalid port; use a number from 1 to 65535") from exc
-    host = parts.hostname
-    if not host:
-        raise TlsCheckError(f"{text!r} has no host name; give https://host[:port][/path]")
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
-    return Target(host=host, port=port, path=path, servername=servername or host)
+    url = parse_url(
+        text,
+        "TARGET",
+        default_scheme="https",
+        hint=" or host[:port] (Tradecloud delivers only over HTTPS)",
+        error=TlsCheckError,
+    )
+    return Target(url.host, url.port, url.path, servername=servername or url.host)
