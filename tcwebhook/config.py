@@ -219,7 +219,7 @@ def default_data_dir() -> Path:
 # Loading
 
 # A config file is a handful of keys: bounds that stop alias bombs and runaway nesting early.
-MAX_YAML_NODES = 100_000
+MAX_YAML_NODES = 10_000
 MAX_YAML_DEPTH = 64
 
 

@@ -1,0 +1,214 @@
+"""Whatever a user types into a flag or the config file ends in one line and exit code 2.
+
+The commands run in-process through the real entry point (``tcwebhook.cli.main``), which turns
+errors into one line, so a traceback shows up here as an exception.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from tcwebhook.cli import main
+from tcwebhook.config import load_settings
+from tcwebhook.store import open_store
+from tests.test_store import new_event
+
+EXAMPLE = Path(__file__).parent.parent / "config.example.yaml"
+BAD_URLS = ["https://[::1", "https://127.0.0.1:99999", "https://127.0.0.1:abc", "https:///x"]
+
+
+def run(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
+    monkeypatch.setattr(sys, "argv", ["tcwebhook", *args])
+    monkeypatch.setenv("COLUMNS", "200")
+    try:
+        main()
+    except SystemExit as exited:
+        return int(exited.code or 0)
+    return 0
+
+
+def error_line(capsys: pytest.CaptureFixture[str], code: int) -> str:
+    """The single stderr line of a usage error."""
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize("url", BAD_URLS)
+@pytest.mark.parametrize(
+    ("command", "name"),
+    [
+        (["replay", "order-issued", "--url"], "--url"),
+        (["check-tls"], "TARGET"),
+        (["fetch", "order", "X", "--base-url"], "--base-url"),
+    ],
+)
+def test_malformed_urls_are_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+    name: str,
+    url: str,
+) -> None:
+    line = error_line(capsys, run(monkeypatch, *command, url))
+    assert name in line and repr(url) in line
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ("sinks:\n  - type: directory\n    path: out\n", 2, "sinks[0] needs 'name'"),
+        ("server:\n  port: 1\na: &a [*a]\n", 3, "refers to itself"),
+        ("server:\n  port: 8443.7\n", 2, "server.port must be a whole number (got '8443.7')"),
+        ("server:\n  port: .inf\n", 2, "server.port must be a whole number"),
+        ("server:\n  port: true\n", 2, "server.port must be a whole number"),
+        ('server:\n  port: "8443"\n', 2, "without quotes"),
+        ("server:\n  port: 1\n  port: 2\n", 3, "duplicate key 'port' (first on line 2)"),
+        ("server:\n  max_body_bytes: 10\n", 2, "server.max_body_bytes must be at least 1024"),
+        ("tradecloud:\n  environment: prod\n", 2, "must be one of acceptance, production"),
+        ("tradecloud:\n  base_url: https://[::1\n", 2, "tradecloud.base_url 'https://[::1'"),
+        ("sinks:\n  - name: s\n    type: dir\n", 3, "must be one of directory, command, http"),
+        *(
+            (f"sinks:\n  - name: s\n    type: command\n    run: [x]\n    {key}\n", 5, message)
+            for key, message in [
+                ("timeout: .nan", "sinks[0].timeout must be a finite number (got '.nan')"),
+                ("timeout: .inf", "sinks[0].timeout must be a finite number"),
+                ("timeout: -1", "sinks[0].timeout must be greater than 0"),
+                ("timeout: true", "sinks[0].timeout must be a finite number"),
+                ("concurrency: 0", "sinks[0].concurrency must be at least 1"),
+                ("kinds: [order, bogus]", "kinds[1] must be one of order, single_delivery_order"),
+                ("url: https://h:99999", "sinks[0].url 'https://h:99999' has an invalid port"),
+                ("retry: {base_delay: -1}", "sinks[0].retry.base_delay must be greater than 0"),
+            ]
+        ),
+    ],
+)
+def test_config_mistakes_name_the_key_and_line(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    text: str,
+    line: int,
+    fragment: str,
+) -> None:
+    config = tmp_path / "odd.yaml"
+    config.write_text(text)
+    url = "https://127.0.0.1:9/hook"
+    message = error_line(
+        capsys, run(monkeypatch, "replay", "order-issued", "--url", url, "-c", str(config))
+    )
+    assert f"{config}:{line}" in message and fragment in message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "- just\n- a list\n",
+        "x: " + "[" * 100 + "]" * 100 + "\n",
+        "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+        + "".join(
+            f"a{i}: &a{i} [{', '.join([f'*a{i - 1}' if i > 1 else '*a'] * 10)}]\n"
+            for i in range(1, 8)
+        ),
+        "x: !!python/object:os.system echo\n",
+        "? [a, b]\n: c\n",
+    ],
+    ids=["top-level-list", "deep-nesting", "alias-bomb", "python-tag", "complex-key"],
+)
+def test_yaml_oddities_are_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str
+) -> None:
+    config = tmp_path / "odd.yaml"
+    config.write_text(text)
+    message = error_line(capsys, run(monkeypatch, "replay", "order-issued", "-c", str(config)))
+    assert str(config) in message
+
+
+def test_a_flag_error_names_the_flag_not_the_file(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config = tmp_path / "tcwebhook.yaml"
+    config.write_text("server:\n  port: 8443\n")
+    message = error_line(capsys, run(monkeypatch, "serve", "-c", str(config), "--port", "-1"))
+    assert "--port" in message and "between 0 and 65535" in message
+    assert str(config) not in message
+    monkeypatch.setenv("TCWEBHOOK_SERVER_PORT", "8443.5")
+    message = error_line(capsys, run(monkeypatch, "serve", "-c", str(config)))
+    assert "TCWEBHOOK_SERVER_PORT must be a whole number" in message
+
+
+def test_replay_before_the_first_serve_says_so(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    message = error_line(capsys, run(monkeypatch, "replay", "order-issued"))
+    assert "'tcwebhook serve' has not created its development CA yet" in message
+    assert "(--ca-file)" not in message
+
+
+@pytest.mark.parametrize("command", [["replay"], ["fetch", "order"], ["check-tls"], []])
+def test_help_shows_flags_without_a_value_placeholder(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    assert run(monkeypatch, *command, "--help") == 0
+    out = capsys.readouterr().out
+    assert "--help" in out and "<bool>" not in out
+    assert "<int>" in out or "<str>" in out or "Commands" in out  # typed options keep their type
+
+
+def test_relative_data_dir_flag_is_relative_to_the_working_directory(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    config = etc / "tcwebhook.yaml"
+    config.write_text("data_dir: ./from-file\n")
+    store = open_store(f"sqlite:///{tmp_path / 'here' / 'events.db'}")
+    store.append_sync(new_event(1))
+    store.close()
+    monkeypatch.delenv("TCWEBHOOK_DATA_DIR")
+    assert (
+        run(monkeypatch, "events", "list", "--json", "-c", str(config), "--data-dir", "here") == 0
+    )
+    assert '"m-1"' in capsys.readouterr().out
+    assert not (etc / "here").exists()
+    # the same flag everywhere; in the file, relative to the file; in the environment, to cwd
+    assert load_settings(config, {"data_dir": "here"}, environ={}).data_dir == tmp_path / "here"
+    assert load_settings(config, environ={}).data_dir == etc / "from-file"
+    environ = {"TCWEBHOOK_DATA_DIR": "env-dir"}
+    assert load_settings(config, environ=environ).data_dir == tmp_path / "env-dir"
+
+
+def test_example_config_works_as_it_is_and_the_store_follows_data_dir(tmp_path: Path) -> None:
+    settings = load_settings(EXAMPLE, environ={})
+    assert settings.auth.type == "bearer" and settings.server.tls.cert is None
+    assert settings.store_url == f"sqlite:///{settings.data_dir / 'events.db'}"
+    basic = {"TCWEBHOOK_AUTH_TYPE": "basic", "TCWEBHOOK_PASSWORD": "pw"}
+    assert load_settings(EXAMPLE, environ=basic).auth.password == "pw"
+    moved = load_settings(EXAMPLE, {"data_dir": str(tmp_path / "moved")}, environ={})
+    assert moved.store_url == f"sqlite:///{tmp_path / 'moved' / 'events.db'}"
+    explicit = {"TCWEBHOOK_STORE_URL": "postgresql://db.example/tcwebhook"}
+    assert load_settings(EXAMPLE, environ=explicit).store_url == explicit["TCWEBHOOK_STORE_URL"]
+
+
+def test_numbers_written_for_text_keys_stay_as_written(tmp_path: Path) -> None:
+    config = tmp_path / "tcwebhook.yaml"
+    config.write_text("auth:\n  type: basic\n  username: 1e3\n  password: 0123\n")
+    auth = load_settings(config, environ={}).auth
+    assert (auth.username, auth.password) == ("1e3", "0123")  # YAML 1.1 reads 0123 as 83
+
+
+def test_sink_header_with_a_line_break_is_refused(tmp_path: Path) -> None:
+    from tcwebhook.errors import ConfigError
+
+    config = tmp_path / "tcwebhook.yaml"
+    config.write_text(
+        'sinks:\n  - name: s\n    type: http\n    url: https://h/\n    headers: {X-A: "a\\r\\nb: c"}\n'
+    )
+    with pytest.raises(ConfigError, match="not a valid HTTP header"):
+        load_settings(config, environ={})
