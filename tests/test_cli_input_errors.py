@@ -56,6 +56,8 @@ def test_malformed_urls_are_one_line(
     name: str,
     url: str,
 ) -> None:
+    monkeypatch.setenv("TRADECLOUD_USERNAME", "integration@example.com")
+    monkeypatch.setenv("TRADECLOUD_PASSWORD", "not-used")
     line = error_line(capsys, run(monkeypatch, *command, url))
     assert name in line and repr(url) in line
 
@@ -67,13 +69,9 @@ def test_malformed_urls_are_one_line(
         ("server:\n  port: 1\na: &a [*a]\n", 3, "refers to itself"),
         ("server:\n  port: 8443.7\n", 2, "server.port must be a whole number (got '8443.7')"),
         ("server:\n  port: .inf\n", 2, "server.port must be a whole number"),
-        ("server:\n  port: true\n", 2, "server.port must be a whole number"),
         ('server:\n  port: "8443"\n', 2, "without quotes"),
         ("server:\n  port: 1\n  port: 2\n", 3, "duplicate key 'port' (first on line 2)"),
-        ("server:\n  max_body_bytes: 10\n", 2, "server.max_body_bytes must be at least 1024"),
-        ("tradecloud:\n  environment: prod\n", 2, "must be one of acceptance, production"),
         ("tradecloud:\n  base_url: https://[::1\n", 2, "tradecloud.base_url 'https://[::1'"),
-        ("sinks:\n  - name: s\n    type: dir\n", 3, "must be one of directory, command, http"),
         *(
             (f"sinks:\n  - name: s\n    type: command\n    run: [x]\n    {key}\n", 5, message)
             for key, message in [
@@ -109,17 +107,15 @@ def test_config_mistakes_name_the_key_and_line(
 @pytest.mark.parametrize(
     "text",
     [
-        "- just\n- a list\n",
-        "x: " + "[" * 100 + "]" * 100 + "\n",
+        "x: " + "[" * 1000 + "]" * 1000 + "\n",
         "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
         + "".join(
             f"a{i}: &a{i} [{', '.join([f'*a{i - 1}' if i > 1 else '*a'] * 10)}]\n"
             for i in range(1, 8)
         ),
         "x: !!python/object:os.system echo\n",
-        "? [a, b]\n: c\n",
     ],
-    ids=["top-level-list", "deep-nesting", "alias-bomb", "python-tag", "complex-key"],
+    ids=["deep-nesting", "alias-bomb", "python-tag"],
 )
 def test_yaml_oddities_are_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str

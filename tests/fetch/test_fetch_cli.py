@@ -157,3 +157,40 @@ async def test_logout_ends_the_session(
     assert fake_api.counts["logout"] == 1 and fake_api.refresh_tokens == {}
     cache = json.loads((tmp_path / "data" / "tradecloud-tokens.json").read_text("utf-8"))
     assert cache == {}
+
+
+async def test_plain_http_base_url_is_refused_unless_insecure(
+    cli: CliRunner, aiohttp_server: Any, tmp_path: Path
+) -> None:
+    plain = FakeTradecloud.with_samples()
+    server = await aiohttp_server(plain.app())
+    plain.base_url = f"http://127.0.0.1:{server.port}/v2"
+    refused = await cli("fetch", "order", ORDER_ID, "--base-url", plain.base_url, api=False)
+    assert refused.code == 2
+    line = one_error_line(refused.stderr)
+    assert "plain HTTP" in line and "--insecure" in line
+    assert plain.calls == []  # not even the login went out
+    config = tmp_path / "tcwebhook.yaml"
+    config.write_text(f"tradecloud:\n  base_url: {plain.base_url}\n", encoding="utf-8")
+    from_file = await cli("fetch", "order", ORDER_ID, "--config", str(config), api=False)
+    assert from_file.code == 2 and "--insecure" in one_error_line(from_file.stderr)
+    allowed = await cli(
+        "fetch", "order", ORDER_ID, "--base-url", plain.base_url, "--insecure", api=False
+    )
+    assert allowed.code == 0, allowed.stderr
+    assert "unencrypted" in allowed.stderr and PASSWORD not in allowed.stderr
+
+
+async def test_relative_data_dir_flag_is_relative_to_the_working_directory(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    config = etc / "tcwebhook.yaml"
+    config.write_text("data_dir: ./from-file\n", encoding="utf-8")
+    result = await cli("fetch", "order", ORDER_ID, "-c", str(config), "--data-dir", "here")
+    assert result.code == 0, result.stderr
+    assert (tmp_path / "here" / "tradecloud-tokens.json").is_file()
+    assert not (etc / "here").exists() and not (etc / "from-file").exists()
+    logout = await cli("logout", "-c", str(config), "--data-dir", "here")
+    assert logout.code == 0 and "Logged out" in logout.stdout
