@@ -60,7 +60,6 @@ def web_url(*schemes: str) -> dict[str, Any]:
     return {"url": schemes}
 
 
-
 @dataclass(frozen=True)
 class TlsFiles:
     cert: Path | None = None

@@ -204,7 +204,8 @@ def test_sink_header_with_a_line_break_is_refused(tmp_path: Path) -> None:
 
     config = tmp_path / "tcwebhook.yaml"
     config.write_text(
-        'sinks:\n  - name: s\n    type: http\n    url: https://h/\n    headers: {X-A: "a\\r\\nb: c"}\n'
+        "sinks:\n  - name: s\n    type: http\n    url: https://h/\n"
+        '    headers: {X-A: "a\\r\\nb: c"}\n'
     )
     with pytest.raises(ConfigError, match="not a valid HTTP header"):
         load_settings(config, environ={})

@@ -57,7 +57,7 @@ def show_flags_as_flags() -> None:
     def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
         if self.is_flag and self.metavar is None:
             return None
-        return original(self, ctx)  # type: ignore[no-any-return]
+        return original(self, ctx)
 
     display_type_rich._flags_shown_bare = True  # type: ignore[attr-defined]
     TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
