@@ -267,6 +267,7 @@ def resolve_target(
         raise ReplaySourceError("give either --token or --user/--password, not both")
     if bool(user) != bool(password):
         raise ReplaySourceError("--user and --password go together")
+    _check_credential_text(token=token, user=user, password=password)
     authorization = None
     if token:
         authorization = token if token.lower().startswith("bearer ") else f"Bearer {token}"
@@ -303,6 +304,15 @@ def resolve_target(
         method,
         id_in,
     )
+
+
+def _check_credential_text(**values: str | None) -> None:
+    """A line break in a header value would end the header (or make aiohttp raise)."""
+    for name, value in values.items():
+        if value and any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+            raise ReplaySourceError(f"--{name} holds a control character (a line break?)")
+    if values.get("user") and ":" in str(values["user"]):
+        raise ReplaySourceError("--user must not contain ':' (HTTP Basic cannot carry it)")
 
 
 def _configured_authorization(settings: Settings) -> str | None:
@@ -478,8 +488,10 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ReplaySourceError("--max-attempts must be at least 1")
-        if self.max_delay < 0 or self.initial_delay < 0:
-            raise ReplaySourceError("--max-delay must not be negative")
+        if not (0 <= self.max_delay < math.inf and 0 <= self.initial_delay < math.inf):
+            raise ReplaySourceError(
+                f"--max-delay must be a number of seconds, 0 or more (got {self.max_delay})"
+            )
 
     def delay(self, attempt: int) -> float:
         """The wait after failed attempt number ``attempt`` (1-based)."""
@@ -506,8 +518,10 @@ class ReplayOptions:
             raise ReplaySourceError("--count must be at least 1")
         if self.concurrency < 1:
             raise ReplaySourceError("--concurrency must be at least 1")
-        if self.timeout <= 0:
-            raise ReplaySourceError("--timeout must be more than 0 seconds")
+        if not 0 < self.timeout < math.inf:  # also false for NaN
+            raise ReplaySourceError(
+                f"--timeout must be a number of seconds above 0 (got {self.timeout})"
+            )
 
 
 @dataclass(frozen=True)

@@ -209,3 +209,24 @@ def test_sink_header_with_a_line_break_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="not a valid HTTP header"):
         load_settings(config, environ={})
+
+
+@pytest.mark.parametrize(
+    ("flags", "fragment"),
+    [
+        (["--timeout", "nan"], "--timeout must be a number of seconds above 0 (got nan)"),
+        (["--timeout", "inf"], "--timeout must be a number of seconds above 0 (got inf)"),
+        (["--retry", "--max-delay", "nan"], "--max-delay must be a number of seconds"),
+        (["--token", "abc\r\nX-Injected: 1"], "--token holds a control character"),
+        (["--user", "a:b", "--password", "c"], "--user must not contain ':'"),
+    ],
+)
+def test_replay_refuses_nonsense_flag_values(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    flags: list[str],
+    fragment: str,
+) -> None:
+    url = "https://127.0.0.1:9/hook"
+    line = error_line(capsys, run(monkeypatch, "replay", "order-issued", "--url", url, *flags))
+    assert fragment in line
