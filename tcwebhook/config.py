@@ -323,7 +323,7 @@ def _read_yaml(path: Path, environ: Mapping[str, str], origins: _Origins) -> dic
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_BoundedLoader)
         if node is None:
             return {}
         value = _Constructor(path, environ, origins).construct(node, "", 0)
@@ -339,6 +339,25 @@ def _read_yaml(path: Path, environ: Mapping[str, str], origins: _Origins) -> dic
             f"{path}: the top level must be a mapping of keys (data_dir, server, ...)"
         )
     return value
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """Stops composing at MAX_YAML_DEPTH levels, long before Python's recursion limit (which
+    PyYAML would reach, slowly, at about 300 levels)."""
+
+    depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self.depth += 1
+        try:
+            if self.depth > MAX_YAML_DEPTH:
+                mark = self.peek_event().start_mark
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested more than {MAX_YAML_DEPTH} levels deep", mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 class _Constructor:
