@@ -240,7 +240,7 @@ class _Origins:
     base_dir: Path  # relative paths in the file resolve against its folder
     marks: dict[str, str] = field(default_factory=dict)  # key -> "file:line"
     outside: dict[str, str] = field(default_factory=dict)  # key -> "--flag" or "TCWEBHOOK_..."
-    typed_text: set[str] = field(default_factory=set)  # keys given as literal text in the file
+    quoted_text: set[str] = field(default_factory=set)  # keys given as quoted text in the file
     scalar_text: dict[str, str] = field(default_factory=dict)  # key -> a non-text scalar as written
 
     def label(self, dotted: str) -> str:
@@ -284,13 +284,13 @@ def load_settings(
     for dotted, value in _environment_layer(environ).items():
         _set_dotted(raw, dotted, value)
         origins.outside[dotted] = ENV_PREFIX + dotted.replace(".", "_").upper()
-        origins.typed_text.discard(dotted)
+        origins.quoted_text.discard(dotted)
         origins.scalar_text.pop(dotted, None)
     for dotted, value in (flags or {}).items():
         if value is not None:
             _set_dotted(raw, dotted, value)
             origins.outside[dotted] = flag_name(dotted)
-            origins.typed_text.discard(dotted)
+            origins.quoted_text.discard(dotted)
             origins.scalar_text.pop(dotted, None)
     settings = _build(Settings, raw, "", origins)
     return dataclasses.replace(
@@ -423,8 +423,8 @@ class _Constructor:
             if value is not None:
                 self.origins.scalar_text[dotted] = str(node.value)
             return value
-        if _VAR.search(value) is None:
-            self.origins.typed_text.add(dotted)
+        if node.style in ("'", '"') and _VAR.search(value) is None:
+            self.origins.quoted_text.add(dotted)
         value = interpolate(value, self.environ, f"{position}: {dotted}")
         if value == "" and node.style is None:
             return None  # "${UNSET:-}" means "not set", like an empty YAML value
@@ -564,14 +564,15 @@ def _choice(choices: tuple[Any, ...], value: Any, dotted: str, origins: _Origins
     raise origins.fail(dotted, f"must be one of {', '.join(choices)} (got {shown!r})")
 
 
-def _not_text_in_file(kind: str, value: Any, dotted: str, origins: _Origins) -> None:
-    # Environment variables and ${VAR} can only be text; quotes typed in the file are a mistake.
-    if isinstance(value, str) and dotted in origins.typed_text:
+def _not_quoted_in_file(kind: str, value: Any, dotted: str, origins: _Origins) -> None:
+    # Environment variables and ${VAR} can only be text; quotes typed in the file say "text",
+    # so "false" for a switch or "30" for a number is a mistake worth a word.
+    if isinstance(value, str) and dotted in origins.quoted_text:
         raise origins.fail(dotted, f"must be {kind}, written without quotes (got {value!r})")
 
 
 def _to_int(value: Any, dotted: str, origins: _Origins) -> int:
-    _not_text_in_file("a whole number", value, dotted, origins)
+    _not_quoted_in_file("a whole number", value, dotted, origins)
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, int) and not isinstance(value, bool):
@@ -586,7 +587,7 @@ def _to_int(value: Any, dotted: str, origins: _Origins) -> int:
 
 
 def _to_float(value: Any, dotted: str, origins: _Origins) -> float:
-    _not_text_in_file("a number", value, dotted, origins)
+    _not_quoted_in_file("a number", value, dotted, origins)
     number: float | None = None
     if isinstance(value, int | float) and not isinstance(value, bool):
         number = float(value)
@@ -606,7 +607,7 @@ _FALSE = ("false", "no", "off", "0")
 
 
 def _to_bool(value: Any, dotted: str, origins: _Origins) -> bool:
-    _not_text_in_file("true or false", value, dotted, origins)
+    _not_quoted_in_file("true or false", value, dotted, origins)
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
