@@ -10,17 +10,17 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from aiohttp import hdrs, web
 
+from tcwebhook.auth import Gate, Principal, Refusal
 from tcwebhook.config import Settings
 from tcwebhook.errors import PayloadError, StoreUnavailable, UnsupportedContentType
 from tcwebhook.events import Resource, WebhookEvent, parse_notification, parse_webhook
-from tcwebhook.server.auth import Authenticator
 from tcwebhook.store import AppendResult, NewEvent, SqliteStore, utc_now
 
 log = logging.getLogger("tcwebhook.server")
@@ -64,7 +64,7 @@ def no_tasks(event: WebhookEvent) -> tuple[str, ...]:
 class _Wiring:
     """The app's collaborators besides settings and store."""
 
-    authenticator: Authenticator
+    gate: Gate
     request_logger: RequestLogger | None = None
     task_router: TaskRouter = no_tasks
     on_tasks_stored: Callable[[], None] | None = None  # wakes the delivery worker
@@ -73,10 +73,7 @@ class _Wiring:
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", SqliteStore)
 _WIRING = web.AppKey("wiring", _Wiring)
-
-
-class _Unauthorized(PayloadError):
-    status = 401
+GATE = web.AppKey("gate", Gate)  # swapped credentials take effect through it (SIGHUP)
 
 
 @dataclass
@@ -108,9 +105,9 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[STORE] = store
-    app[_WIRING] = _Wiring(
-        Authenticator(settings.auth), request_logger, task_router, on_tasks_stored
-    )
+    gate = app[GATE] = Gate(settings)
+    app[_WIRING] = _Wiring(gate, request_logger, task_router, on_tasks_stored)
+    app.cleanup_ctx.append(_guarding)
     app.router.add_get("/healthz", _healthz, allow_head=True)
     paths = settings.server.paths
     routes: tuple[tuple[Resource, str], ...] = (
@@ -128,6 +125,14 @@ def create_app(
             allow_head=False,
         )
     return app
+
+
+async def _guarding(app: web.Application) -> AsyncIterator[None]:
+    """Key refresh for Entra runs beside the server, never in a request."""
+    gate = app[GATE]
+    await gate.start()
+    yield
+    await gate.stop()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -260,16 +265,20 @@ async def _receive_middleware(
     wiring = request.app[_WIRING]
     request[_OUTCOME] = _Outcome()
     try:
-        if request.path != "/healthz" and not wiring.authenticator.check(
-            request.headers.get(hdrs.AUTHORIZATION)
-        ):
-            raise _Unauthorized("missing or wrong credentials")
+        if request.path != "/healthz":
+            # The guard answers at once unless it must fetch keys first: no extra coroutine
+            # per request for Basic and Bearer.
+            guard = wiring.gate.guard_for(request.path)
+            header = request.headers.get(hdrs.AUTHORIZATION)
+            verdict = guard.check(header)
+            if verdict is None:
+                verdict = await guard.authenticate(header)
+            if verdict.__class__ is not Principal:
+                return _refused(request, verdict, started)  # type: ignore[arg-type]
         response = await handler(request)
     except PayloadError as exc:
         error = str(exc)
         response = _error_response(exc.status, error)
-        if exc.status == 401:
-            response.headers[hdrs.WWW_AUTHENTICATE] = wiring.authenticator.challenge
         if exc.status == 413:
             response.force_close()  # the rest of the body was never read
     except StoreUnavailable as exc:
@@ -287,6 +296,17 @@ async def _receive_middleware(
         response = _error_response(503, "the event could not be processed right now; retry later")
     if wiring.request_logger is not None:
         _log(request, response.status, started, error)
+    return response
+
+
+def _refused(request: web.Request, refusal: Refusal, started: float) -> web.Response:
+    response = _error_response(refusal.status, refusal.message)
+    if refusal.challenge is not None:
+        response.headers[hdrs.WWW_AUTHENTICATE] = refusal.challenge
+    if refusal.retry_after is not None:
+        response.headers[hdrs.RETRY_AFTER] = str(refusal.retry_after)
+    if request.app[_WIRING].request_logger is not None:
+        _log(request, response.status, started, refusal.message)
     return response
 
 

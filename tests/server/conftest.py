@@ -44,10 +44,12 @@ async def make_receiver(
 ) -> Any:
     stores: list[SqliteStore] = []
 
-    async def make(auth: AuthSettings | None = None, busy_timeout: float = 2.0) -> Receiver:
+    async def make(
+        auth: AuthSettings | None = None, busy_timeout: float = 2.0, **server_options: Any
+    ) -> Receiver:
         settings = Settings(
             data_dir=tmp_path / "data",
-            server=ServerSettings(max_body_bytes=MAX_BODY),
+            server=ServerSettings(max_body_bytes=MAX_BODY, **server_options),
             auth=auth or AuthSettings(type="bearer", token=TOKEN),
         )
         store = open_store(settings.store_url, busy_timeout=busy_timeout)

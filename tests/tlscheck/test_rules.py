@@ -41,3 +41,21 @@ def test_targets_parse_with_default_port_and_path():
 def test_bad_targets_are_one_readable_error(text):
     with pytest.raises(TlsCheckError):
         parse_target(text)
+
+
+@pytest.mark.parametrize(
+    ("challenge", "seen"),
+    [
+        ('Bearer realm="tcwebhook"', "asks for Bearer)"),
+        ('Bearer realm="x", error="invalid_token"', "asks for Bearer with error=invalid_token"),
+        ('Basic realm="x", charset="UTF-8"', "asks for Basic)"),
+        ("\x1b[31mEvil", "asks for 31mEvil)"),  # nothing from the server reaches the terminal raw
+        (None, "no WWW-Authenticate challenge"),
+    ],
+)
+def test_endpoint_check_reports_the_auth_scheme_of_the_401(challenge, seen):
+    from tcwebhook.tlscheck.probes import HttpResult
+    from tcwebhook.tlscheck.rules import endpoint_check
+
+    row = endpoint_check(HttpResult(401, "Unauthorized", www_authenticate=challenge), None, False)
+    assert seen in row.finding
