@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import hdrs, web
@@ -22,6 +22,9 @@ from tcwebhook.config import Settings
 from tcwebhook.errors import PayloadError, StoreUnavailable, UnsupportedContentType
 from tcwebhook.events import Resource, WebhookEvent, parse_notification, parse_webhook
 from tcwebhook.store import AppendResult, NewEvent, SqliteStore, utc_now
+
+if TYPE_CHECKING:
+    from tcwebhook.metrics import Metrics
 
 log = logging.getLogger("tcwebhook.server")
 
@@ -68,6 +71,7 @@ class _Wiring:
     request_logger: RequestLogger | None = None
     task_router: TaskRouter = no_tasks
     on_tasks_stored: Callable[[], None] | None = None  # wakes the delivery worker
+    metrics: Metrics | None = None
 
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -97,6 +101,7 @@ def create_app(
     request_logger: RequestLogger | None = None,
     task_router: TaskRouter = no_tasks,
     on_tasks_stored: Callable[[], None] | None = None,
+    metrics: Metrics | None = None,
 ) -> web.Application:
     """The receiver app; ``settings.auth`` must hold credentials (``plan`` adds the dev token)."""
     app = web.Application(
@@ -106,7 +111,7 @@ def create_app(
     app[SETTINGS] = settings
     app[STORE] = store
     gate = app[GATE] = Gate(settings)
-    app[_WIRING] = _Wiring(gate, request_logger, task_router, on_tasks_stored)
+    app[_WIRING] = _Wiring(gate, request_logger, task_router, on_tasks_stored, metrics)
     app.cleanup_ctx.append(_guarding)
     app.router.add_get("/healthz", _healthz, allow_head=True)
     paths = settings.server.paths
@@ -208,10 +213,13 @@ def _stored(request: web.Request, record: NewEvent, result: AppendResult) -> web
     """The answer once ``record`` is committed."""
     outcome: _Outcome = request[_OUTCOME]
     outcome.event_id, outcome.duplicate = result.id, result.duplicate
-    wake = request.app[_WIRING].on_tasks_stored
+    wiring = request.app[_WIRING]
+    wake = wiring.on_tasks_stored
     if record.tasks and not result.duplicate and wake is not None:
         wake()
     status = "duplicate" if result.duplicate else "stored"
+    if wiring.metrics is not None:
+        wiring.metrics.events.labels(record.kind, status).inc()
     return _json({"status": status, "id": result.id})
 
 
@@ -294,6 +302,8 @@ async def _receive_middleware(
         log.exception("unexpected error while receiving %s %s", request.method, request.path)
         error = f"unexpected error: {type(exc).__name__}"
         response = _error_response(503, "the event could not be processed right now; retry later")
+    if wiring.metrics is not None:
+        _count(wiring.metrics, request, response.status, started)
     if wiring.request_logger is not None:
         _log(request, response.status, started, error)
     return response
@@ -305,9 +315,21 @@ def _refused(request: web.Request, refusal: Refusal, started: float) -> web.Resp
         response.headers[hdrs.WWW_AUTHENTICATE] = refusal.challenge
     if refusal.retry_after is not None:
         response.headers[hdrs.RETRY_AFTER] = str(refusal.retry_after)
-    if request.app[_WIRING].request_logger is not None:
+    wiring = request.app[_WIRING]
+    if wiring.metrics is not None:
+        wiring.metrics.auth_failures.labels(refusal.reason).inc()
+        _count(wiring.metrics, request, response.status, started)
+    if wiring.request_logger is not None:
         _log(request, response.status, started, refusal.message)
     return response
+
+
+def _count(metrics: Metrics, request: web.Request, status: int, started: float) -> None:
+    # The route template, never the path: a path may hold an order id.
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    metrics.requests.labels(route, request.method, str(status)).inc()
+    metrics.request_duration.labels(route).observe(time.perf_counter() - started)
 
 
 def _error_response(status: int, message: str) -> web.Response:

@@ -20,6 +20,8 @@ from tcwebhook.config import AuthSettings, Settings
 from tcwebhook.delivery.routing import task_router
 from tcwebhook.delivery.worker import DeliveryListener, DeliveryWorker
 from tcwebhook.errors import ConfigError
+from tcwebhook.metrics import Metrics, counting_deliveries, use_multiprocess, worker_stopped
+from tcwebhook.metrics import start_listener as start_metrics_listener
 from tcwebhook.server.app import RequestLogger, create_app
 from tcwebhook.server.auth import DEV_TOKEN_FILE, dev_token
 from tcwebhook.server.local import base_url
@@ -88,6 +90,7 @@ async def serve(
     store: SqliteStore | None = None,
     sock: socket.socket | None = None,
     deliver: bool = True,
+    metrics: Metrics | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM; then stop accepting, finish in-flight work, close the store.
 
@@ -98,6 +101,11 @@ async def serve(
     store = store or open_store(settings.store_url)
     if sock is not None:
         store.coordinate_writers()
+    if metrics is None and settings.metrics.listen:
+        metrics = Metrics().activate()
+    if metrics is not None:
+        store.commit_observer = metrics.observe_commit
+        delivery_listener = counting_deliveries(metrics, delivery_listener)
     worker = DeliveryWorker(store, settings, delivery_listener)
     app = create_app(
         settings,
@@ -105,6 +113,7 @@ async def serve(
         request_logger=request_logger,
         task_router=task_router(settings),
         on_tasks_stored=worker.wake if deliver else None,
+        metrics=metrics,
     )
     runner = web.AppRunner(
         app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT
@@ -132,6 +141,17 @@ async def serve(
             f"cannot listen on {settings.server.host}:{settings.server.port}: {exc.strerror}; "
             "choose another --port or stop the program using it"
         ) from None
+    metrics_runner = None
+    metrics_address = settings.metrics.address
+    if metrics is not None and metrics_address is not None and deliver:
+        try:
+            metrics_runner, _ = await start_metrics_listener(
+                metrics, store, metrics_address, lambda: serve_plan.certificates.cert
+            )
+        except ConfigError:
+            await runner.cleanup()
+            store.close()
+            raise
     _quiet_handshake_errors()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -146,6 +166,8 @@ async def serve(
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
         await runner.cleanup()  # stops accepting, waits for in-flight requests
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
         worker.stop()  # deliveries under way finish; the rest wait in the outbox
         await delivering
         store.close()
@@ -182,6 +204,10 @@ def serve_processes(
     """
     settings = serve_plan.settings
     open_store(settings.store_url).close()  # create and migrate once, before the workers race
+    metrics = None
+    if settings.metrics.listen:
+        use_multiprocess(settings.data_dir / "metrics")  # every worker counts, one scrape sums
+        metrics = Metrics().activate()
     sockets = bind_sockets(settings.server.host, settings.server.port, workers)
     children = []
     for sock in sockets[1:]:
@@ -190,7 +216,13 @@ def serve_processes(
             code = 0
             try:
                 asyncio.run(
-                    serve(serve_plan, request_logger=request_logger, sock=sock, deliver=False)
+                    serve(
+                        serve_plan,
+                        request_logger=request_logger,
+                        sock=sock,
+                        deliver=False,
+                        metrics=metrics,
+                    )
                 )
             except BaseException as exc:  # a worker only reports, in one line
                 if not isinstance(exc, KeyboardInterrupt):
@@ -209,6 +241,7 @@ def serve_processes(
                 delivery_listener=delivery_listener,
                 on_ready=on_ready,
                 sock=sockets[0],
+                metrics=metrics,
             )
         )
     finally:
@@ -218,6 +251,7 @@ def serve_processes(
         for pid in children:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
+            worker_stopped(pid)
 
 
 def bind_sockets(host: str, port: int, count: int) -> list[socket.socket]:
