@@ -22,9 +22,11 @@ from tcwebhook.delivery.worker import DeliveryListener, DeliveryWorker
 from tcwebhook.errors import ConfigError
 from tcwebhook.metrics import Metrics, counting_deliveries, use_multiprocess, worker_stopped
 from tcwebhook.metrics import start_listener as start_metrics_listener
+from tcwebhook.server import systemd
 from tcwebhook.server.app import RequestLogger, create_app
 from tcwebhook.server.auth import DEV_TOKEN_FILE, dev_token
 from tcwebhook.server.local import base_url
+from tcwebhook.server.reload import Reloader
 from tcwebhook.server.tls import CertificateFiles, dev_certificates, server_context
 from tcwebhook.store import SqliteStore, open_store
 
@@ -41,9 +43,14 @@ class ServePlan:
     certificates: CertificateFiles
     dev_ca: Path | None  # clients must trust this CA (development mode)
     dev_token_file: Path | None  # where the generated token lives (development mode)
+    # Reads the settings again from the same file, environment and flags (SIGHUP).
+    load_settings: Callable[[], Settings] | None = None
 
     def url(self, path: str, port: int | None = None) -> str:
         return base_url(self.settings, port) + path
+
+    def with_loader(self, load_settings: Callable[[], Settings] | None) -> ServePlan:
+        return dataclasses.replace(self, load_settings=load_settings)
 
 
 def plan(settings: Settings) -> ServePlan:
@@ -91,6 +98,7 @@ async def serve(
     sock: socket.socket | None = None,
     deliver: bool = True,
     metrics: Metrics | None = None,
+    on_reload: Callable[[], None] | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM; then stop accepting, finish in-flight work, close the store.
 
@@ -157,14 +165,21 @@ async def serve(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    reloader = Reloader(serve_plan, app, ssl_context, on_reload)
+    loop.add_signal_handler(signal.SIGHUP, reloader.request)
     delivering = asyncio.create_task(worker.run() if deliver else asyncio.sleep(0))
     if on_ready is not None:
         on_ready(_bound_port(site) or settings.server.port)
+    if deliver:
+        systemd.ready()
     try:
         await stop.wait()
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        if deliver:
+            systemd.stopping()
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(signum)
+        await reloader.wait()
         await runner.cleanup()  # stops accepting, waits for in-flight requests
         if metrics_runner is not None:
             await metrics_runner.cleanup()
@@ -194,6 +209,7 @@ def serve_processes(
     request_logger: RequestLogger | None = None,
     delivery_listener: DeliveryListener | None = None,
     on_ready: Callable[[int], None] | None = None,
+    inherited: socket.socket | None = None,
 ) -> None:
     """``serve`` in ``workers`` processes sharing one port (SO_REUSEPORT) and one store.
 
@@ -208,7 +224,10 @@ def serve_processes(
     if settings.metrics.listen:
         use_multiprocess(settings.data_dir / "metrics")  # every worker counts, one scrape sums
         metrics = Metrics().activate()
-    sockets = bind_sockets(settings.server.host, settings.server.port, workers)
+    if inherited is not None:  # socket activation: every worker accepts on the same socket
+        sockets = [inherited, *(inherited.dup() for _ in range(workers - 1))]
+    else:
+        sockets = bind_sockets(settings.server.host, settings.server.port, workers)
     children = []
     for sock in sockets[1:]:
         pid = os.fork()
@@ -242,6 +261,7 @@ def serve_processes(
                 on_ready=on_ready,
                 sock=sockets[0],
                 metrics=metrics,
+                on_reload=lambda: _signal_all(children, signal.SIGHUP),
             )
         )
     finally:
@@ -252,6 +272,12 @@ def serve_processes(
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
             worker_stopped(pid)
+
+
+def _signal_all(pids: list[int], signum: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
 
 
 def bind_sockets(host: str, port: int, count: int) -> list[socket.socket]:
