@@ -177,6 +177,8 @@ def _text_line(entry: RequestLog) -> None:
     clock = entry.time[11:23]
     if entry.kind is None:
         line = f"{clock}  {status}  {entry.method} {entry.path}  {entry.error or ''}"
+        if entry.client:
+            line += f"  from {entry.client}"
     else:
         what = entry.event_name or f"GET notification {entry.resource_id}"
         parts = [clock, status, entry.kind, what, entry.number or "-"]
@@ -192,6 +194,8 @@ def _text_line(entry: RequestLog) -> None:
             parts.append("(unknown event name: stored anyway)")
         if entry.error:
             parts.append(entry.error)
+        if entry.client:
+            parts.append(f"from {entry.client}")
         line = "  ".join(parts)
     sys.stdout.write(line + "\n")
     sys.stdout.flush()

@@ -21,6 +21,8 @@ from tcwebhook.auth import Gate, Principal, Refusal
 from tcwebhook.config import Settings
 from tcwebhook.errors import PayloadError, StoreUnavailable, UnsupportedContentType
 from tcwebhook.events import Resource, WebhookEvent, parse_notification, parse_webhook
+from tcwebhook.server import proxy
+from tcwebhook.server.proxy import ClientAddresses
 from tcwebhook.store import AppendResult, NewEvent, SqliteStore, utc_now
 
 if TYPE_CHECKING:
@@ -53,6 +55,7 @@ class RequestLog:
     duplicate: bool = False
     unknown_event: bool = False
     error: str | None = None
+    client: str | None = None  # set when a proxy or server.allow_from is configured
 
 
 RequestLogger = Callable[[RequestLog], None]
@@ -72,6 +75,7 @@ class _Wiring:
     task_router: TaskRouter = no_tasks
     on_tasks_stored: Callable[[], None] | None = None  # wakes the delivery worker
     metrics: Metrics | None = None
+    addresses: ClientAddresses | None = None  # proxy headers and allow_from; None: neither
 
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -88,6 +92,7 @@ class _Outcome:
     event_id: int | None = None
     duplicate: bool = False
     received_at: str | None = None
+    client: str | None = None
 
 
 # aiohttp >= 3.13 wants typed request keys; older releases take plain strings.
@@ -111,7 +116,8 @@ def create_app(
     app[SETTINGS] = settings
     app[STORE] = store
     gate = app[GATE] = Gate(settings)
-    app[_WIRING] = _Wiring(gate, request_logger, task_router, on_tasks_stored, metrics)
+    addresses = ClientAddresses(settings.server) if proxy.needed(settings.server) else None
+    app[_WIRING] = _Wiring(gate, request_logger, task_router, on_tasks_stored, metrics, addresses)
     app.cleanup_ctx.append(_guarding)
     app.router.add_get("/healthz", _healthz, allow_head=True)
     paths = settings.server.paths
@@ -273,6 +279,11 @@ async def _receive_middleware(
     wiring = request.app[_WIRING]
     request[_OUTCOME] = _Outcome()
     try:
+        addresses = wiring.addresses
+        if addresses is not None and request.path != "/healthz":
+            client = request[_OUTCOME].client = addresses.client(request)
+            if not addresses.allowed(client):
+                return _refused(request, _NOT_ALLOWED, started)
         if request.path != "/healthz":
             # The guard answers at once unless it must fetch keys first: no extra coroutine
             # per request for Basic and Bearer.
@@ -307,6 +318,11 @@ async def _receive_middleware(
     if wiring.request_logger is not None:
         _log(request, response.status, started, error)
     return response
+
+
+_NOT_ALLOWED = Refusal(
+    "not_allowed", "this client address may not deliver webhooks (server.allow_from)", 403
+)
 
 
 def _refused(request: web.Request, refusal: Refusal, started: float) -> web.Response:
@@ -346,7 +362,15 @@ def _log(request: web.Request, status: int, started: float, error: str | None) -
     duration_ms = (time.perf_counter() - started) * 1000
     # Positional arguments: a dict of details spread as keywords cost more than the line itself.
     if event is None:
-        entry = RequestLog(time_, request.method, request.path, status, duration_ms, error=error)
+        entry = RequestLog(
+            time_,
+            request.method,
+            request.path,
+            status,
+            duration_ms,
+            error=error,
+            client=outcome.client,
+        )
     else:
         entry = RequestLog(
             time_,
@@ -363,5 +387,6 @@ def _log(request: web.Request, status: int, started: float, error: str | None) -
             outcome.duplicate,
             not event.known_event_name,
             error,
+            outcome.client,
         )
     logger(entry)

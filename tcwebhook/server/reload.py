@@ -70,7 +70,7 @@ class Reloader:
         try:
             settings = self.plan.load_settings() if self.plan.load_settings else self.plan.settings
             new = plan(settings)
-            if self._ssl_context is not None:
+            if self._ssl_context is not None and new.certificates is not None:
                 self._ssl_context.load_cert_chain(new.certificates.cert, new.certificates.key)
         except (TcwebhookError, OSError, ssl.SSLError) as exc:
             log.error("reload refused: %s; still serving with the previous certificate and "
@@ -82,6 +82,7 @@ class Reloader:
         for guard in retired:
             await guard.stop()
         self.plan = new.with_loader(self.plan.load_settings)
-        log.info("reloaded: certificate %s and credentials", new.certificates.cert)
+        certificate = new.certificates.cert if new.certificates else "(TLS at the proxy)"
+        log.info("reloaded: certificate %s and credentials", certificate)
         systemd.ready()
         return True

@@ -26,6 +26,7 @@ from tcwebhook.server import systemd
 from tcwebhook.server.app import RequestLogger, create_app
 from tcwebhook.server.auth import DEV_TOKEN_FILE, dev_token
 from tcwebhook.server.local import base_url
+from tcwebhook.server.proxy import check_plain_http
 from tcwebhook.server.reload import Reloader
 from tcwebhook.server.tls import CertificateFiles, dev_certificates, server_context
 from tcwebhook.store import SqliteStore, open_store
@@ -40,7 +41,7 @@ class ServePlan:
     """Everything ``serve`` decided before binding, for the start-up banner."""
 
     settings: Settings  # with the generated dev token filled in, if any
-    certificates: CertificateFiles
+    certificates: CertificateFiles | None  # None: plain HTTP behind a local proxy
     dev_ca: Path | None  # clients must trust this CA (development mode)
     dev_token_file: Path | None  # where the generated token lives (development mode)
     # Reads the settings again from the same file, environment and flags (SIGHUP).
@@ -57,6 +58,8 @@ def plan(settings: Settings) -> ServePlan:
     """Check the settings are safe to serve with, and fill in development mode."""
     server = settings.server
     loopback = _is_loopback(server.host)
+    check_plain_http(server, loopback)
+    behind_proxy = not server.tls.enabled
     if not loopback and not (settings.auth.configured and server.tls.cert):
         raise ConfigError(
             f"refusing to listen on {server.host}, which is reachable from other machines, "
@@ -64,7 +67,10 @@ def plan(settings: Settings) -> ServePlan:
             "certificate (server.tls.cert/key); use --host 127.0.0.1 for local development"
         )
     dev_ca = token_file = None
-    if server.tls.cert and server.tls.key:
+    certificates: CertificateFiles | None = None
+    if behind_proxy:
+        pass
+    elif server.tls.cert and server.tls.key:
         certificates = CertificateFiles(server.tls.cert, server.tls.key)
     else:
         certificates = dev_certificates(settings.data_dir)
@@ -75,7 +81,8 @@ def plan(settings: Settings) -> ServePlan:
         auth = AuthSettings(type="bearer", token=dev_token(settings.data_dir))
         settings = dataclasses.replace(settings, auth=auth)
         token_file = settings.data_dir / DEV_TOKEN_FILE
-    server_context(certificates)  # fail now, with one line, if the files are unusable
+    if certificates is not None:
+        server_context(certificates)  # fail now, with one line, if the files are unusable
     return ServePlan(settings, certificates, dev_ca, token_file)
 
 
@@ -127,10 +134,13 @@ async def serve(
         app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT
     )
     await runner.setup()
-    ssl_context = server_context(serve_plan.certificates)
+    certificates = serve_plan.certificates
+    ssl_context = server_context(certificates) if certificates is not None else None
     site: web.BaseSite
     if sock is not None:
         site = web.SockSite(runner, sock, ssl_context=ssl_context, backlog=1024)
+    elif settings.server.unix_socket is not None:
+        site = web.UnixSite(runner, str(settings.server.unix_socket), backlog=1024)
     else:
         site = web.TCPSite(
             runner,
@@ -149,12 +159,13 @@ async def serve(
             f"cannot listen on {settings.server.host}:{settings.server.port}: {exc.strerror}; "
             "choose another --port or stop the program using it"
         ) from None
+    reloader = Reloader(serve_plan, app, ssl_context, on_reload)
     metrics_runner = None
     metrics_address = settings.metrics.address
     if metrics is not None and metrics_address is not None and deliver:
         try:
             metrics_runner, _ = await start_metrics_listener(
-                metrics, store, metrics_address, lambda: serve_plan.certificates.cert
+                metrics, store, metrics_address, lambda: _certificate(reloader.plan)
             )
         except ConfigError:
             await runner.cleanup()
@@ -165,7 +176,6 @@ async def serve(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    reloader = Reloader(serve_plan, app, ssl_context, on_reload)
     loop.add_signal_handler(signal.SIGHUP, reloader.request)
     delivering = asyncio.create_task(worker.run() if deliver else asyncio.sleep(0))
     if on_ready is not None:
@@ -274,6 +284,10 @@ def serve_processes(
             worker_stopped(pid)
 
 
+def _certificate(serve_plan: ServePlan) -> Path | None:
+    return serve_plan.certificates.cert if serve_plan.certificates is not None else None
+
+
 def _signal_all(pids: list[int], signum: int) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
@@ -315,7 +329,8 @@ def bind_sockets(host: str, port: int, count: int) -> list[socket.socket]:
 def _bound_port(site: web.BaseSite) -> int | None:
     server = site._server  # aiohttp exposes no public accessor for the bound socket
     sockets = getattr(server, "sockets", None) or []
-    return int(sockets[0].getsockname()[1]) if sockets else None
+    name = sockets[0].getsockname() if sockets else None
+    return int(name[1]) if isinstance(name, tuple) else None  # a Unix socket has no port
 
 
 def _quiet_handshake_errors() -> None:
