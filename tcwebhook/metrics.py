@@ -67,54 +67,48 @@ class Metrics:
         # Multiprocess values are written to files and collected from there, not registered.
         self.registry = CollectorRegistry()
         registry = None if self.multiprocess else self.registry
-        self.requests = Counter(
+
+        def counter(name: str, documentation: str, *labels: str) -> Any:
+            return Counter(name, documentation, labels, registry=registry)
+
+        def histogram(
+            name: str, documentation: str, buckets: tuple[float, ...], *labels: str
+        ) -> Any:
+            return Histogram(name, documentation, labels, buckets=buckets, registry=registry)
+
+        self.requests = counter(
             "tcwebhook_http_requests",
             "HTTP requests answered on the webhook port, by route template, method and status.",
-            ["route", "method", "status"],
-            registry=registry,
+            *("route", "method", "status"),
         )
-        self.request_duration = Histogram(
+        self.request_duration = histogram(
             "tcwebhook_http_request_duration_seconds",
             "Time from request to answer on the webhook port, by route template.",
-            ["route"],
-            buckets=_REQUEST_BUCKETS,
-            registry=registry,
+            _REQUEST_BUCKETS,
+            "route",
         )
-        self.events = Counter(
-            "tcwebhook_events",
-            "Webhook events by kind and outcome (stored, duplicate).",
-            ["kind", "outcome"],
-            registry=registry,
-        )
-        self.commit_duration = Histogram(
+        self.events = counter(
+            "tcwebhook_events", "Webhook events by kind and outcome (stored, duplicate).",
+            *("kind", "outcome"),
+        )  # fmt: skip
+        self.commit_duration = histogram(
             "tcwebhook_store_commit_duration_seconds",
             "Duration of one store commit (a group of events).",
-            buckets=_COMMIT_BUCKETS,
-            registry=registry,
+            _COMMIT_BUCKETS,
         )
-        self.commit_batch = Histogram(
-            "tcwebhook_store_commit_batch_size",
-            "Events per store commit.",
-            buckets=_BATCH_BUCKETS,
-            registry=registry,
+        self.commit_batch = histogram(
+            "tcwebhook_store_commit_batch_size", "Events per store commit.", _BATCH_BUCKETS
         )
-        self.auth_failures = Counter(
-            "tcwebhook_auth_failures",
-            "Requests refused by authentication, by reason.",
-            ["reason"],
-            registry=registry,
+        self.auth_failures = counter(
+            "tcwebhook_auth_failures", "Requests refused by authentication, by reason.", "reason"
         )
-        self.deliveries = Counter(
+        self.deliveries = counter(
             "tcwebhook_deliveries",
             "Delivery attempts by sink and outcome (done, failed, dead).",
-            ["sink", "outcome"],
-            registry=registry,
+            *("sink", "outcome"),
         )
-        self.api_calls = Counter(
-            "tcwebhook_tradecloud_api_calls",
-            "Calls to the Tradecloud API by outcome.",
-            ["outcome"],
-            registry=registry,
+        self.api_calls = counter(
+            "tcwebhook_tradecloud_api_calls", "Calls to the Tradecloud API by outcome.", "outcome"
         )
 
     def activate(self) -> Metrics:

@@ -38,6 +38,15 @@ def _invalid(reason: str, message: str) -> Refusal:
     )
 
 
+# PyJWT's exception → (metric reason, the message sent back; never a token or claim value).
+_JWT_REFUSALS: tuple[tuple[type[jwt.PyJWTError], str, str], ...] = (
+    (jwt.ExpiredSignatureError, "expired", "the token has expired"),
+    (jwt.ImmatureSignatureError, "not_yet_valid", "the token is not valid yet"),
+    (jwt.InvalidAudienceError, "audience", "the token is for another audience"),
+    (jwt.InvalidIssuerError, "issuer", "the token comes from another issuer"),
+    (jwt.InvalidSignatureError, "signature", "the token signature is wrong"),
+)
+
 _MISSING = Refusal("missing", "no bearer token", challenge=_CHALLENGE)
 _UNAVAILABLE = Refusal(
     "keys_unavailable",
@@ -111,17 +120,10 @@ class EntraGuard:
                 leeway=LEEWAY_SECONDS,
                 options={"require": ["exp", "iss", "aud"]},
             )
-        except jwt.ExpiredSignatureError:
-            return _invalid("expired", "the token has expired")
-        except jwt.ImmatureSignatureError:
-            return _invalid("not_yet_valid", "the token is not valid yet")
-        except jwt.InvalidAudienceError:
-            return _invalid("audience", "the token is for another audience")
-        except jwt.InvalidIssuerError:
-            return _invalid("issuer", "the token comes from another issuer")
-        except jwt.InvalidSignatureError:
-            return _invalid("signature", "the token signature is wrong")
-        except jwt.PyJWTError:
+        except jwt.PyJWTError as exc:
+            for error, reason, message in _JWT_REFUSALS:
+                if isinstance(exc, error):
+                    return _invalid(reason, message)
             return _invalid("malformed", "the token is not a valid access token")
         version = self._issuers[claims["iss"]]
         client = claims.get("appid" if version == "1.0" else "azp")

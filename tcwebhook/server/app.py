@@ -7,6 +7,7 @@ Tradecloud never retries a 500 and the event would be lost.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import time
@@ -362,15 +363,9 @@ def _log(request: web.Request, status: int, started: float, error: str | None) -
     duration_ms = (time.perf_counter() - started) * 1000
     # Positional arguments: a dict of details spread as keywords cost more than the line itself.
     if event is None:
-        entry = RequestLog(
-            time_,
-            request.method,
-            request.path,
-            status,
-            duration_ms,
-            error=error,
-            client=outcome.client,
-        )
+        entry = RequestLog(time_, request.method, request.path, status, duration_ms, error=error)
+        if outcome.client is not None:
+            entry = dataclasses.replace(entry, client=outcome.client)
     else:
         entry = RequestLog(
             time_,
