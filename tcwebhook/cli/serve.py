@@ -159,6 +159,8 @@ def _curl_line(serve_plan: ServePlan, url: str) -> str:
         header = f'-H "Authorization: Bearer $(cat {serve_plan.dev_token_file})"'
     elif auth.type == "bearer":
         header = '-H "Authorization: Bearer $TCWEBHOOK_TOKEN"'
+    elif auth.type == "entra":
+        header = '-H "Authorization: Bearer $ENTRA_ACCESS_TOKEN"'
     else:
         header = f"-u '{auth.username}:'\"$TCWEBHOOK_PASSWORD\""
     cacert = f"--cacert {serve_plan.dev_ca} " if serve_plan.dev_ca else ""
