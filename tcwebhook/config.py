@@ -64,6 +64,8 @@ def web_url(*schemes: str) -> dict[str, Any]:
 class TlsFiles:
     cert: Path | None = None
     key: Path | None = None
+    # false only behind a TLS-terminating proxy (``server.tls: false``; see ProxySettings)
+    enabled: bool = True
 
     def __post_init__(self) -> None:
         if (self.cert is None) != (self.key is None):
@@ -76,6 +78,10 @@ class TlsFiles:
 class Paths:
     order: str = "/tradecloud/order"
     shipment: str = "/tradecloud/shipment"
+    # Per-path authentication; None: the top-level ``auth``. Tradecloud offers Entra OAuth for
+    # the order webhooks only, so the shipment path often needs its own Basic or Bearer.
+    order_auth: AuthSettings | None = None
+    shipment_auth: AuthSettings | None = None
 
     def __post_init__(self) -> None:
         for name in ("order", "shipment"):
@@ -96,26 +102,111 @@ class ServerSettings:
     tls: TlsFiles = field(default_factory=TlsFiles)
     max_body_bytes: int = field(default=10 * 1024 * 1024, metadata=bounds(1024))
     paths: Paths = field(default_factory=Paths)
+    unix_socket: Path | None = None  # listen here instead of host:port (behind a local proxy)
+    proxy: ProxySettings = field(default_factory=lambda: ProxySettings())
+    allow_from: tuple[str, ...] = ()  # client networks; empty: any client
+
+    def __post_init__(self) -> None:
+        _check_networks("server.allow_from", self.allow_from)
+
+
+ENTRA_TOKEN_VERSIONS = ("1.0", "2.0")
 
 
 @dataclass(frozen=True)
 class AuthSettings:
-    type: Literal["bearer", "basic"] = "bearer"
+    type: Literal["bearer", "basic", "entra"] = "bearer"
     token: str | None = None
     username: str | None = None
     password: str | None = None
+    # entra: access tokens from Microsoft Entra ID (TRADECLOUD.md §2.4, OAuth client credentials)
+    tenant: str | None = None  # directory (tenant) id
+    audiences: tuple[str, ...] = ()  # accepted ``aud`` values
+    client_ids: tuple[str, ...] = ()  # accepted ``azp`` (v2) / ``appid`` (v1): Tradecloud's app
+    token_versions: tuple[str, ...] = ENTRA_TOKEN_VERSIONS
+    roles: tuple[str, ...] = ()  # if set, the token must carry at least one of them
+    openid_config_url: str | None = None  # default: the tenant's v2.0 OpenID configuration
+    ca_file: Path | None = None  # a private CA for that server
 
     @property
     def configured(self) -> bool:
         if self.type == "bearer":
             return bool(self.token)
+        if self.type == "entra":
+            return bool(self.tenant and self.audiences and self.client_ids)
         return bool(self.username and self.password)
 
     def __post_init__(self) -> None:
         if self.type == "basic" and not (self.username and self.password):
             raise ConfigError("auth.type 'basic' needs both auth.username and auth.password")
+        if self.type == "entra":
+            _check_entra(self)
         if self.username and ":" in self.username:
             raise ConfigError("auth.username must not contain ':' (HTTP Basic cannot carry it)")
+
+
+def _check_entra(auth: AuthSettings) -> None:
+    missing = [name for name in ("tenant", "audiences", "client_ids") if not getattr(auth, name)]
+    if missing:
+        raise ConfigError(
+            f"auth.type 'entra' needs {', '.join('auth.' + name for name in missing)}: the "
+            "tenant id, the accepted token audiences and Tradecloud's client id"
+        )
+    unknown = [version for version in auth.token_versions if version not in ENTRA_TOKEN_VERSIONS]
+    if unknown or not auth.token_versions:
+        raise ConfigError(
+            f"auth.token_versions must list 1.0 and/or 2.0 (got {list(auth.token_versions)})"
+        )
+    url = auth.openid_config_url
+    if url is not None and not url.startswith("https://"):
+        raise ConfigError("auth.openid_config_url must start with https://")
+
+
+def _check_networks(key: str, networks: tuple[str, ...]) -> None:
+    import ipaddress
+
+    for network in networks:
+        if network == "unix":
+            continue
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"{key}: {network!r} is not an IP address or network (e.g. 10.0.0.0/8)"
+            ) from None
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    """The reverse proxies whose X-Forwarded-For / Forwarded headers are believed."""
+
+    trusted: tuple[str, ...] = ()  # addresses or networks; "unix": whoever uses server.unix_socket
+
+    def __post_init__(self) -> None:
+        _check_networks("server.proxy.trusted", self.trusted)
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """Prometheus metrics on a listener of their own, never on the Tradecloud-facing port."""
+
+    listen: str | None = None  # HOST:PORT, e.g. 127.0.0.1:9464; None: no metrics
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        if not self.listen:
+            return None
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+    def __post_init__(self) -> None:
+        if not self.listen:
+            return
+        host, _, port = self.listen.rpartition(":")
+        if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ConfigError(
+                f"metrics.listen must be HOST:PORT, e.g. 127.0.0.1:9464 (got {self.listen!r})"
+            )
 
 
 @dataclass(frozen=True)
@@ -196,12 +287,19 @@ class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     tradecloud: TradecloudSettings = field(default_factory=TradecloudSettings)
     sinks: tuple[SinkSettings, ...] = ()
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     source: Path | None = None  # the file the settings came from, for messages
 
     def __post_init__(self) -> None:
         names = [sink.name for sink in self.sinks]
         if len(set(names)) != len(names):
             raise ConfigError("sinks: every sink needs a different name")
+        address = self.metrics.address
+        if address is not None and address[1] == self.server.port and address[1] != 0:
+            raise ConfigError(
+                "metrics.listen must use another port than server.port: metrics are never "
+                "served on the Tradecloud-facing port"
+            )
 
     @property
     def store_url(self) -> str:
@@ -525,6 +623,8 @@ def _build(cls: type, raw: Any, prefix: str, origins: _Origins) -> Any:
 def _convert(hint: Any, value: Any, dotted: str, origins: _Origins) -> Any:
     target = _dataclass_of(hint)
     if target is not None:
+        if isinstance(value, bool) and "enabled" in {f.name for f in dataclasses.fields(target)}:
+            value = {"enabled": value}  # ``server.tls: false`` switches a section off
         return _build(target, value, dotted + ".", origins)
     args = typing.get_args(hint)
     optional = type(None) in args and (typing.get_origin(hint) in (typing.Union, types.UnionType))

@@ -315,6 +315,44 @@ def _check_credential_text(**values: str | None) -> None:
         raise ReplaySourceError("--user must not contain ':' (HTTP Basic cannot carry it)")
 
 
+BEARER_COMMAND_TIMEOUT = 60.0
+
+
+def bearer_from_command(command: str) -> str:
+    """The token a command prints on stdout (e.g. ``az account get-access-token --query
+    accessToken -o tsv``): how a short-lived Entra token reaches replay without a shell history."""
+    import shlex
+    import subprocess
+
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise ReplaySourceError(
+            f"--bearer-from-command: cannot split the command ({exc})"
+        ) from None
+    if not argv:
+        raise ReplaySourceError("--bearer-from-command needs a command")
+    try:
+        finished = subprocess.run(
+            argv, capture_output=True, timeout=BEARER_COMMAND_TIMEOUT, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise ReplaySourceError(f"--bearer-from-command: cannot run {argv[0]}: {reason}") from None
+    # Neither stdout nor stderr is echoed: either may hold the token.
+    if finished.returncode != 0:
+        raise ReplaySourceError(
+            f"--bearer-from-command: {argv[0]} exited with code {finished.returncode}"
+        )
+    lines = finished.stdout.decode("utf-8", "replace").strip().splitlines()
+    token = lines[-1].strip() if lines else ""
+    if not token or any(character.isspace() for character in token):
+        raise ReplaySourceError(
+            f"--bearer-from-command: {argv[0]} printed no token (one line, no spaces, expected)"
+        )
+    return token.removeprefix("Bearer ").removeprefix("bearer ")
+
+
 def _configured_authorization(settings: Settings) -> str | None:
     import base64
 

@@ -580,6 +580,29 @@ class TradecloudClient:
         consume: Callable[[aiohttp.ClientResponse], Awaitable[None]] | None = None,
         long: bool = False,
     ) -> _Answer:
+        """``_send_with_retries``, counted in the metrics when they are on."""
+        from tcwebhook import metrics
+
+        counter = metrics.active()
+        try:
+            answer = await self._send_with_retries(method, url, headers, what, consume, long)
+        except ApiUnavailable:
+            if counter is not None:
+                counter.api_call(None)
+            raise
+        if counter is not None:
+            counter.api_call(answer.status)
+        return answer
+
+    async def _send_with_retries(
+        self,
+        method: str,
+        url: str | URL,
+        headers: Mapping[str, str],
+        what: str,
+        consume: Callable[[aiohttp.ClientResponse], Awaitable[None]] | None,
+        long: bool,
+    ) -> _Answer:
         """One request with pacing and retries; returns the final answer, whatever its status."""
         session = self._get_session()
         timeout = (

@@ -40,6 +40,14 @@ def replay_command(
     token: str | None = typer.Option(
         None, "--token", help="Send 'Authorization: Bearer TOKEN'.", show_default=False
     ),
+    bearer_command: str | None = typer.Option(
+        None,
+        "--bearer-from-command",
+        metavar="CMD",
+        help="Send 'Authorization: Bearer' with the token CMD prints (e.g. an Entra token "
+        "from 'az account get-access-token --query accessToken -o tsv').",
+        show_default=False,
+    ),
     user: str | None = typer.Option(None, "--user", help="Basic auth user.", show_default=False),
     password: str | None = typer.Option(
         None, "--password", help="Basic auth password.", show_default=False
@@ -96,6 +104,7 @@ def replay_command(
     from tcwebhook.replay import (
         ReplayOptions,
         RetryPolicy,
+        bearer_from_command,
         load_sources,
         parse_assignment,
         replay,
@@ -116,6 +125,10 @@ def replay_command(
         timeout=timeout,
         keep_response=show_response or json_output,
     )
+    if bearer_command is not None:
+        if token:
+            raise ReplaySourceError("give either --token or --bearer-from-command, not both")
+        token = bearer_from_command(bearer_command)
     settings = load(config)
     stdin = sys.stdin.buffer if "-" in sources else None
     loaded = load_sources(sources, stdin, store_url=settings.store_url)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -13,6 +14,7 @@ from tcwebhook.cli.common import ConfigOption, DataDirOption, load, run
 from tcwebhook.cli.deliver import print_delivery
 
 if TYPE_CHECKING:
+    from tcwebhook.config import Settings
     from tcwebhook.delivery.sinks import TaskPolicy
     from tcwebhook.server.app import RequestLog
     from tcwebhook.server.run import ServePlan
@@ -49,10 +51,18 @@ def serve(
     """Receive Tradecloud webhooks over HTTPS and store each event durably before answering."""
     from tcwebhook.server.run import plan, serve_processes, tune_process
     from tcwebhook.server.run import serve as serve_forever
+    from tcwebhook.server.systemd import activated_sockets
 
-    settings = load(config, server__host=host, server__port=port, data_dir=data_dir)
-    serve_plan = plan(settings)
+    def load_settings() -> Settings:
+        return load(config, server__host=host, server__port=port, data_dir=data_dir)
+
+    settings = load_settings()
+    activated = activated_sockets()
+    if activated:  # socket activation: the safety checks and the banner see the real address
+        settings = _listening_on(settings, activated[0])
+    serve_plan = plan(settings).with_loader(load_settings)
     json_lines = log_format is LogFormat.json
+    _log_to_stderr()
 
     def ready(bound_port: int) -> None:
         _print_banner(serve_plan, bound_port, json_lines)
@@ -67,6 +77,7 @@ def serve(
             request_logger=request_logger,
             delivery_listener=delivery_listener,
             on_ready=ready,
+            inherited=activated[0] if activated else None,
         )
         return
     run(
@@ -75,8 +86,32 @@ def serve(
             request_logger=request_logger,
             delivery_listener=delivery_listener,
             on_ready=ready,
+            sock=activated[0] if activated else None,
         )
     )
+
+
+def _listening_on(settings: Settings, sock: socket.socket) -> Settings:
+    import dataclasses
+
+    if sock.family == socket.AF_UNIX:
+        server = dataclasses.replace(settings.server, unix_socket=Path(sock.getsockname()))
+    else:
+        host, bound_port = sock.getsockname()[:2]
+        server = dataclasses.replace(settings.server, host=host, port=bound_port)
+    return dataclasses.replace(settings, server=server)
+
+
+def _log_to_stderr() -> None:
+    """Operational messages (reloads, key refreshes) as plain lines on stderr."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("tcwebhook: %(message)s"))
+    for name in ("tcwebhook.server", "tcwebhook.auth"):
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -124,6 +159,8 @@ def _curl_line(serve_plan: ServePlan, url: str) -> str:
         header = f'-H "Authorization: Bearer $(cat {serve_plan.dev_token_file})"'
     elif auth.type == "bearer":
         header = '-H "Authorization: Bearer $TCWEBHOOK_TOKEN"'
+    elif auth.type == "entra":
+        header = '-H "Authorization: Bearer $ENTRA_ACCESS_TOKEN"'
     else:
         header = f"-u '{auth.username}:'\"$TCWEBHOOK_PASSWORD\""
     cacert = f"--cacert {serve_plan.dev_ca} " if serve_plan.dev_ca else ""
@@ -142,6 +179,8 @@ def _text_line(entry: RequestLog) -> None:
     clock = entry.time[11:23]
     if entry.kind is None:
         line = f"{clock}  {status}  {entry.method} {entry.path}  {entry.error or ''}"
+        if entry.client:
+            line += f"  from {entry.client}"
     else:
         what = entry.event_name or f"GET notification {entry.resource_id}"
         parts = [clock, status, entry.kind, what, entry.number or "-"]
@@ -157,6 +196,8 @@ def _text_line(entry: RequestLog) -> None:
             parts.append("(unknown event name: stored anyway)")
         if entry.error:
             parts.append(entry.error)
+        if entry.client:
+            parts.append(f"from {entry.client}")
         line = "  ".join(parts)
     sys.stdout.write(line + "\n")
     sys.stdout.flush()

@@ -7,21 +7,27 @@ Tradecloud never retries a 500 and the event would be lost.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import hdrs, web
 
+from tcwebhook.auth import Gate, Principal, Refusal
 from tcwebhook.config import Settings
 from tcwebhook.errors import PayloadError, StoreUnavailable, UnsupportedContentType
 from tcwebhook.events import Resource, WebhookEvent, parse_notification, parse_webhook
-from tcwebhook.server.auth import Authenticator
+from tcwebhook.server import proxy
+from tcwebhook.server.proxy import ClientAddresses
 from tcwebhook.store import AppendResult, NewEvent, SqliteStore, utc_now
+
+if TYPE_CHECKING:
+    from tcwebhook.metrics import Metrics
 
 log = logging.getLogger("tcwebhook.server")
 
@@ -50,6 +56,7 @@ class RequestLog:
     duplicate: bool = False
     unknown_event: bool = False
     error: str | None = None
+    client: str | None = None  # set when a proxy or server.allow_from is configured
 
 
 RequestLogger = Callable[[RequestLog], None]
@@ -64,19 +71,18 @@ def no_tasks(event: WebhookEvent) -> tuple[str, ...]:
 class _Wiring:
     """The app's collaborators besides settings and store."""
 
-    authenticator: Authenticator
+    gate: Gate
     request_logger: RequestLogger | None = None
     task_router: TaskRouter = no_tasks
     on_tasks_stored: Callable[[], None] | None = None  # wakes the delivery worker
+    metrics: Metrics | None = None
+    addresses: ClientAddresses | None = None  # proxy headers and allow_from; None: neither
 
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", SqliteStore)
 _WIRING = web.AppKey("wiring", _Wiring)
-
-
-class _Unauthorized(PayloadError):
-    status = 401
+GATE = web.AppKey("gate", Gate)  # swapped credentials take effect through it (SIGHUP)
 
 
 @dataclass
@@ -87,6 +93,7 @@ class _Outcome:
     event_id: int | None = None
     duplicate: bool = False
     received_at: str | None = None
+    client: str | None = None
 
 
 # aiohttp >= 3.13 wants typed request keys; older releases take plain strings.
@@ -100,6 +107,7 @@ def create_app(
     request_logger: RequestLogger | None = None,
     task_router: TaskRouter = no_tasks,
     on_tasks_stored: Callable[[], None] | None = None,
+    metrics: Metrics | None = None,
 ) -> web.Application:
     """The receiver app; ``settings.auth`` must hold credentials (``plan`` adds the dev token)."""
     app = web.Application(
@@ -108,9 +116,10 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[STORE] = store
-    app[_WIRING] = _Wiring(
-        Authenticator(settings.auth), request_logger, task_router, on_tasks_stored
-    )
+    gate = app[GATE] = Gate(settings)
+    addresses = ClientAddresses(settings.server) if proxy.needed(settings.server) else None
+    app[_WIRING] = _Wiring(gate, request_logger, task_router, on_tasks_stored, metrics, addresses)
+    app.cleanup_ctx.append(_guarding)
     app.router.add_get("/healthz", _healthz, allow_head=True)
     paths = settings.server.paths
     routes: tuple[tuple[Resource, str], ...] = (
@@ -128,6 +137,14 @@ def create_app(
             allow_head=False,
         )
     return app
+
+
+async def _guarding(app: web.Application) -> AsyncIterator[None]:
+    """Key refresh for Entra runs beside the server, never in a request."""
+    gate = app[GATE]
+    await gate.start()
+    yield
+    await gate.stop()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -203,10 +220,13 @@ def _stored(request: web.Request, record: NewEvent, result: AppendResult) -> web
     """The answer once ``record`` is committed."""
     outcome: _Outcome = request[_OUTCOME]
     outcome.event_id, outcome.duplicate = result.id, result.duplicate
-    wake = request.app[_WIRING].on_tasks_stored
+    wiring = request.app[_WIRING]
+    wake = wiring.on_tasks_stored
     if record.tasks and not result.duplicate and wake is not None:
         wake()
     status = "duplicate" if result.duplicate else "stored"
+    if wiring.metrics is not None:
+        wiring.metrics.events.labels(record.kind, status).inc()
     return _json({"status": status, "id": result.id})
 
 
@@ -260,16 +280,25 @@ async def _receive_middleware(
     wiring = request.app[_WIRING]
     request[_OUTCOME] = _Outcome()
     try:
-        if request.path != "/healthz" and not wiring.authenticator.check(
-            request.headers.get(hdrs.AUTHORIZATION)
-        ):
-            raise _Unauthorized("missing or wrong credentials")
+        addresses = wiring.addresses
+        if addresses is not None and request.path != "/healthz":
+            client = request[_OUTCOME].client = addresses.client(request)
+            if not addresses.allowed(client):
+                return _refused(request, _NOT_ALLOWED, started)
+        if request.path != "/healthz":
+            # The guard answers at once unless it must fetch keys first: no extra coroutine
+            # per request for Basic and Bearer.
+            guard = wiring.gate.guard_for(request.path)
+            header = request.headers.get(hdrs.AUTHORIZATION)
+            verdict = guard.check(header)
+            if verdict is None:
+                verdict = await guard.authenticate(header)
+            if verdict.__class__ is not Principal:
+                return _refused(request, verdict, started)  # type: ignore[arg-type]
         response = await handler(request)
     except PayloadError as exc:
         error = str(exc)
         response = _error_response(exc.status, error)
-        if exc.status == 401:
-            response.headers[hdrs.WWW_AUTHENTICATE] = wiring.authenticator.challenge
         if exc.status == 413:
             response.force_close()  # the rest of the body was never read
     except StoreUnavailable as exc:
@@ -285,9 +314,39 @@ async def _receive_middleware(
         log.exception("unexpected error while receiving %s %s", request.method, request.path)
         error = f"unexpected error: {type(exc).__name__}"
         response = _error_response(503, "the event could not be processed right now; retry later")
+    if wiring.metrics is not None:
+        _count(wiring.metrics, request, response.status, started)
     if wiring.request_logger is not None:
         _log(request, response.status, started, error)
     return response
+
+
+_NOT_ALLOWED = Refusal(
+    "not_allowed", "this client address may not deliver webhooks (server.allow_from)", 403
+)
+
+
+def _refused(request: web.Request, refusal: Refusal, started: float) -> web.Response:
+    response = _error_response(refusal.status, refusal.message)
+    if refusal.challenge is not None:
+        response.headers[hdrs.WWW_AUTHENTICATE] = refusal.challenge
+    if refusal.retry_after is not None:
+        response.headers[hdrs.RETRY_AFTER] = str(refusal.retry_after)
+    wiring = request.app[_WIRING]
+    if wiring.metrics is not None:
+        wiring.metrics.auth_failures.labels(refusal.reason).inc()
+        _count(wiring.metrics, request, response.status, started)
+    if wiring.request_logger is not None:
+        _log(request, response.status, started, refusal.message)
+    return response
+
+
+def _count(metrics: Metrics, request: web.Request, status: int, started: float) -> None:
+    # The route template, never the path: a path may hold an order id.
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    metrics.requests.labels(route, request.method, str(status)).inc()
+    metrics.request_duration.labels(route).observe(time.perf_counter() - started)
 
 
 def _error_response(status: int, message: str) -> web.Response:
@@ -305,6 +364,8 @@ def _log(request: web.Request, status: int, started: float, error: str | None) -
     # Positional arguments: a dict of details spread as keywords cost more than the line itself.
     if event is None:
         entry = RequestLog(time_, request.method, request.path, status, duration_ms, error=error)
+        if outcome.client is not None:
+            entry = dataclasses.replace(entry, client=outcome.client)
     else:
         entry = RequestLog(
             time_,
@@ -321,5 +382,6 @@ def _log(request: web.Request, status: int, started: float, error: str | None) -
             outcome.duplicate,
             not event.known_event_name,
             error,
+            outcome.client,
         )
     logger(entry)

@@ -26,7 +26,8 @@ def base_url(settings: Settings, port: int | None = None) -> str:
         host = "localhost"
     elif ":" in host:
         host = f"[{host}]"
-    return f"https://{host}:{port or settings.server.port}"
+    scheme = "https" if settings.server.tls.enabled else "http"  # http: behind a local proxy
+    return f"{scheme}://{host}:{port or settings.server.port}"
 
 
 def local_target(settings: Settings) -> LocalTarget:

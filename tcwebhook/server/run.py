@@ -20,9 +20,14 @@ from tcwebhook.config import AuthSettings, Settings
 from tcwebhook.delivery.routing import task_router
 from tcwebhook.delivery.worker import DeliveryListener, DeliveryWorker
 from tcwebhook.errors import ConfigError
+from tcwebhook.metrics import Metrics, counting_deliveries, use_multiprocess, worker_stopped
+from tcwebhook.metrics import start_listener as start_metrics_listener
+from tcwebhook.server import systemd
 from tcwebhook.server.app import RequestLogger, create_app
 from tcwebhook.server.auth import DEV_TOKEN_FILE, dev_token
 from tcwebhook.server.local import base_url
+from tcwebhook.server.proxy import check_plain_http
+from tcwebhook.server.reload import Reloader
 from tcwebhook.server.tls import CertificateFiles, dev_certificates, server_context
 from tcwebhook.store import SqliteStore, open_store
 
@@ -36,18 +41,25 @@ class ServePlan:
     """Everything ``serve`` decided before binding, for the start-up banner."""
 
     settings: Settings  # with the generated dev token filled in, if any
-    certificates: CertificateFiles
+    certificates: CertificateFiles | None  # None: plain HTTP behind a local proxy
     dev_ca: Path | None  # clients must trust this CA (development mode)
     dev_token_file: Path | None  # where the generated token lives (development mode)
+    # Reads the settings again from the same file, environment and flags (SIGHUP).
+    load_settings: Callable[[], Settings] | None = None
 
     def url(self, path: str, port: int | None = None) -> str:
         return base_url(self.settings, port) + path
+
+    def with_loader(self, load_settings: Callable[[], Settings] | None) -> ServePlan:
+        return dataclasses.replace(self, load_settings=load_settings)
 
 
 def plan(settings: Settings) -> ServePlan:
     """Check the settings are safe to serve with, and fill in development mode."""
     server = settings.server
     loopback = _is_loopback(server.host)
+    check_plain_http(server, loopback)
+    behind_proxy = not server.tls.enabled
     if not loopback and not (settings.auth.configured and server.tls.cert):
         raise ConfigError(
             f"refusing to listen on {server.host}, which is reachable from other machines, "
@@ -55,7 +67,10 @@ def plan(settings: Settings) -> ServePlan:
             "certificate (server.tls.cert/key); use --host 127.0.0.1 for local development"
         )
     dev_ca = token_file = None
-    if server.tls.cert and server.tls.key:
+    certificates: CertificateFiles | None = None
+    if behind_proxy:
+        pass
+    elif server.tls.cert and server.tls.key:
         certificates = CertificateFiles(server.tls.cert, server.tls.key)
     else:
         certificates = dev_certificates(settings.data_dir)
@@ -66,7 +81,8 @@ def plan(settings: Settings) -> ServePlan:
         auth = AuthSettings(type="bearer", token=dev_token(settings.data_dir))
         settings = dataclasses.replace(settings, auth=auth)
         token_file = settings.data_dir / DEV_TOKEN_FILE
-    server_context(certificates)  # fail now, with one line, if the files are unusable
+    if certificates is not None:
+        server_context(certificates)  # fail now, with one line, if the files are unusable
     return ServePlan(settings, certificates, dev_ca, token_file)
 
 
@@ -88,6 +104,8 @@ async def serve(
     store: SqliteStore | None = None,
     sock: socket.socket | None = None,
     deliver: bool = True,
+    metrics: Metrics | None = None,
+    on_reload: Callable[[], None] | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM; then stop accepting, finish in-flight work, close the store.
 
@@ -98,6 +116,11 @@ async def serve(
     store = store or open_store(settings.store_url)
     if sock is not None:
         store.coordinate_writers()
+    if metrics is None and settings.metrics.listen:
+        metrics = Metrics().activate()
+    if metrics is not None:
+        store.commit_observer = metrics.observe_commit
+        delivery_listener = counting_deliveries(metrics, delivery_listener)
     worker = DeliveryWorker(store, settings, delivery_listener)
     app = create_app(
         settings,
@@ -105,15 +128,19 @@ async def serve(
         request_logger=request_logger,
         task_router=task_router(settings),
         on_tasks_stored=worker.wake if deliver else None,
+        metrics=metrics,
     )
     runner = web.AppRunner(
         app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT
     )
     await runner.setup()
-    ssl_context = server_context(serve_plan.certificates)
+    certificates = serve_plan.certificates
+    ssl_context = server_context(certificates) if certificates is not None else None
     site: web.BaseSite
     if sock is not None:
         site = web.SockSite(runner, sock, ssl_context=ssl_context, backlog=1024)
+    elif settings.server.unix_socket is not None:
+        site = web.UnixSite(runner, str(settings.server.unix_socket), backlog=1024)
     else:
         site = web.TCPSite(
             runner,
@@ -132,20 +159,40 @@ async def serve(
             f"cannot listen on {settings.server.host}:{settings.server.port}: {exc.strerror}; "
             "choose another --port or stop the program using it"
         ) from None
+    reloader = Reloader(serve_plan, app, ssl_context, on_reload)
+    metrics_runner = None
+    metrics_address = settings.metrics.address
+    if metrics is not None and metrics_address is not None and deliver:
+        try:
+            metrics_runner, _ = await start_metrics_listener(
+                metrics, store, metrics_address, lambda: _certificate(reloader.plan)
+            )
+        except ConfigError:
+            await runner.cleanup()
+            store.close()
+            raise
     _quiet_handshake_errors()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, reloader.request)
     delivering = asyncio.create_task(worker.run() if deliver else asyncio.sleep(0))
     if on_ready is not None:
         on_ready(_bound_port(site) or settings.server.port)
+    if deliver:
+        systemd.ready()
     try:
         await stop.wait()
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        if deliver:
+            systemd.stopping()
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(signum)
+        await reloader.wait()
         await runner.cleanup()  # stops accepting, waits for in-flight requests
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
         worker.stop()  # deliveries under way finish; the rest wait in the outbox
         await delivering
         store.close()
@@ -172,6 +219,7 @@ def serve_processes(
     request_logger: RequestLogger | None = None,
     delivery_listener: DeliveryListener | None = None,
     on_ready: Callable[[int], None] | None = None,
+    inherited: socket.socket | None = None,
 ) -> None:
     """``serve`` in ``workers`` processes sharing one port (SO_REUSEPORT) and one store.
 
@@ -182,7 +230,14 @@ def serve_processes(
     """
     settings = serve_plan.settings
     open_store(settings.store_url).close()  # create and migrate once, before the workers race
-    sockets = bind_sockets(settings.server.host, settings.server.port, workers)
+    metrics = None
+    if settings.metrics.listen:
+        use_multiprocess(settings.data_dir / "metrics")  # every worker counts, one scrape sums
+        metrics = Metrics().activate()
+    if inherited is not None:  # socket activation: every worker accepts on the same socket
+        sockets = [inherited, *(inherited.dup() for _ in range(workers - 1))]
+    else:
+        sockets = bind_sockets(settings.server.host, settings.server.port, workers)
     children = []
     for sock in sockets[1:]:
         pid = os.fork()
@@ -190,7 +245,13 @@ def serve_processes(
             code = 0
             try:
                 asyncio.run(
-                    serve(serve_plan, request_logger=request_logger, sock=sock, deliver=False)
+                    serve(
+                        serve_plan,
+                        request_logger=request_logger,
+                        sock=sock,
+                        deliver=False,
+                        metrics=metrics,
+                    )
                 )
             except BaseException as exc:  # a worker only reports, in one line
                 if not isinstance(exc, KeyboardInterrupt):
@@ -209,6 +270,8 @@ def serve_processes(
                 delivery_listener=delivery_listener,
                 on_ready=on_ready,
                 sock=sockets[0],
+                metrics=metrics,
+                on_reload=lambda: _signal_all(children, signal.SIGHUP),
             )
         )
     finally:
@@ -218,6 +281,17 @@ def serve_processes(
         for pid in children:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
+            worker_stopped(pid)
+
+
+def _certificate(serve_plan: ServePlan) -> Path | None:
+    return serve_plan.certificates.cert if serve_plan.certificates is not None else None
+
+
+def _signal_all(pids: list[int], signum: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
 
 
 def bind_sockets(host: str, port: int, count: int) -> list[socket.socket]:
@@ -255,7 +329,8 @@ def bind_sockets(host: str, port: int, count: int) -> list[socket.socket]:
 def _bound_port(site: web.BaseSite) -> int | None:
     server = site._server  # aiohttp exposes no public accessor for the bound socket
     sockets = getattr(server, "sockets", None) or []
-    return int(sockets[0].getsockname()[1]) if sockets else None
+    name = sockets[0].getsockname() if sockets else None
+    return int(name[1]) if isinstance(name, tuple) else None  # a Unix socket has no port
 
 
 def _quiet_handshake_errors() -> None:

@@ -16,7 +16,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -152,6 +152,8 @@ class SqliteStore:
         self._writer: threading.Thread | None = None
         self._lock = threading.Lock()
         self._writers_lock: int | None = None  # file descriptor, see coordinate_writers
+        # Called in the writer thread after each commit with (events, seconds): metrics.
+        self.commit_observer: Callable[[int, float], None] | None = None
 
     def coordinate_writers(self) -> None:
         """Several processes write this store at once (``serve --workers``): take turns.
@@ -231,6 +233,7 @@ class SqliteStore:
     def _write_batch(self, connection: sqlite3.Connection, batch: list[Any]) -> None:
         results: list[AppendResult] = []
         lock = self._writers_lock
+        started = time.perf_counter()
         try:
             if lock is not None:
                 fcntl.flock(lock, fcntl.LOCK_EX)
@@ -249,6 +252,8 @@ class SqliteStore:
             error = StoreUnavailable(f"the event store could not commit: {exc}")
             _wake_all(batch, [error] * len(batch))
             return
+        if self.commit_observer is not None:
+            self.commit_observer(len(batch), time.perf_counter() - started)
         _wake_all(batch, results)
 
     def _insert(self, connection: sqlite3.Connection, event: NewEvent) -> AppendResult:

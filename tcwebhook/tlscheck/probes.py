@@ -65,6 +65,7 @@ class HttpResult:
     status: int | None = None
     reason: str = ""
     location: str | None = None
+    www_authenticate: str | None = None  # the challenge of a 401: which scheme it asks for
     error: str | None = None
     refused: bool = False
     timed_out: bool = False
@@ -275,7 +276,10 @@ def post_empty_json(
         response = http.client.HTTPResponse(sock, method="POST")
         response.begin()
         return HttpResult(
-            status=response.status, reason=response.reason, location=response.getheader("Location")
+            status=response.status,
+            reason=response.reason,
+            location=response.getheader("Location"),
+            www_authenticate=response.getheader("WWW-Authenticate"),
         )
     except ssl.SSLCertVerificationError as exc:
         return HttpResult(tls_error=exc.verify_message or str(exc), verify_failed=True)

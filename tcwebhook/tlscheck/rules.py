@@ -467,6 +467,17 @@ def tradecloud_reaction(status: int) -> str:
     return "Tradecloud gives up (4xx is never retried)"
 
 
+def _auth_scheme(result: HttpResult) -> str:
+    """What the 401's challenge says about the method the endpoint wants (Basic, Bearer, ...)."""
+    challenge = (result.www_authenticate or "").strip()
+    if not challenge:
+        return " (no WWW-Authenticate challenge)"
+    scheme = challenge.split(None, 1)[0].rstrip(",")
+    safe = "".join(ch for ch in scheme if ch.isalnum() or ch in "-_")[:20]
+    hint = " with error=invalid_token (OAuth)" if "invalid_token" in challenge else ""
+    return f" (asks for {safe or 'an unknown scheme'}{hint})"
+
+
 def _judge_anonymous(result: HttpResult) -> tuple[Status, str, str]:
     if result.status is None:
         return (
@@ -477,7 +488,7 @@ def _judge_anonymous(result: HttpResult) -> tuple[Status, str, str]:
     code = result.status
     seen = f"POST {{}} without credentials got {code} {result.reason}".rstrip()
     if code == 401:
-        return Status.PASS, f"{seen}, as expected", ""
+        return Status.PASS, f"{seen}, as expected{_auth_scheme(result)}", ""
     if 200 <= code < 300:
         return (
             Status.FAIL,

@@ -80,6 +80,17 @@ async def test_replay_one_sample_exit_0(cli: Cli, receiver: Receiver) -> None:
     assert receiver.store.count() == 1
 
 
+async def test_bearer_from_command(cli: Cli, receiver: Receiver) -> None:
+    url = receiver.url(receiver.settings.server.paths.order)
+    target = ["--url", url, "--ca-file", str(receiver.ca_file)]
+    result = await cli("replay", "order-issued", *target, "--bearer-from-command", f"echo {TOKEN}")
+    assert result.code == 0, result
+    assert receiver.store.count() == 1
+    failed = await cli("replay", "order-issued", *target, "--bearer-from-command", "false")
+    one_line_error(failed, "--bearer-from-command", "exited with code 1")
+    assert TOKEN not in failed.stderr + failed.stdout
+
+
 async def test_json_output_for_scripts(cli: Cli, receiver: Receiver) -> None:
     result = await cli(
         "replay",

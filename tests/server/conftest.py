@@ -44,16 +44,21 @@ async def make_receiver(
 ) -> Any:
     stores: list[SqliteStore] = []
 
-    async def make(auth: AuthSettings | None = None, busy_timeout: float = 2.0) -> Receiver:
+    async def make(
+        auth: AuthSettings | None = None,
+        busy_timeout: float = 2.0,
+        metrics: Any = None,
+        **server_options: Any,
+    ) -> Receiver:
         settings = Settings(
             data_dir=tmp_path / "data",
-            server=ServerSettings(max_body_bytes=MAX_BODY),
+            server=ServerSettings(max_body_bytes=MAX_BODY, **server_options),
             auth=auth or AuthSettings(type="bearer", token=TOKEN),
         )
         store = open_store(settings.store_url, busy_timeout=busy_timeout)
         stores.append(store)
         logs: list[RequestLog] = []
-        app = create_app(settings, store, request_logger=logs.append)
+        app = create_app(settings, store, request_logger=logs.append, metrics=metrics)
         server = TestServer(app, host="127.0.0.1")
         await server.start_server(ssl=server_ssl_ctx)
         client = await aiohttp_client(server, connector=aiohttp.TCPConnector(ssl=client_ssl_ctx))

@@ -138,3 +138,20 @@ def test_plain_http_and_key_match(pki: Pki):
     assert "clear text" in open_port.fix
     assert rules.key_match_check(pki.leaf.certificate, pki.keys.leaf).status is Status.PASS
     assert rules.key_match_check(pki.leaf.certificate, pki.keys.other).status is Status.FAIL
+
+
+@pytest.mark.parametrize(
+    ("challenge", "seen"),
+    [
+        ('Bearer realm="tcwebhook"', "asks for Bearer)"),
+        ('Bearer realm="x", error="invalid_token"', "asks for Bearer with error=invalid_token"),
+        ('Basic realm="x", charset="UTF-8"', "asks for Basic)"),
+        ("\x1b[31mEvil", "asks for 31mEvil)"),  # nothing from the server reaches the terminal raw
+        (None, "no WWW-Authenticate challenge"),
+    ],
+)
+def test_endpoint_check_reports_the_auth_scheme_of_the_401(challenge, seen):
+    row = rules.endpoint_check(
+        HttpResult(401, "Unauthorized", www_authenticate=challenge), None, False
+    )
+    assert seen in row.finding

@@ -1,0 +1,191 @@
+"""Entra ID access tokens (auth.type entra) against a local HTTPS OpenID/JWKS server."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+from aiohttp.test_utils import TestServer
+
+from tcwebhook.auth.entra import EntraGuard
+from tcwebhook.config import AuthSettings, Paths
+from tests.conftest import FIXTURES
+from tests.server.conftest import AUTH, MakeReceiver, Receiver
+from tests.server.entra_fake import (
+    AUDIENCE,
+    CLIENT_ID,
+    TENANT,
+    FakeTenant,
+    SigningKey,
+    claims,
+    hs256_with_public_key,
+    token,
+    unsigned_token,
+)
+
+ORDER = (FIXTURES / "tradecloud" / "order-event.json").read_bytes()
+KEY = SigningKey("key-1")
+ROTATED = SigningKey("key-2")
+
+
+@pytest.fixture
+async def tenant(server_ssl_ctx: ssl.SSLContext, tls_ca: trustme.CA, tmp_path: Path) -> Any:
+    fake = FakeTenant([KEY])
+    server = TestServer(fake.app(), host="127.0.0.1")
+    await server.start_server(ssl=server_ssl_ctx)
+    fake.base_url = f"https://127.0.0.1:{server.port}"
+    yield fake
+    await server.close()
+
+
+@pytest.fixture
+def ca_file(tls_ca: trustme.CA, tmp_path: Path) -> Path:
+    path = tmp_path / "ca.pem"
+    tls_ca.cert_pem.write_to_path(str(path))
+    return path
+
+
+def entra(url: str, ca_file: Path, **overrides: Any) -> AuthSettings:
+    options: dict[str, Any] = {
+        "type": "entra",
+        "tenant": TENANT,
+        "audiences": (AUDIENCE,),
+        "client_ids": (CLIENT_ID,),
+        "openid_config_url": url,
+        "ca_file": ca_file,
+        **overrides,
+    }
+    return AuthSettings(**options)
+
+
+Send = Callable[[str | None], Awaitable[Any]]
+
+
+@pytest.fixture
+async def entra_receiver(
+    make_receiver: MakeReceiver, tenant: FakeTenant, ca_file: Path
+) -> Receiver:
+    return await make_receiver(entra(tenant.openid_config_url, ca_file, roles=("Webhook.Send",)))
+
+
+async def post(receiver: Receiver, bearer: str | None, path: str = "/tradecloud/order") -> Any:
+    headers = {"Content-Type": "application/json"}
+    if bearer is not None:
+        headers["Authorization"] = f"Bearer {bearer}"
+    return await receiver.client.post(path, data=ORDER, headers=headers)
+
+
+@pytest.mark.parametrize("version", ["1.0", "2.0"])
+async def test_valid_v1_and_v2_tokens_are_accepted(entra_receiver: Receiver, version: str) -> None:
+    response = await post(entra_receiver, token(KEY, claims(version)))
+    assert response.status == 200, await response.text()
+    assert entra_receiver.store.count() == 1
+
+
+now = int(time.time())
+REFUSED = {
+    "expired": claims(exp=now - 600, iat=now - 4000, nbf=now - 4000),
+    "not yet valid": claims(nbf=now + 3600, exp=now + 7200),
+    "wrong audience": claims(aud="api://someone-else"),
+    "wrong issuer": claims(iss="https://login.microsoftonline.com/other-tenant/v2.0"),
+    "wrong client id v2": claims(azp="not-tradecloud"),
+    "wrong client id v1": claims("1.0", appid="not-tradecloud"),
+    "missing role": claims(roles=["Something.Else"]),
+}
+
+
+@pytest.mark.parametrize("case", REFUSED)
+async def test_invalid_tokens_are_401_invalid_token(entra_receiver: Receiver, case: str) -> None:
+    response = await post(entra_receiver, token(KEY, REFUSED[case]))
+    assert response.status == 401
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+    assert entra_receiver.store.count() == 0
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        pytest.param(unsigned_token(claims(), KEY.kid), id="alg-none"),
+        pytest.param(hs256_with_public_key(KEY, claims()), id="hs256-with-public-key"),
+        pytest.param(token(ROTATED, claims(), kid=KEY.kid), id="wrong-signature"),
+        pytest.param("not-a-jwt", id="garbage"),
+    ],
+)
+async def test_forged_tokens_are_refused(entra_receiver: Receiver, forged: str) -> None:
+    response = await post(entra_receiver, forged)
+    assert response.status == 401
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+
+
+async def test_missing_token_and_basic_are_401(entra_receiver: Receiver) -> None:
+    for headers in ({}, {"Authorization": "Basic dXNlcjpwYXNz"}, AUTH):
+        response = await entra_receiver.client.post(
+            "/tradecloud/order", data=ORDER, headers=headers
+        )
+        assert response.status == 401
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_rotated_key_is_fetched_once_and_forged_kids_are_rate_limited(
+    entra_receiver: Receiver, tenant: FakeTenant
+) -> None:
+    assert (await post(entra_receiver, token(KEY, claims()))).status == 200
+    hits = tenant.hits
+    tenant.keys = [ROTATED]  # Entra rolls its signing key
+    response = await post(entra_receiver, token(ROTATED, claims()))
+    assert response.status == 200
+    assert tenant.hits == hits + 1
+    for _ in range(3):  # unknown key ids no longer reach the key server
+        response = await post(entra_receiver, token(ROTATED, claims(), kid="forged"))
+        assert response.status == 401
+    assert tenant.hits == hits + 1
+
+
+async def test_key_server_down_is_503_with_retry_after(
+    make_receiver: MakeReceiver, ca_file: Path
+) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    url = f"https://127.0.0.1:{port}/v2.0/.well-known/openid-configuration"
+    receiver = await make_receiver(entra(url, ca_file))
+    response = await post(receiver, token(KEY, claims()))
+    assert response.status == 503
+    assert int(response.headers["Retry-After"]) > 0
+    assert receiver.store.count() == 0
+
+
+async def test_auth_per_path_entra_for_orders_bearer_for_shipments(
+    make_receiver: MakeReceiver, tenant: FakeTenant, ca_file: Path
+) -> None:
+    paths = Paths(order_auth=entra(tenant.openid_config_url, ca_file))
+    receiver = await make_receiver(paths=paths)  # top-level auth: the static bearer token
+    shipment = (FIXTURES / "tradecloud" / "shipment-event.json").read_bytes()
+    good = token(KEY, claims())
+    assert (await post(receiver, good)).status == 200
+    headers = {**AUTH, "Content-Type": "application/json"}
+    assert (await receiver.client.post("/tradecloud/order", data=ORDER, headers=AUTH)).status == 401
+    ok = await receiver.client.post("/tradecloud/shipment", data=shipment, headers=headers)
+    assert ok.status == 200
+    refused = await receiver.client.post(
+        "/tradecloud/shipment", data=shipment, headers={"Authorization": f"Bearer {good}"}
+    )
+    assert refused.status == 401
+
+
+def test_entra_settings_are_validated() -> None:
+    from tcwebhook.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"auth\.tenant"):
+        AuthSettings(type="entra", audiences=("a",), client_ids=("c",))
+    with pytest.raises(ConfigError, match="token_versions"):
+        AuthSettings(type="entra", tenant="t", audiences=("a",), client_ids=("c",),
+                     token_versions=("3.0",))  # fmt: skip
+    guard = EntraGuard(AuthSettings(type="entra", tenant="t", audiences=("a",), client_ids=("c",)))
+    assert guard.keys.url.startswith("https://login.microsoftonline.com/t/v2.0/")
