@@ -331,13 +331,26 @@ async def _poll_endpoint(
         if not page.data or offset >= page.total:
             break
     result.complete = True
+    result.cursor_after = _next_cursor(result, newest)
     # The cursor moves only after a complete, stored run over an open-ended window: with
     # --until the objects after it were left out, and a dry run stored nothing.
-    if newest is not None and until is None and not dry_run:
-        await asyncio.to_thread(store.set_reconcile_cursor, source.endpoint, newest[1])
-        result.cursor_after = newest[1]
+    if result.cursor_after != result.cursor_before and until is None and not dry_run:
+        assert result.cursor_after is not None
+        await asyncio.to_thread(store.set_reconcile_cursor, source.endpoint, result.cursor_after)
     else:
         result.cursor_after = result.cursor_before
+
+
+def _next_cursor(result: EndpointResult, newest: tuple[datetime, str] | None) -> str | None:
+    """Tradecloud's newest lastUpdatedAt, as received; it never moves the cursor back (a
+    --since before the cursor re-reads old changes). A first run whose poll found nothing
+    starts the cursor at the --since it sent, so later runs can continue from there."""
+    before = changes.parse_instant(result.cursor_before)
+    if newest is None:
+        return result.cursor_before or result.since
+    if before is not None and newest[0] <= before:
+        return result.cursor_before
+    return newest[1]
 
 
 async def _process_page(
