@@ -52,9 +52,7 @@ MAX_RETRY_AFTER_SECONDS = 30.0
 
 ObjectKind = Literal["order", "shipment"]
 # The polling endpoints of §11.4, under the base URL.
-PollEndpoint = Literal[
-    "order-search/poll", "order-search/poll/single-delivery", "shipment/poll"
-]
+PollEndpoint = Literal["order-search/poll", "order-search/poll/single-delivery", "shipment/poll"]
 POLL_LIMIT = 100  # §11.4: at most 100 objects per page
 
 

@@ -181,9 +181,7 @@ class FakeTradecloud:
             failure = queued.pop(0)
             status, retry_after = failure if isinstance(failure, tuple) else (failure, None)
             headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-            return web.json_response(
-                {"error": "injected failure"}, status=status, headers=headers
-            )
+            return web.json_response({"error": "injected failure"}, status=status, headers=headers)
         return await handler(request)
 
     # -- authentication ---------------------------------------------------------------------

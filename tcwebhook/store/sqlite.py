@@ -518,12 +518,8 @@ class SqliteStore:
         known: dict[str, KnownObject] = {}
         with self.reading() as connection:
             for resource_id in resource_ids:
-                change = connection.execute(
-                    newest_change, (resource_id, *change_kinds)
-                ).fetchone()
-                legacy = connection.execute(
-                    newest_legacy, (resource_id, *change_kinds)
-                ).fetchone()
+                change = connection.execute(newest_change, (resource_id, *change_kinds)).fetchone()
+                legacy = connection.execute(newest_legacy, (resource_id, *change_kinds)).fetchone()
                 fetched = connection.execute(newest_fetched, (resource_id, fetch_kind)).fetchone()
                 known[resource_id] = KnownObject(
                     resource_id,

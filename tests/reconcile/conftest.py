@@ -68,7 +68,8 @@ def put(fake: FakeTradecloud, *objects: dict[str, Any]) -> None:
 
 def order_webhook(obj: dict[str, Any], message_id: str | None = None) -> bytes:
     """The webhook Tradecloud would have sent for the order's latest change."""
-    event = dict(obj, lines=[line for line in obj["lines"] if line["lastUpdatedAt"] == obj["lastUpdatedAt"]])
+    affected = [line for line in obj["lines"] if line["lastUpdatedAt"] == obj["lastUpdatedAt"]]
+    event = dict(obj, lines=affected)
     return json.dumps(
         {
             "eventName": "OrderLinesAcceptedBySupplier",
