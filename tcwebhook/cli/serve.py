@@ -60,6 +60,9 @@ def serve(
     tune_process()
     request_logger = _json_line if json_lines else _text_line
     delivery_listener = _json_delivery if json_lines else print_delivery
+    from tcwebhook.cli.reconcile_output import json_log_line, log_line
+
+    reconcile_listener = json_log_line if json_lines else log_line
     if workers > 1:
         serve_processes(
             serve_plan,
@@ -67,6 +70,7 @@ def serve(
             request_logger=request_logger,
             delivery_listener=delivery_listener,
             on_ready=ready,
+            reconcile_listener=reconcile_listener,
         )
         return
     run(
@@ -75,6 +79,7 @@ def serve(
             request_logger=request_logger,
             delivery_listener=delivery_listener,
             on_ready=ready,
+            reconcile_listener=reconcile_listener,
         )
     )
 

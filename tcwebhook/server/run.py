@@ -20,6 +20,7 @@ from tcwebhook.config import AuthSettings, Settings
 from tcwebhook.delivery.routing import task_router
 from tcwebhook.delivery.worker import DeliveryListener, DeliveryWorker
 from tcwebhook.errors import ConfigError
+from tcwebhook.reconcile import ReportListener, reconcile_timer
 from tcwebhook.server.app import RequestLogger, create_app
 from tcwebhook.server.auth import DEV_TOKEN_FILE, dev_token
 from tcwebhook.server.local import base_url
@@ -88,11 +89,12 @@ async def serve(
     store: SqliteStore | None = None,
     sock: socket.socket | None = None,
     deliver: bool = True,
+    reconcile_listener: ReportListener | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM; then stop accepting, finish in-flight work, close the store.
 
     ``sock``: an already bound listening socket (one of ``serve_processes``' workers);
-    ``deliver``: run the delivery worker in this process.
+    ``deliver``: run the delivery worker (and the reconcile timer, if set) in this process.
     """
     settings = serve_plan.settings
     store = store or open_store(settings.store_url)
@@ -138,6 +140,11 @@ async def serve(
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     delivering = asyncio.create_task(worker.run() if deliver else asyncio.sleep(0))
+    reconciling = asyncio.create_task(
+        reconcile_timer(settings, store, stop, reconcile_listener, worker.wake)
+        if deliver
+        else asyncio.sleep(0)
+    )
     if on_ready is not None:
         on_ready(_bound_port(site) or settings.server.port)
     try:
@@ -146,6 +153,9 @@ async def serve(
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
         await runner.cleanup()  # stops accepting, waits for in-flight requests
+        reconciling.cancel()  # what a run stored is stored; its cursor waits for the next run
+        with contextlib.suppress(asyncio.CancelledError):
+            await reconciling
         worker.stop()  # deliveries under way finish; the rest wait in the outbox
         await delivering
         store.close()
@@ -172,6 +182,7 @@ def serve_processes(
     request_logger: RequestLogger | None = None,
     delivery_listener: DeliveryListener | None = None,
     on_ready: Callable[[int], None] | None = None,
+    reconcile_listener: ReportListener | None = None,
 ) -> None:
     """``serve`` in ``workers`` processes sharing one port (SO_REUSEPORT) and one store.
 
@@ -209,6 +220,7 @@ def serve_processes(
                 delivery_listener=delivery_listener,
                 on_ready=on_ready,
                 sock=sockets[0],
+                reconcile_listener=reconcile_listener,
             )
         )
     finally:
