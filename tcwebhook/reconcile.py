@@ -17,6 +17,7 @@ a duplicate of the recovered event.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import time
@@ -32,9 +33,9 @@ import orjson
 from tcwebhook import changes
 from tcwebhook.errors import (
     EXIT_CHECK_FAILED,
-    EXIT_USAGE,
     ApiAccessDenied,
     ApiCredentialsError,
+    ApiError,
     ConfigError,
     TcwebhookError,
 )
@@ -44,6 +45,8 @@ from tcwebhook.store import KnownObject, NewEvent, SqliteStore, utc_now
 if TYPE_CHECKING:
     from tcwebhook.config import Settings
     from tcwebhook.tradecloud import PollEndpoint, TradecloudClient
+
+log = logging.getLogger("tcwebhook.reconcile")
 
 LEASE_NAME = "reconcile"
 MIN_LEASE_SECONDS = 600.0  # a run holds the lease at least this long (a crashed holder's lapses)
@@ -287,8 +290,12 @@ async def reconcile(
             await _poll_endpoint(api, store, source, result, until, dry_run, route, progress)
     except TcwebhookError as exc:
         report.error = str(exc)
-        if isinstance(exc, ApiCredentialsError | ApiAccessDenied | ConfigError):
-            report.error_exit_code = EXIT_USAGE
+        # The API failing after its retries: the run could not complete (1). Credentials,
+        # access, configuration or the store: the user has to fix something first (2).
+        unfinished = isinstance(exc, ApiError) and not isinstance(
+            exc, ApiCredentialsError | ApiAccessDenied
+        )
+        report.error_exit_code = EXIT_CHECK_FAILED if unfinished else exc.exit_code
     finally:
         if client is None:
             await api.close()
@@ -366,7 +373,7 @@ async def _process_page(
     known = await asyncio.to_thread(
         store.known_objects, source.change_kinds, source.notification_kind, ids
     )
-    pending: list[NewEvent] = []
+    pending: list[tuple[NewEvent, str]] = []  # with the lastUpdatedAt as Tradecloud wrote it
     for obj in objects:
         result.polled += 1
         object_id = _object_id(obj)
@@ -383,28 +390,28 @@ async def _process_page(
         if _is_known(source, obj, polled_at, state):
             result.known += 1
             continue
-        pending.append(_recovered_event(source, obj, object_id, last_updated_at, key, state, route))
+        event = _recovered_event(source, obj, object_id, last_updated_at, key, state, route)
+        pending.append((event, last_updated_at))
     if not pending:
         return
     if dry_run:
-        result.recovered.extend(_change(event, None) for event in pending)
+        result.recovered.extend(_change(event, stamp, None) for event, stamp in pending)
         return
-    stored = await asyncio.to_thread(store.append_recovered, pending)
-    for event, outcome in zip(pending, stored, strict=True):
+    stored = await asyncio.to_thread(store.append_recovered, [event for event, _ in pending])
+    for (event, stamp), outcome in zip(pending, stored, strict=True):
         if outcome.duplicate:  # a webhook for this change was stored since we looked
             result.known += 1
         else:
-            result.recovered.append(_change(event, outcome.id))
+            result.recovered.append(_change(event, stamp, outcome.id))
 
 
-def _change(event: NewEvent, event_id: int | None) -> RecoveredChange:
+def _change(event: NewEvent, last_updated_at: str, event_id: int | None) -> RecoveredChange:
     assert event.resource_id is not None and event.message_id is not None
-    assert event.change_key is not None
     return RecoveredChange(
         event.kind,
         event.resource_id,
         event.number,
-        event.change_key.rsplit("@", 1)[1],
+        last_updated_at,
         event.changed_lines,
         event.message_id,
         event_id,
@@ -657,7 +664,11 @@ async def reconcile_timer(
     if interval is None:
         return
     while not stopping.is_set():
-        report = await run_leased(settings, store, interval)
+        try:
+            report = await run_leased(settings, store, interval)
+        except Exception:  # a bug must not stop serve; the next interval tries again
+            log.exception("reconcile failed unexpectedly")
+            report = None
         if report is not None:
             if report.recovered and on_stored is not None:
                 on_stored()

@@ -67,3 +67,18 @@ def test_dry_run_table_shows_payload_values_as_text() -> None:
     text = console.export_text()
     assert "[bold]PO1[/bold]" in text  # shown, not interpreted as markup
     assert "Would recover" in text and "would be recovered (dry run)" in text
+
+
+def test_reconcile_every_is_a_duration_of_at_least_a_minute() -> None:
+    import pytest
+
+    from tcwebhook.config import ReconcileSettings
+    from tcwebhook.errors import ConfigError
+
+    assert ReconcileSettings().interval_seconds is None
+    assert ReconcileSettings(every="off").interval_seconds is None
+    assert ReconcileSettings(every="15m").interval_seconds == 900
+    assert ReconcileSettings(every="2h").interval_seconds == 7200
+    for bad in ("30s", "soon", "15 minutes"):
+        with pytest.raises(ConfigError, match=r"reconcile\.every"):
+            ReconcileSettings(every=bad)
