@@ -16,7 +16,7 @@ from tcwebhook.delivery.worker import DeliveryWorker
 from tcwebhook.errors import ConfigError
 from tcwebhook.reconcile import LEASE_NAME, reconcile, reconcile_timer, run_leased
 from tcwebhook.store import SqliteStore
-from tests.delivery.conftest import FAST_RETRY
+from tests.delivery.conftest import FAST_RETRY, open_for, sink
 from tests.fake_tradecloud import FakeTradecloud
 from tests.reconcile.conftest import (
     T,
@@ -79,10 +79,7 @@ async def test_recovered_event_is_a_webhook_shaped_whole_object_with_changed_lin
 ) -> None:
     settings = settings_for(tmp_path, fake_api, ca_file)
     put(fake_api, order(1, stamp(1), changed_line=1))
-    from tcwebhook.store import open_store
-
-    store = open_store(settings.store_url)
-    stores.append(store)
+    store = open_for(settings, stores)
     report = await reconcile(settings, store, since=SINCE)
     (change,) = report.recovered
     assert change.changed_lines == ("0001", "0002", "0003")  # nothing known: every line
@@ -115,13 +112,10 @@ async def test_known_by_webhook_only_changed_lines_after_it(
 async def test_429_in_the_middle_is_waited_out(
     tmp_path: Path, fake_api: FakeTradecloud, ca_file: Path, stores: list
 ) -> None:
-    from tcwebhook.store import open_store
-
     settings = settings_for(tmp_path, fake_api, ca_file)
     put(fake_api, *(order(n, stamp(n + 1)) for n in range(150)))
     fake_api.fail_next["order-poll"] = [0, (429, 1.0)]  # the second page is refused once
-    store = open_store(settings.store_url)
-    stores.append(store)
+    store = open_for(settings, stores)
     report = await reconcile(settings, store, since=SINCE, shipments=False)
     assert report.ok and len(report.recovered) == 150
     calls = fake_api.routes("order-poll")
@@ -132,14 +126,12 @@ async def test_429_in_the_middle_is_waited_out(
 async def test_api_down_ends_the_run_unfinished_without_moving_the_cursor(
     tmp_path: Path, fake_api: FakeTradecloud, ca_file: Path, stores: list
 ) -> None:
-    from tcwebhook.store import open_store
     from tcwebhook.tradecloud import TradecloudClient
 
     settings = settings_for(tmp_path, fake_api, ca_file)
     put(fake_api, *(order(n, stamp(n + 1)) for n in range(120)))
     fake_api.fail_next["order-poll"] = [0, 503, 503]
-    store = open_store(settings.store_url)
-    stores.append(store)
+    store = open_for(settings, stores)
     client = TradecloudClient.from_settings(settings, attempts=2, backoff=0.01)
     try:
         report = await reconcile(settings, store, since=SINCE, shipments=False, client=client)
@@ -154,9 +146,6 @@ async def test_api_down_ends_the_run_unfinished_without_moving_the_cursor(
 async def test_recovered_events_reach_a_directory_sink_filtered_by_kind(
     tmp_path: Path, fake_api: FakeTradecloud, ca_file: Path, stores: list
 ) -> None:
-    from tcwebhook.store import open_store
-    from tests.delivery.conftest import sink
-
     outbox = tmp_path / "erp"
     settings = settings_for(
         tmp_path,
@@ -165,8 +154,7 @@ async def test_recovered_events_reach_a_directory_sink_filtered_by_kind(
         sink("erp", "directory", path=outbox, kinds=("order_recovered",), retry=FAST_RETRY),
     )
     put(fake_api, order(1, stamp(1)), order(2, stamp(2)), shipment(1, stamp(3)))
-    store = open_store(settings.store_url)
-    stores.append(store)
+    store = open_for(settings, stores)
     report = await reconcile(settings, store, since=SINCE)
     assert len(report.recovered) == 3
     await DeliveryWorker(store, settings).drain()
@@ -226,12 +214,9 @@ async def test_webhook_stored_between_compare_and_store_wins(
 async def test_dry_run_changes_nothing(
     tmp_path: Path, fake_api: FakeTradecloud, ca_file: Path, stores: list
 ) -> None:
-    from tcwebhook.store import open_store
-
     settings = settings_for(tmp_path, fake_api, ca_file)
     put(fake_api, order(1, stamp(1)), shipment(1, stamp(2)))
-    store = open_store(settings.store_url)
-    stores.append(store)
+    store = open_for(settings, stores)
     report = await reconcile(settings, store, since=SINCE, dry_run=True)
     assert recovered_ids(report) == {"order-0001", "shipment-0001"}
     assert all(change.event_id is None for change in report.recovered)
@@ -245,13 +230,10 @@ async def test_dry_run_changes_nothing(
 async def test_cursor_is_kept_per_endpoint_exactly_as_received(
     tmp_path: Path, fake_api: FakeTradecloud, ca_file: Path, stores: list
 ) -> None:
-    from tcwebhook.store import open_store
-
     settings = settings_for(tmp_path, fake_api, ca_file)
     odd = "2025-06-03T12:00:00.5+02:00"  # kept as written, never reformatted
     put(fake_api, order(1, stamp(1)), order(2, odd), shipment(1, stamp(30)))
-    store = open_store(settings.store_url)
-    stores.append(store)
+    store = open_for(settings, stores)
     await reconcile(settings, store, since=SINCE, shipments=False)
     assert store.reconcile_cursor("order-search/poll") == odd
     assert store.reconcile_cursor("shipment/poll") is None
@@ -271,12 +253,9 @@ async def test_cursor_is_kept_per_endpoint_exactly_as_received(
 async def test_single_delivery_mode_polls_its_endpoint(
     tmp_path: Path, fake_api: FakeTradecloud, ca_file: Path, stores: list
 ) -> None:
-    from tcwebhook.store import open_store
-
     settings = settings_for(tmp_path, fake_api, ca_file, delivery_mode="single-delivery")
     put(fake_api, order(1, stamp(1)))
-    store = open_store(settings.store_url)
-    stores.append(store)
+    store = open_for(settings, stores)
     (change,) = (await reconcile(settings, store, since=SINCE, shipments=False)).recovered
     assert fake_api.counts["order-poll-single"] == 1 and fake_api.counts["order-poll"] == 0
     assert "singleDeliveryOrderEvent" in orjson.loads(store.get_event(change.event_id).body)
@@ -285,12 +264,9 @@ async def test_single_delivery_mode_polls_its_endpoint(
 async def test_until_leaves_later_changes_and_the_cursor_alone(
     tmp_path: Path, fake_api: FakeTradecloud, ca_file: Path, stores: list
 ) -> None:
-    from tcwebhook.store import open_store
-
     settings = settings_for(tmp_path, fake_api, ca_file)
     put(fake_api, order(1, stamp(1)), order(2, stamp(100)))
-    store = open_store(settings.store_url)
-    stores.append(store)
+    store = open_for(settings, stores)
     report = await reconcile(
         settings, store, since=SINCE, until=parse_instant(stamp(50)), shipments=False
     )
@@ -302,12 +278,9 @@ async def test_until_leaves_later_changes_and_the_cursor_alone(
 async def test_timer_runs_once_per_interval_among_instances_and_status_shows_it(
     tmp_path: Path, fake_api: FakeTradecloud, ca_file: Path, stores: list
 ) -> None:
-    from tcwebhook.store import open_store
-
     settings = settings_for(tmp_path, fake_api, ca_file, every="15m")
     put(fake_api, order(1, stamp(1)))
-    store = open_store(settings.store_url)
-    stores.append(store)
+    store = open_for(settings, stores)
     # No cursor yet: the timer records a failed run that says what to do, and keeps going.
     failed = await run_leased(settings, store, 900, holder="host-a:1")
     assert failed is not None and "--since" in (failed.error or "")
