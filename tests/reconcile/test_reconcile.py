@@ -309,3 +309,17 @@ async def test_timer_runs_once_per_interval_among_instances_and_status_shows_it(
     status = outbox_status(settings, 3600)
     assert status["reconcile"]["recovered"] == 1 and status["reconcile"]["trigger"] == "serve"
     assert status["healthy"]
+
+
+async def test_events_stored_before_change_keys_count_as_known(
+    tmp_path: Path, fake_api: FakeTradecloud, ca_file: Path, stores: list
+) -> None:
+    from tests.delivery.conftest import store_body
+
+    settings = settings_for(tmp_path, fake_api, ca_file)
+    old, missed = order(1, stamp(1)), order(2, stamp(2))
+    put(fake_api, old, missed)
+    store = open_for(settings, stores)
+    store_body(store, settings, order_webhook(old))  # as an earlier version stored it: no key
+    report = await reconcile(settings, store, since=SINCE, shipments=False)
+    assert recovered_ids(report) == {"order-0002"} and report.known == 1
