@@ -43,6 +43,8 @@ EventKind = Literal[
     "shipment",
     "order_notification",
     "shipment_notification",
+    "order_recovered",
+    "shipment_recovered",
 ]
 
 
@@ -279,6 +281,45 @@ class SinkSettings:
                 )
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+_DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds in ``90``, ``90s``, ``15m``, ``2h`` or ``1d``; None when unreadable."""
+    match = _DURATION.match(text)
+    if match is None:
+        return None
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2) or "s"]
+
+
+@dataclass(frozen=True)
+class ReconcileSettings:
+    """``tcwebhook reconcile`` and its timer in ``serve`` (off unless ``every`` is set)."""
+
+    every: str | None = None  # e.g. 15m; empty or "off": serve does not reconcile
+    orders: bool = True
+    shipments: bool = True
+    # The order webhook's delivery mode in the portal: which order poll endpoint to use.
+    delivery_mode: Literal["delivery-schedule", "single-delivery"] = "delivery-schedule"
+
+    def __post_init__(self) -> None:
+        if self.every is not None and self.every.strip().lower() not in ("", "off"):
+            seconds = parse_duration(self.every)
+            if seconds is None or seconds < 60:
+                raise ConfigError(
+                    f"reconcile.every must be a duration of at least 1 minute, like 15m or 1h "
+                    f"(got {self.every!r}); leave it empty to switch the timer off"
+                )
+
+    @property
+    def interval_seconds(self) -> float | None:
+        """Seconds between runs in ``serve``; None when the timer is off."""
+        if self.every is None or self.every.strip().lower() in ("", "off"):
+            return None
+        return parse_duration(self.every)
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = field(default_factory=lambda: default_data_dir())
@@ -288,6 +329,7 @@ class Settings:
     tradecloud: TradecloudSettings = field(default_factory=TradecloudSettings)
     sinks: tuple[SinkSettings, ...] = ()
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
     source: Path | None = None  # the file the settings came from, for messages
 
     def __post_init__(self) -> None:

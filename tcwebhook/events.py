@@ -28,12 +28,18 @@ class EventKind(StrEnum):
     SHIPMENT = "shipment"
     ORDER_NOTIFICATION = "order_notification"
     SHIPMENT_NOTIFICATION = "shipment_notification"
+    # Stored by `tcwebhook reconcile` for a change no webhook delivered (the polled object).
+    ORDER_RECOVERED = "order_recovered"
+    SHIPMENT_RECOVERED = "shipment_recovered"
 
     @property
     def resource(self) -> Resource:
-        return (
-            "shipment" if self in (EventKind.SHIPMENT, EventKind.SHIPMENT_NOTIFICATION) else "order"
+        shipment_kinds = (
+            EventKind.SHIPMENT,
+            EventKind.SHIPMENT_NOTIFICATION,
+            EventKind.SHIPMENT_RECOVERED,
         )
+        return "shipment" if self in shipment_kinds else "order"
 
     @property
     def is_notification(self) -> bool:
@@ -115,6 +121,15 @@ class WebhookEvent:
     body: Mapping[str, Any] | None  # the parsed body; None for a GET notification
     changed_lines: tuple[str, ...] = ()
     documents: tuple[DocumentRef, ...] = ()
+    # The object's lastUpdatedAt as sent (order header, shipment meta): which change this is.
+    last_updated_at: str | None = None
+
+    @property
+    def change_key(self) -> str | None:
+        """The change this event carries, for the kinds a poll can also find; else None."""
+        if self.kind not in _CHANGE_KINDS or not self.resource_id:
+            return None
+        return change_key(self.kind.resource, self.resource_id, self.last_updated_at)
 
     @property
     def known_event_name(self) -> bool:
@@ -125,6 +140,29 @@ class WebhookEvent:
         assert self.body is not None and self.payload_key is not None
         payload: Mapping[str, Any] = self.body[self.payload_key]
         return payload
+
+
+_CHANGE_KINDS = frozenset(
+    {
+        EventKind.ORDER,
+        EventKind.SINGLE_DELIVERY_ORDER,
+        EventKind.SHIPMENT,
+        EventKind.ORDER_RECOVERED,
+        EventKind.SHIPMENT_RECOVERED,
+    }
+)
+
+
+def change_key(resource: Resource, resource_id: str, last_updated_at: Any) -> str | None:
+    """``c:order:<id>@<instant>``: one change of one object, whether a webhook or a poll saw it.
+
+    The instant is normalised (UTC, microseconds), so ``…11.2Z`` and ``…11.200Z`` agree and
+    the keys of one object sort by time. None when the timestamp is missing or unreadable.
+    """
+    instant = changes.parse_instant(last_updated_at)
+    if instant is None:
+        return None
+    return f"c:{resource}:{resource_id}@{instant:%Y-%m-%dT%H:%M:%S.%fZ}"
 
 
 def decode_json(body: bytes) -> Any:
@@ -228,8 +266,18 @@ def _order_event(
     documents: tuple[DocumentRef, ...] = ()
     if kind is EventKind.ORDER_DOCUMENTS:
         documents = tuple(_document_ref(d) for d in changes.find_documents(payload))
+    last_updated_at = payload.get("lastUpdatedAt")
     return WebhookEvent(
-        kind, event_name, message_id, order_id, number, payload_key, data, keys, documents
+        kind,
+        event_name,
+        message_id,
+        order_id,
+        number,
+        payload_key,
+        data,
+        keys,
+        documents,
+        last_updated_at if isinstance(last_updated_at, str) else None,
     )
 
 
@@ -250,6 +298,10 @@ def _shipment_event(
         number = _optional_string(supplier, ("shipmentNumber",), f"{payload_key}.supplierShipment")
     changed = changes.shipment_line_changes(payload).changed
     documents = tuple(_document_ref(d) for _, d in changes.shipment_documents(payload))
+    meta = payload.get("meta")
+    last_updated_at = meta.get("lastUpdatedAt") if isinstance(meta, dict) else None
+    if not isinstance(last_updated_at, str):
+        last_updated_at = payload.get("lastUpdatedAt")  # the flattened form (§12.15)
     return WebhookEvent(
         EventKind.SHIPMENT,
         event_name,
@@ -260,6 +312,7 @@ def _shipment_event(
         data,
         tuple(item.key for item in changed),
         documents,
+        last_updated_at if isinstance(last_updated_at, str) else None,
     )
 
 
@@ -326,6 +379,7 @@ class _OrderPayload(msgspec.Struct):
     buyerOrder: _BuyerOrder | None = None
     lines: list[_OrderLine] = []  # msgspec copies mutable defaults per instance
     meta: _Meta | None = None
+    lastUpdatedAt: Any = None
 
 
 class _OrderBody(msgspec.Struct):
@@ -404,6 +458,8 @@ def _fast_order_event(body: bytes) -> WebhookEvent | None:
         payload_key,
         _LazyBody(body),
         keys,
+        (),
+        payload.lastUpdatedAt if isinstance(payload.lastUpdatedAt, str) else None,
     )
 
 

@@ -52,6 +52,9 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER_SECONDS = 30.0
 
 ObjectKind = Literal["order", "shipment"]
+# The polling endpoints of §11.4, under the base URL.
+PollEndpoint = Literal["order-search/poll", "order-search/poll/single-delivery", "shipment/poll"]
+POLL_LIMIT = 100  # §11.4: at most 100 objects per page
 
 
 # ------------------------------------------------------------------------------------------
@@ -184,6 +187,15 @@ class Fetched:
 
 
 @dataclass(frozen=True)
+class PollPage:
+    """One page of a poll (§11.4): the objects, how many match in all, and the cursor."""
+
+    data: list[dict[str, Any]]
+    total: int
+    last_updated_at: str | None  # exactly as received: the next lastUpdatedAfter
+
+
+@dataclass(frozen=True)
 class DocumentMetadata:
     """``GET /object-storage/document/{objectId}/metadata`` (§11.3)."""
 
@@ -313,6 +325,33 @@ class TradecloudClient:
     async def get_shipment(self, shipment_id: str) -> dict[str, Any]:
         """The shipment object of §9."""
         return (await self.fetch("shipment", shipment_id)).data
+
+    async def poll(
+        self,
+        endpoint: PollEndpoint,
+        last_updated_after: str,
+        offset: int = 0,
+        limit: int = POLL_LIMIT,
+    ) -> PollPage:
+        """``POST {base}/{endpoint}``: objects updated after ``last_updated_after``, one page."""
+        what = f"poll of {endpoint} (offset {offset})"
+        request = {
+            "filters": {"lastUpdatedAfter": last_updated_after},
+            "offset": offset,
+            "limit": min(limit, POLL_LIMIT),
+        }
+        url = self._url(*endpoint.split("/"))
+        answer = await self._authorized("POST", url, what, json.dumps(request).encode())
+        page = self._json_object(answer.body, what)
+        data, total = page.get("data"), page.get("total")
+        if not isinstance(data, list) or isinstance(total, bool) or not isinstance(total, int):
+            raise ApiError(f"Tradecloud's answer to the {what} has no data array or total")
+        cursor = page.get("lastUpdatedAt")
+        return PollPage(
+            [item for item in data if isinstance(item, dict)],
+            total,
+            cursor if isinstance(cursor, str) and cursor else None,
+        )
 
     async def get_document_metadata(self, object_id: str) -> DocumentMetadata:
         """``{id, filename, contentType, downloadUrl}`` of a stored document (§11.3)."""
@@ -507,13 +546,15 @@ class TradecloudClient:
             self._owns_session = True
         return self._session
 
-    async def _authorized(self, method: str, url: URL, what: str) -> _Answer:
+    async def _authorized(
+        self, method: str, url: URL, what: str, body: bytes | None = None
+    ) -> _Answer:
         """A data call with Bearer; on 401 renew the tokens and retry once."""
         token = await self._access_token()
-        answer = await self._send(method, url, _bearer(token), what)
+        answer = await self._send(method, url, _bearer(token, body), what, body=body)
         if answer.status == 401:
             token = await self._renew(token)
-            answer = await self._send(method, url, _bearer(token), what)
+            answer = await self._send(method, url, _bearer(token, body), what, body=body)
             if answer.status == 401:
                 raise ApiCredentialsError(
                     f"Tradecloud rejected a fresh access token for {what} (401); check that "
@@ -579,13 +620,14 @@ class TradecloudClient:
         what: str,
         consume: Callable[[aiohttp.ClientResponse], Awaitable[None]] | None = None,
         long: bool = False,
+        body: bytes | None = None,
     ) -> _Answer:
         """``_send_with_retries``, counted in the metrics when they are on."""
         from tcwebhook import metrics
 
         counter = metrics.active()
         try:
-            answer = await self._send_with_retries(method, url, headers, what, consume, long)
+            answer = await self._send_with_retries(method, url, headers, what, consume, long, body)
         except ApiUnavailable:
             if counter is not None:
                 counter.api_call(None)
@@ -602,6 +644,7 @@ class TradecloudClient:
         what: str,
         consume: Callable[[aiohttp.ClientResponse], Awaitable[None]] | None,
         long: bool,
+        body: bytes | None,
     ) -> _Answer:
         """One request with pacing and retries; returns the final answer, whatever its status."""
         session = self._get_session()
@@ -616,7 +659,7 @@ class TradecloudClient:
             delay = self._backoff * 2 ** (attempt - 1)
             try:
                 async with session.request(
-                    method, url, headers=dict(headers), ssl=self._ssl, timeout=timeout
+                    method, url, headers=dict(headers), data=body, ssl=self._ssl, timeout=timeout
                 ) as response:
                     if response.status in RETRY_STATUSES and attempt < self._attempts:
                         await response.read()
@@ -655,8 +698,11 @@ def make_ssl_context(ca_file: Path | None) -> ssl.SSLContext:
     return client_context(ca_file, "--ca-file / tradecloud.ca_file")
 
 
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+def _bearer(token: str, body: bytes | None = None) -> dict[str, str]:
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    return headers
 
 
 def _target_path(dest: Path | None, filename: str) -> Path:

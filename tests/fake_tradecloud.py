@@ -5,7 +5,10 @@ Faithful where the client's behaviour depends on it: tokens arrive in ``Set-Auth
 ``Authorization`` header is refused); refresh tokens are single-use; access tokens are JWTs whose
 ``exp`` the client may read, and an expired or unknown one gets 401; documents go through
 metadata and a pre-signed download URL that expires and refuses an ``Authorization`` header.
-Failures can be queued per route (``fail_next["order"] = [503]``).
+The poll endpoints (§11.4) filter on ``lastUpdatedAfter``, page with ``offset``/``limit`` (at most
+100) and answer ``data``, ``total`` and ``lastUpdatedAt``. Failures can be queued per route
+(``fail_next["order"] = [503]``; ``(429, 1.0)`` adds ``Retry-After: 1.0``; ``0`` lets one call
+through first).
 
 Run it on its own::
 
@@ -49,6 +52,8 @@ class Call:
     path: str
     authorization: str | None
     refresh_token: str | None
+    at: float = 0.0  # time.monotonic() when it arrived
+    body: Any = None  # the parsed JSON body of a poll
 
 
 def _b64(data: bytes) -> str:
@@ -74,7 +79,7 @@ class FakeTradecloud:
     documents: dict[str, tuple[str, str, bytes]] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
     forbidden: set[str] = field(default_factory=set)
-    fail_next: dict[str, list[int]] = field(default_factory=dict)
+    fail_next: dict[str, list[int | tuple[int, float]]] = field(default_factory=dict)
     access_tokens: dict[str, float] = field(default_factory=dict)
     refresh_tokens: dict[str, float] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
@@ -141,6 +146,11 @@ class FakeTradecloud:
         app.router.add_get("/v2/object-storage/document/{id}", self._stream, name="stream")
         app.router.add_get("/s3/{id}", self._presigned, name="s3")
         app.router.add_get("/v2/files/{name}", self._file, name="files")
+        app.router.add_post("/v2/order-search/poll", self._poll_orders, name="order-poll")
+        app.router.add_post(
+            "/v2/order-search/poll/single-delivery", self._poll_orders, name="order-poll-single"
+        )
+        app.router.add_post("/v2/shipment/poll", self._poll_shipments, name="shipment-poll")
         return app
 
     # -- middleware -------------------------------------------------------------------------
@@ -148,6 +158,10 @@ class FakeTradecloud:
     @web.middleware
     async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
         route = request.match_info.route.name or "unknown"
+        body = None
+        if route.endswith("-poll") or route.endswith("-poll-single"):
+            with contextlib.suppress(ValueError):
+                body = json.loads(await request.read())
         self.calls.append(
             Call(
                 route,
@@ -155,13 +169,19 @@ class FakeTradecloud:
                 request.raw_path,
                 request.headers.get("Authorization"),
                 request.headers.get("Refresh-Token"),
+                time.monotonic(),
+                body,
             )
         )
         self.counts[route] += 1
         queued = self.fail_next.get(route)
-        if queued:
-            status = queued.pop(0)
-            return web.json_response({"error": "injected failure"}, status=status)
+        if queued and queued[0] == 0:  # 0: answer this one normally, fail a later one
+            queued.pop(0)
+        elif queued:
+            failure = queued.pop(0)
+            status, retry_after = failure if isinstance(failure, tuple) else (failure, None)
+            headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+            return web.json_response({"error": "injected failure"}, status=status, headers=headers)
         return await handler(request)
 
     # -- authentication ---------------------------------------------------------------------
@@ -225,6 +245,41 @@ class FakeTradecloud:
         text = body.decode().replace("{base}", self.base_url)
         return web.Response(text=text, content_type="application/json")
 
+    async def _poll_orders(self, request: web.Request) -> web.Response:
+        return await self._poll(request, self.orders, in_meta=False)
+
+    async def _poll_shipments(self, request: web.Request) -> web.Response:
+        return await self._poll(request, self.shipments, in_meta=True)
+
+    async def _poll(
+        self, request: web.Request, objects: dict[str, bytes], in_meta: bool
+    ) -> web.Response:
+        """Objects updated after ``filters.lastUpdatedAfter``, oldest first, one page."""
+        if not self._authorized(request):
+            return web.json_response({"error": "unauthorized"}, status=401)
+        try:
+            query = json.loads(await request.read())
+            after = _instant(query["filters"]["lastUpdatedAfter"])
+            offset, limit = int(query.get("offset", 0)), int(query.get("limit", 100))
+        except (ValueError, KeyError, TypeError):
+            return web.json_response({"error": "bad poll request"}, status=400)
+        if after is None or not 0 < limit <= 100 or offset < 0:
+            return web.json_response({"error": "bad filters, offset or limit"}, status=400)
+        matching = []
+        for body in objects.values():
+            obj = json.loads(body)
+            stamp = (obj.get("meta") or {}).get("lastUpdatedAt") if in_meta else None
+            stamp = stamp or obj.get("lastUpdatedAt")
+            instant = _instant(stamp)
+            if instant is not None and instant > after:
+                matching.append((instant, stamp, obj))
+        matching.sort(key=lambda item: (item[0], item[2].get("id", "")))
+        page = [obj for _, _, obj in matching[offset : offset + limit]]
+        answer: dict[str, Any] = {"data": page, "total": len(matching)}
+        if matching:
+            answer["lastUpdatedAt"] = matching[-1][1]
+        return web.json_response(answer)
+
     async def _metadata(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
             return web.json_response({"error": "unauthorized"}, status=401)
@@ -280,6 +335,12 @@ class FakeTradecloud:
             if filename.startswith(name):
                 return web.Response(body=content, content_type="text/plain")
         return web.Response(status=404)
+
+
+def _instant(value: Any) -> Any:
+    from tcwebhook.changes import parse_instant
+
+    return parse_instant(value)
 
 
 # ------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import sys
 import typer
 
 from tcwebhook import __version__
-from tcwebhook.cli import check_tls, deliver, events, fetch, replay, samples, serve
+from tcwebhook.cli import check_tls, deliver, events, fetch, reconcile, replay, samples, serve
 from tcwebhook.cli.common import show_flags_as_flags
 from tcwebhook.errors import EXIT_USAGE, TcwebhookError
 
@@ -43,7 +43,7 @@ def root(
     """Receive, check, replay and inspect Tradecloud webhooks."""
 
 
-for module in (serve, events, check_tls, samples, replay, fetch, deliver):
+for module in (serve, events, check_tls, samples, replay, fetch, reconcile, deliver):
     module.register(app)
 
 

@@ -31,8 +31,8 @@ def list_events(
     kind: str | None = typer.Option(
         None,
         "--kind",
-        help="order, single_delivery_order, order_documents, shipment, order_notification "
-        "or shipment_notification.",
+        help="order, single_delivery_order, order_documents, shipment, order_notification, "
+        "shipment_notification, order_recovered or shipment_recovered.",
     ),
     event_name: str | None = typer.Option(
         None, "--event-name", help="Event name or glob, e.g. 'OrderLines*'."
@@ -183,7 +183,7 @@ def _render_list(events: list[StoredEvent]) -> None:
             str(event.id),
             event.received_at.replace("T", " ").rstrip("Z"),
             event.kind,
-            event.event_name or f"GET {event.resource_id}",
+            event.event_name or f"{event.method} {event.resource_id}",  # GET or POLL
             event.number or "-",
             str(len(event.changed_lines)) if event.body else "-",
             tasks or "-",

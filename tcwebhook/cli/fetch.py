@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
     app.command("logout")(logout)
 
 
-def _settings(
+def api_settings(
     config: Path | None,
     base_url: str | None,
     ca_file: Path | None,
@@ -145,7 +145,7 @@ def order(
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Show an order and its changed lines (default: those of its latest update)."""
-    settings = _settings(config, base_url, ca_file, data_dir, insecure)
+    settings = api_settings(config, base_url, ca_file, data_dir, insecure)
     _fetch("order", order_id, since, all_lines, json_output, raw, documents, settings)
 
 
@@ -163,7 +163,7 @@ def shipment(
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Show a shipment and its changed lines, including those in load carriers."""
-    settings = _settings(config, base_url, ca_file, data_dir, insecure)
+    settings = api_settings(config, base_url, ca_file, data_dir, insecure)
     _fetch("shipment", shipment_id, since, all_lines, json_output, raw, None, settings)
 
 
@@ -189,7 +189,7 @@ def document(
     from tcwebhook import console
     from tcwebhook.fetch import download_document
 
-    settings = _settings(config, base_url, ca_file, data_dir, insecure)
+    settings = api_settings(config, base_url, ca_file, data_dir, insecure)
     path = run(download_document(settings, object_id, output))
     size = path.stat().st_size
     if json_output:
@@ -209,7 +209,7 @@ def logout(
     from tcwebhook import console
     from tcwebhook.fetch import logout as end_session
 
-    settings = _settings(config, base_url, ca_file, data_dir, insecure)
+    settings = api_settings(config, base_url, ca_file, data_dir, insecure)
     result = run(end_session(settings))
     where = settings.tradecloud.api_base_url
     if result.outcome == "logged-out":

@@ -70,6 +70,9 @@ def serve(
     tune_process()
     request_logger = _json_line if json_lines else _text_line
     delivery_listener = _json_delivery if json_lines else print_delivery
+    from tcwebhook.cli.reconcile_output import json_log_line, log_line
+
+    reconcile_listener = json_log_line if json_lines else log_line
     if workers > 1:
         serve_processes(
             serve_plan,
@@ -78,6 +81,7 @@ def serve(
             delivery_listener=delivery_listener,
             on_ready=ready,
             inherited=activated[0] if activated else None,
+            reconcile_listener=reconcile_listener,
         )
         return
     run(
@@ -87,6 +91,7 @@ def serve(
             delivery_listener=delivery_listener,
             on_ready=ready,
             sock=activated[0] if activated else None,
+            reconcile_listener=reconcile_listener,
         )
     )
 

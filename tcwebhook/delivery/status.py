@@ -15,6 +15,7 @@ def outbox_status(settings: Settings, max_pending_age: float) -> dict[str, Any]:
     store = open_store(settings.store_url)
     try:
         raw = store.status()
+        reconciled = store.last_reconcile_run()
     finally:
         store.close()
     oldest = parse_instant(raw["oldest_unfinished_received_at"])
@@ -29,11 +30,17 @@ def outbox_status(settings: Settings, max_pending_age: float) -> dict[str, Any]:
         problems.append(
             f"the oldest unfinished delivery has waited {age:.0f} s (> {max_pending_age:g} s)"
         )
+    if reconciled is not None and not reconciled.get("ok", True):
+        problems.append(
+            f"the last reconcile run ({reconciled.get('finished_at')}) failed: "
+            f"{reconciled.get('error')}"
+        )
     return {
         "events": raw["events"],
         "deliveries": raw["tasks"],
         "dead": dead,
         "oldest_unfinished_age_seconds": age,
+        "reconcile": reconciled,
         "problems": problems,
         "healthy": not problems,
     }

@@ -213,6 +213,7 @@ def _record(request: web.Request, event: WebhookEvent, body: bytes) -> NewEvent:
         headers={str(k): v for k, v in request.headers.items() if k.lower() not in _SECRET_HEADERS},
         body=body,
         tasks=request.app[_WIRING].task_router(event),
+        change_key=event.change_key,
     )
 
 

@@ -22,6 +22,7 @@ from tcwebhook.delivery.worker import DeliveryListener, DeliveryWorker
 from tcwebhook.errors import ConfigError
 from tcwebhook.metrics import Metrics, counting_deliveries, use_multiprocess, worker_stopped
 from tcwebhook.metrics import start_listener as start_metrics_listener
+from tcwebhook.reconcile import ReportListener, reconcile_timer
 from tcwebhook.server import systemd
 from tcwebhook.server.app import RequestLogger, create_app
 from tcwebhook.server.auth import DEV_TOKEN_FILE, dev_token
@@ -106,11 +107,12 @@ async def serve(
     deliver: bool = True,
     metrics: Metrics | None = None,
     on_reload: Callable[[], None] | None = None,
+    reconcile_listener: ReportListener | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM; then stop accepting, finish in-flight work, close the store.
 
     ``sock``: an already bound listening socket (one of ``serve_processes``' workers);
-    ``deliver``: run the delivery worker in this process.
+    ``deliver``: run the delivery worker (and the reconcile timer, if set) in this process.
     """
     settings = serve_plan.settings
     store = store or open_store(settings.store_url)
@@ -178,6 +180,11 @@ async def serve(
         loop.add_signal_handler(signum, stop.set)
     loop.add_signal_handler(signal.SIGHUP, reloader.request)
     delivering = asyncio.create_task(worker.run() if deliver else asyncio.sleep(0))
+    reconciling = asyncio.create_task(
+        reconcile_timer(settings, store, stop, reconcile_listener, worker.wake)
+        if deliver
+        else asyncio.sleep(0)
+    )
     if on_ready is not None:
         on_ready(_bound_port(site) or settings.server.port)
     if deliver:
@@ -193,6 +200,9 @@ async def serve(
         await runner.cleanup()  # stops accepting, waits for in-flight requests
         if metrics_runner is not None:
             await metrics_runner.cleanup()
+        reconciling.cancel()  # what a run stored is stored; its cursor waits for the next run
+        with contextlib.suppress(asyncio.CancelledError):
+            await reconciling
         worker.stop()  # deliveries under way finish; the rest wait in the outbox
         await delivering
         store.close()
@@ -220,6 +230,7 @@ def serve_processes(
     delivery_listener: DeliveryListener | None = None,
     on_ready: Callable[[int], None] | None = None,
     inherited: socket.socket | None = None,
+    reconcile_listener: ReportListener | None = None,
 ) -> None:
     """``serve`` in ``workers`` processes sharing one port (SO_REUSEPORT) and one store.
 
@@ -272,6 +283,7 @@ def serve_processes(
                 sock=sockets[0],
                 metrics=metrics,
                 on_reload=lambda: _signal_all(children, signal.SIGHUP),
+                reconcile_listener=reconcile_listener,
             )
         )
     finally:

@@ -63,6 +63,34 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE events ADD COLUMN body_encoding TEXT;
         """,
     ),
+    (
+        "0005_reconcile",
+        """
+        -- The change an event carries: 'c:order:<id>@<lastUpdatedAt as UTC, microseconds>' (or
+        -- 'c:shipment:...'); NULL when unknown. A recovered event uses it as its dedup_key, so a
+        -- late webhook for a change reconcile already stored, and a rerun, are stored once.
+        ALTER TABLE events ADD COLUMN change_key TEXT;
+        -- Per poll endpoint, the lastUpdatedAt Tradecloud returned, sent as the next
+        -- lastUpdatedAfter (exactly as received, never the local clock).
+        CREATE TABLE reconcile_cursors (
+            endpoint TEXT PRIMARY KEY,
+            last_updated_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        -- The result of each reconcile run (JSON), newest last, for 'status'.
+        CREATE TABLE reconcile_runs (
+            id INTEGER PRIMARY KEY,
+            finished_at TEXT NOT NULL,
+            result TEXT NOT NULL
+        );
+        -- Named leases: one holder at a time among the processes sharing this store.
+        CREATE TABLE leases (
+            name TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            expires_at REAL NOT NULL
+        );
+        """,
+    ),
 ]
 
 

@@ -23,6 +23,8 @@ class NewEvent:
     headers: dict[str, str]
     body: bytes
     tasks: tuple[str, ...] = ()  # sink names, or "@fetch" for a GET notification
+    # The change the event carries ('c:order:<id>@<instant>'), see tcwebhook.events.change_key.
+    change_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -117,3 +119,15 @@ class StoredEvent:
             ],
         )
         return detail
+
+
+@dataclass(frozen=True)
+class KnownObject:
+    """What the store holds about one order or shipment, for reconcile to compare a poll with."""
+
+    resource_id: str
+    change_key: str | None = None  # the newest change stored for it (webhook or recovered)
+    change_kind: str | None = None
+    change_body: bytes | None = None  # the body of that event
+    legacy_body: bytes | None = None  # the newest such event stored without a change key
+    fetched: bytes | None = None  # the newest object fetched for a GET notification of it

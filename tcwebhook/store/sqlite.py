@@ -26,7 +26,14 @@ import zstandard
 
 from tcwebhook.errors import NotFound, StoreUnavailable
 from tcwebhook.store.migrations import migrate
-from tcwebhook.store.records import AppendResult, NewEvent, Outcome, StoredEvent, TaskRecord
+from tcwebhook.store.records import (
+    AppendResult,
+    KnownObject,
+    NewEvent,
+    Outcome,
+    StoredEvent,
+    TaskRecord,
+)
 
 MAX_BATCH = 512
 # The writer checkpoints itself only if the checkpointer thread falls this far behind (pages).
@@ -45,10 +52,14 @@ _EVENT_COLUMNS = (
 )
 
 
+# A webhook whose change reconcile has already stored as a recovered event (whose dedup_key is
+# that change key) is a duplicate too: the same change is stored once, whoever came first.
 _INSERT_EVENT = (
     "INSERT INTO events (received_at, kind, event_name, message_id, dedup_key, resource_id, "
-    "number, changed_lines, method, path, headers, body, body_encoding) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING"
+    "number, changed_lines, method, path, headers, body, body_encoding, change_key) "
+    "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?14 "
+    "WHERE ?14 IS NULL OR NOT EXISTS (SELECT 1 FROM events WHERE dedup_key = ?14) "
+    "ON CONFLICT (dedup_key) DO NOTHING"
 )
 _INSERT_TASK = (
     "INSERT INTO tasks (event_id, target, state, next_attempt_at, updated_at) "
@@ -108,6 +119,7 @@ def _event_row(event: NewEvent) -> tuple[Any, ...]:
         orjson.dumps(event.headers).decode(),
         body,
         encoding,
+        event.change_key,
     )
 
 
@@ -285,7 +297,9 @@ class SqliteStore:
                 tasks.extend((event_id, target, now, event.received_at) for target in event.tasks)
             else:
                 existing = connection.execute(
-                    "SELECT id FROM events WHERE dedup_key = ?", (event.dedup_key,)
+                    "SELECT id FROM events WHERE dedup_key IN (?, ?) "
+                    "ORDER BY dedup_key = ? DESC LIMIT 1",
+                    (event.dedup_key, event.change_key, event.dedup_key),
                 ).fetchone()
                 results.append(AppendResult(existing[0], duplicate=True))
         if tasks:
@@ -482,6 +496,125 @@ class SqliteStore:
                 return
             yield from events
             last_id = events[-1].id
+
+    # ---------------------------------------------------------------------------------------
+    # Reconcile: what is known per object, recovered events, cursors, runs and leases.
+    # Blocking calls (reconcile runs them in a thread); plain SQL, one statement per question.
+
+    def known_objects(
+        self, change_kinds: Sequence[str], fetch_kind: str, resource_ids: Sequence[str]
+    ) -> dict[str, KnownObject]:
+        """For each id: its newest event of ``change_kinds`` that carries a change key, and the
+        newest object fetched for a GET notification of ``fetch_kind``."""
+        marks = ",".join("?" * len(change_kinds))
+        newest_change = (
+            "SELECT change_key, kind, body, body_encoding FROM events WHERE resource_id = ? "
+            f"AND change_key IS NOT NULL AND kind IN ({marks}) ORDER BY change_key DESC LIMIT 1"
+        )
+        # Events stored before migration 0005 have no change key: their bodies tell.
+        newest_legacy = (
+            "SELECT body, body_encoding FROM events WHERE resource_id = ? "
+            f"AND change_key IS NULL AND kind IN ({marks}) ORDER BY id DESC LIMIT 1"
+        )
+        newest_fetched = (
+            "SELECT fetched FROM events WHERE resource_id = ? AND kind = ? "
+            "AND fetched IS NOT NULL ORDER BY id DESC LIMIT 1"
+        )
+        known: dict[str, KnownObject] = {}
+        with self.reading() as connection:
+            for resource_id in resource_ids:
+                change = connection.execute(newest_change, (resource_id, *change_kinds)).fetchone()
+                legacy = connection.execute(newest_legacy, (resource_id, *change_kinds)).fetchone()
+                fetched = connection.execute(newest_fetched, (resource_id, fetch_kind)).fetchone()
+                known[resource_id] = KnownObject(
+                    resource_id,
+                    change[0] if change else None,
+                    change[1] if change else None,
+                    decode_body(change[2], change[3]) if change else None,
+                    decode_body(legacy[0], legacy[1]) if legacy else None,
+                    bytes(fetched[0]) if fetched else None,
+                )
+        return known
+
+    def append_recovered(self, events: Sequence[NewEvent]) -> list[AppendResult]:
+        """Store recovered events (with their tasks) in one transaction. One whose change is
+        already stored, by a webhook or an earlier run, is a duplicate of that event."""
+        results = []
+        with self.writing() as connection:
+            for event in events:
+                existing = connection.execute(
+                    "SELECT id FROM events WHERE resource_id = ? AND change_key = ? "
+                    "ORDER BY id LIMIT 1",
+                    (event.resource_id, event.change_key),
+                ).fetchone()
+                if existing is not None:
+                    results.append(AppendResult(existing[0], duplicate=True))
+                else:
+                    results.append(self._insert(connection, event))
+        return results
+
+    def reconcile_cursor(self, endpoint: str) -> str | None:
+        """The lastUpdatedAt Tradecloud returned for ``endpoint``, exactly as received."""
+        with self.reading() as connection:
+            row = connection.execute(
+                "SELECT last_updated_at FROM reconcile_cursors WHERE endpoint = ?", (endpoint,)
+            ).fetchone()
+        return row[0] if row else None
+
+    def set_reconcile_cursor(self, endpoint: str, last_updated_at: str) -> None:
+        with self.writing() as connection:
+            connection.execute(
+                "INSERT INTO reconcile_cursors (endpoint, last_updated_at, updated_at) "
+                "VALUES (?, ?, ?) ON CONFLICT (endpoint) DO UPDATE SET "
+                "last_updated_at = excluded.last_updated_at, updated_at = excluded.updated_at",
+                (endpoint, last_updated_at, utc_now()),
+            )
+
+    def record_reconcile_run(self, result: dict[str, Any], keep: int = 100) -> None:
+        """Keep a run's result (JSON); only the newest ``keep`` runs are kept."""
+        with self.writing() as connection:
+            connection.execute(
+                "INSERT INTO reconcile_runs (finished_at, result) VALUES (?, ?)",
+                (utc_now(), orjson.dumps(result).decode()),
+            )
+            connection.execute(
+                "DELETE FROM reconcile_runs WHERE id <= (SELECT max(id) FROM reconcile_runs) - ?",
+                (keep,),
+            )
+
+    def last_reconcile_run(self) -> dict[str, Any] | None:
+        with self.reading() as connection:
+            row = connection.execute(
+                "SELECT result FROM reconcile_runs ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+        return orjson.loads(row[0]) if row else None
+
+    def acquire_lease(self, name: str, holder: str, expires_at: float) -> bool:
+        """Take the lease ``name`` until ``expires_at`` (unix time) if it is free, lapsed or
+        already ours; False when another holder has it."""
+        with self.writing() as connection:
+            connection.execute(
+                "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+                "expires_at = excluded.expires_at "
+                "WHERE leases.expires_at < ? OR leases.holder = excluded.holder",
+                (name, holder, expires_at, time.time()),
+            )
+            row = connection.execute("SELECT holder FROM leases WHERE name = ?", (name,)).fetchone()
+        return bool(row and row[0] == holder)
+
+    def release_lease(self, name: str, holder: str, keep_until: float | None = None) -> None:
+        """Give the lease back, or keep it until ``keep_until`` so others wait till then."""
+        with self.writing() as connection:
+            if keep_until is None:
+                connection.execute(
+                    "DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder)
+                )
+            else:
+                connection.execute(
+                    "UPDATE leases SET expires_at = ? WHERE name = ? AND holder = ?",
+                    (keep_until, name, holder),
+                )
 
     # ---------------------------------------------------------------------------------------
     # Reading (any thread; short-lived connections so readers never block the writer)

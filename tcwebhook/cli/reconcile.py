@@ -1,0 +1,132 @@
+"""``tcwebhook reconcile``: poll Tradecloud and store the changes no webhook delivered."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from tcwebhook.cli.common import ConfigOption, DataDirOption, JsonOption, run
+from tcwebhook.cli.fetch import BaseUrlOption, CaFileOption, InsecureOption, api_settings
+from tcwebhook.errors import EXIT_CHECK_FAILED
+
+if TYPE_CHECKING:
+    from tcwebhook.config import Settings
+    from tcwebhook.reconcile import ProgressCallback, ReconcileReport
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(reconcile)
+
+
+def reconcile(
+    since: str | None = typer.Option(
+        None,
+        "--since",
+        metavar="TIME",
+        help="Poll changes after this instant (ISO 8601, e.g. 2025-06-01T00:00:00Z) or this "
+        "long ago (90m, 12h, 7d). Default: continue from the last run's cursor.",
+        show_default=False,
+    ),
+    until: str | None = typer.Option(
+        None,
+        "--until",
+        metavar="TIME",
+        help="Leave out changes after this instant (filtered here: the API has no such filter); "
+        "the cursor stays where it was.",
+        show_default=False,
+    ),
+    orders: bool | None = typer.Option(
+        None, "--orders/--no-orders", help="Poll orders.", show_default="reconcile.orders"
+    ),
+    shipments: bool | None = typer.Option(
+        None,
+        "--shipments/--no-shipments",
+        help="Poll shipments.",
+        show_default="reconcile.shipments",
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Store nothing and move no cursor; list what would be recovered."
+    ),
+    check: bool = typer.Option(
+        False, "--check", help="Exit 1 when anything was missing (for monitoring)."
+    ),
+    json_output: bool = JsonOption,
+    base_url: str | None = BaseUrlOption,
+    ca_file: Path | None = CaFileOption,
+    config: Path | None = ConfigOption,
+    data_dir: Path | None = DataDirOption,
+    insecure: bool = InsecureOption,
+) -> None:
+    """Find the order and shipment changes Tradecloud never delivered, and store them as
+    recovered events (kinds order_recovered, shipment_recovered) for the sinks."""
+    from tcwebhook import console
+    from tcwebhook.cli.reconcile_output import progress_bar, render
+
+    settings = api_settings(config, base_url, ca_file, data_dir, insecure)
+    start = _instant("--since", since)
+    end = _instant("--until", until)
+    bar = not json_output and console.stderr().is_terminal
+    with progress_bar(console.stderr(), bar) as progress:
+        report = _run(settings, start, end, orders, shipments, dry_run, progress)
+    if json_output:
+        console.print_json(report.to_json())
+    else:
+        render(report, console.stdout())
+    if report.error is not None:
+        console.error(report.error)
+        raise typer.Exit(report.error_exit_code)
+    if check and report.recovered:
+        raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+def _run(
+    settings: Settings,
+    since: datetime | None,
+    until: datetime | None,
+    orders: bool | None,
+    shipments: bool | None,
+    dry_run: bool,
+    progress: ProgressCallback | None,
+) -> ReconcileReport:
+    from tcwebhook.reconcile import reconcile as reconcile_changes
+    from tcwebhook.store import open_store
+
+    store = open_store(settings.store_url)
+    try:
+        return run(
+            reconcile_changes(
+                settings,
+                store,
+                since=since,
+                until=until,
+                orders=orders,
+                shipments=shipments,
+                dry_run=dry_run,
+                progress=progress,
+            )
+        )
+    finally:
+        store.close()
+
+
+def _instant(flag: str, text: str | None) -> datetime | None:
+    """An ISO 8601 instant, or a duration before now (``7d``); a ConfigError otherwise."""
+    from tcwebhook.changes import parse_instant
+    from tcwebhook.config import parse_duration
+    from tcwebhook.errors import ConfigError
+
+    if text is None:
+        return None
+    instant = parse_instant(text)
+    if instant is not None:
+        return instant
+    seconds = parse_duration(text)
+    if seconds is not None:
+        return datetime.now(UTC) - timedelta(seconds=seconds)
+    raise ConfigError(
+        f"{flag} {text!r} is neither a timestamp nor a duration: use ISO 8601 "
+        "(2025-06-01T00:00:00Z) or a time ago (90m, 12h, 7d)"
+    )
