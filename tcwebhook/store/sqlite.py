@@ -14,8 +14,10 @@ import fcntl
 import os
 import queue
 import sqlite3
+import tempfile
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +27,7 @@ import orjson
 import zstandard
 
 from tcwebhook.errors import NotFound, StoreUnavailable
-from tcwebhook.store.migrations import migrate
+from tcwebhook.store.migrations import migrate, pending
 from tcwebhook.store.records import AppendResult, NewEvent, Outcome, StoredEvent, TaskRecord
 
 MAX_BATCH = 512
@@ -35,6 +37,11 @@ WRITER_AUTOCHECKPOINT = 16384
 # checkpoint is 1000 pages): checkpointing after every small commit costs more fsyncs.
 CHECKPOINT_EVERY_BYTES = 4 * 1024 * 1024
 _STOP = object()
+# /healthz: a failed commit counts as "cannot take events" for this long unless a later one
+# succeeds; the write probe is repeated at most this often.
+RECENT_FAILURE = 30.0
+PROBE_EVERY = 2.0
+PROBE_BYTES = 64 * 1024
 
 _TASK_COLUMNS = (
     "id, event_id, target, state, attempts, next_attempt_at, last_error, output, updated_at"
@@ -132,15 +139,35 @@ def utc_now() -> str:
 class SqliteStore:
     """Durable event store in one SQLite file."""
 
-    def __init__(self, path: Path, busy_timeout: float = 2.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        busy_timeout: float = 2.0,
+        *,
+        read_only: bool = False,
+        create: bool = True,
+    ) -> None:
+        """``read_only``: never write, create or migrate (works on a read-only copy);
+        ``create=False``: a database that is not there is an error, not a new empty one."""
         self.path = path
         self.busy_timeout = busy_timeout
+        self._uri: str | None = None  # set for read-only connections
+        if (read_only or not create) and not path.is_file():
+            raise StoreUnavailable(
+                f"there is no event store at {path}: nothing was received there yet "
+                "(start 'tcwebhook serve') or data_dir / store.url points elsewhere"
+            )
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect() as connection:
-                connection.execute("PRAGMA journal_mode=WAL")
-                migrate(connection)
-            connection.close()
+            if read_only:
+                self._open_read_only()
+            else:
+                self._create_private(path)
+                connection = self._connect()
+                try:
+                    self._use_wal(connection)
+                    migrate(connection)
+                finally:
+                    connection.close()
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot open the event store {path}: {exc}") from None
         except OSError as exc:
@@ -148,10 +175,59 @@ class SqliteStore:
                 f"cannot create the event store {path}: {exc.strerror}; "
                 "check the data_dir / store.url setting and its permissions"
             ) from None
+        self._commit_failure: tuple[float, str] | None = None  # (monotonic time, why)
+        self._probed: tuple[float, str | None] = (-PROBE_EVERY, None)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._lock = threading.Lock()
         self._writers_lock: int | None = None  # file descriptor, see coordinate_writers
+
+    @staticmethod
+    def _create_private(path: Path) -> None:
+        """Order data is for this user only: the directory 0700, the database 0600 (SQLite
+        gives the -wal and -shm files the database file's permissions)."""
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+    def _use_wal(self, connection: sqlite3.Connection) -> None:
+        """Switch to WAL. Two processes opening a fresh database at once both try; SQLite does
+        not wait on its busy handler for that, so wait here (up to the busy timeout)."""
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                connection.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+
+    def _open_read_only(self) -> None:
+        """``mode=ro``; where even that needs to write (a WAL database in a read-only
+        directory cannot create its -shm file), ``immutable=1``."""
+        location = urllib.parse.quote(str(self.path))
+        last: sqlite3.Error | None = None
+        for mode in ("mode=ro", "immutable=1"):
+            self._uri = f"file:{location}?{mode}"
+            try:
+                connection = self._connect()
+                try:
+                    missing = pending(connection)
+                finally:
+                    connection.close()
+            except sqlite3.OperationalError as exc:
+                last = exc
+                continue
+            if missing:
+                raise StoreUnavailable(
+                    f"{self.path} is not an event store of this version of tcwebhook "
+                    f"(it lacks {', '.join(missing)}); run 'tcwebhook deliver --once' on it "
+                    "to upgrade it, or check data_dir / store.url"
+                )
+            return
+        assert last is not None
+        raise last
 
     def coordinate_writers(self) -> None:
         """Several processes write this store at once (``serve --workers``): take turns.
@@ -166,7 +242,11 @@ class SqliteStore:
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(
-            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+            self._uri or self.path,
+            timeout=self.busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+            uri=self._uri is not None,
         )
         connection.execute("PRAGMA synchronous=FULL")
         connection.execute("PRAGMA foreign_keys=ON")
@@ -240,15 +320,17 @@ class SqliteStore:
                     results = self._insert_many(connection, [event for event, _, _ in batch])
                     connection.execute("COMMIT")
                 except BaseException:
-                    connection.execute("ROLLBACK")
+                    _rollback(connection)
                     raise
             finally:
                 if lock is not None:
                     fcntl.flock(lock, fcntl.LOCK_UN)
         except Exception as exc:  # every failure to store must reach the request as a 503
+            self._commit_failure = (time.monotonic(), str(exc))
             error = StoreUnavailable(f"the event store could not commit: {exc}")
             _wake_all(batch, [error] * len(batch))
             return
+        self._commit_failure = None
         _wake_all(batch, results)
 
     def _insert(self, connection: sqlite3.Connection, event: NewEvent) -> AppendResult:
@@ -298,6 +380,51 @@ class SqliteStore:
             self._writers_lock = None
 
     # ---------------------------------------------------------------------------------------
+    # Health
+
+    def problem(self) -> str | None:
+        """Why the store cannot take events now, or None (for /healthz; blocking).
+
+        A commit that failed recently counts until a later one succeeds (the clients saw 503s);
+        otherwise the write probe, repeated at most every ``PROBE_EVERY`` seconds.
+        """
+        failure = self._commit_failure
+        if failure is not None and time.monotonic() - failure[0] < RECENT_FAILURE:
+            return f"the last commit failed: {failure[1]}"
+        checked, found = self._probed
+        if time.monotonic() - checked >= PROBE_EVERY:
+            found = self.probe_write()
+            self._probed = (time.monotonic(), found)
+        return found
+
+    def probe_write(self) -> str | None:
+        """A cheap write probe: the database file is still there, its directory takes a small
+        fsynced write (disk full, read-only file system) and the write lock can be taken
+        (locked, not a database). Writes nothing into the database itself."""
+        if not self.path.is_file():
+            return f"the database file {self.path} is gone"
+        try:
+            with tempfile.TemporaryFile(dir=self.path.parent) as probe:
+                probe.write(bytes(PROBE_BYTES))
+                probe.flush()
+                os.fsync(probe.fileno())
+        except OSError as exc:
+            return f"cannot write in {self.path.parent}: {exc.strerror or exc}"
+        try:
+            connection = sqlite3.connect(
+                self.path, timeout=min(self.busy_timeout, 0.5), isolation_level=None
+            )
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+                connection.execute("SELECT count(*) FROM schema_migrations").fetchone()
+                connection.execute("ROLLBACK")
+            finally:
+                connection.close()
+        except sqlite3.Error as exc:
+            return f"the event store {self.path} cannot be written: {exc}"
+        return None
+
+    # ---------------------------------------------------------------------------------------
     # Tasks (the outbox). Blocking calls: the delivery worker runs them in a thread.
 
     @contextmanager
@@ -307,10 +434,10 @@ class SqliteStore:
             connection.execute("BEGIN IMMEDIATE")
             try:
                 yield connection
+                connection.execute("COMMIT")
             except BaseException:
-                connection.execute("ROLLBACK")
+                _rollback(connection)
                 raise
-            connection.execute("COMMIT")
 
     def claim_tasks(
         self, target: str, limit: int, lease_seconds: float, strict_order: bool, claimant: str
@@ -489,8 +616,8 @@ class SqliteStore:
             raise StoreUnavailable(f"cannot open the event store {self.path}: {exc}") from None
         try:
             yield connection
-        except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(f"cannot read the event store {self.path}: {exc}") from None
+        except sqlite3.DatabaseError as exc:  # locked, disk full, corrupt ("malformed"), ...
+            raise StoreUnavailable(f"the event store {self.path} failed: {exc}") from None
         finally:
             connection.close()
 
@@ -528,6 +655,8 @@ class SqliteStore:
             return [self._event(connection, row) for row in rows]
 
     def get_event(self, event_id: int) -> StoredEvent:
+        if not 0 < event_id < 2**63:  # SQLite's integers; beyond them no id can exist
+            raise NotFound(f"no event with id {event_id} in {self.path}")
         with self.reading() as connection:
             row = connection.execute(
                 f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,)
@@ -604,6 +733,14 @@ class _Checkpointer:
                     connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         finally:
             connection.close()
+
+
+def _rollback(connection: sqlite3.Connection) -> None:
+    """Roll back if SQLite has not already done so itself (it has, after "disk is full"):
+    a failing ROLLBACK must not hide the real cause."""
+    if connection.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            connection.execute("ROLLBACK")
 
 
 def _wake_all(batch: list[Any], outcomes: Sequence[AppendResult | BaseException]) -> None:
