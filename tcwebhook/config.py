@@ -16,7 +16,7 @@ import os
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -215,18 +215,25 @@ def load_settings(
     config_file: Path | None = None,
     flags: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
+    sections: Collection[str] | None = None,
 ) -> Settings:
-    """Build settings from defaults < file < environment < flags (dotted keys in ``flags``)."""
+    """Build settings from defaults < file < environment < flags (dotted keys in ``flags``).
+
+    ``sections``: the top-level keys a command uses (e.g. a read-only command needs only
+    ``data_dir`` and ``store``); the file's other sections are skipped, so their ``${VAR}``s
+    need not be set. None: all of them.
+    """
     environ = os.environ if environ is None else environ
     path = find_config_file(config_file, environ)
     raw: dict[str, Any] = {}
     marks: dict[str, str] = {}
     base_dir = Path.cwd()
     if path is not None:
-        raw, marks = _read_yaml(path, environ)
+        raw, marks = _read_yaml(path, environ, sections)
         base_dir = path.resolve().parent
     for dotted, value in _environment_layer(environ).items():
-        _set_dotted(raw, dotted, value)
+        if sections is None or dotted.split(".")[0] in sections:
+            _set_dotted(raw, dotted, value)
     for dotted, value in (flags or {}).items():
         if value is not None:
             _set_dotted(raw, dotted, value)
@@ -247,7 +254,9 @@ def _resolve_store(store: StoreSettings, base_dir: Path) -> StoreSettings:
     return store
 
 
-def _read_yaml(path: Path, environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+def _read_yaml(
+    path: Path, environ: Mapping[str, str], sections: Collection[str] | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -263,6 +272,13 @@ def _read_yaml(path: Path, environ: Mapping[str, str]) -> tuple[dict[str, Any], 
         raise ConfigError(f"{path}{position}: invalid YAML: {problem}") from None
     if node is None:
         return {}, {}
+    if sections is not None and isinstance(node, yaml.MappingNode):
+        known = {f.name for f in dataclasses.fields(Settings)}
+        node.value = [  # an unknown key is kept, so that it is still reported
+            (key, value)
+            for key, value in node.value
+            if str(key.value) in sections or str(key.value) not in known
+        ]
     marks: dict[str, str] = {}
     value = _construct(node, "", marks, path, environ)
     if not isinstance(value, dict):

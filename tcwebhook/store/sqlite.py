@@ -493,6 +493,12 @@ class SqliteStore:
             )
             return [TaskRecord(*row) for row in rows]
 
+    def targets(self) -> list[str]:
+        """Every target (sink name or ``@fetch``) that has deliveries, sorted."""
+        with self.reading() as connection:
+            sql = "SELECT DISTINCT target FROM tasks ORDER BY target"
+            return [str(row[0]) for row in connection.execute(sql)]
+
     def claimants(self) -> list[str]:
         """Who holds running tasks right now."""
         with self.reading() as connection:
@@ -566,7 +572,8 @@ class SqliteStore:
             return cursor.rowcount
 
     def status(self) -> dict[str, Any]:
-        """Counts per kind and per task state, and the age of the oldest unfinished task."""
+        """Counts per kind and per task state, the oldest unfinished task's age, and per target
+        its oldest unfinished task (the one holding back a ``concurrency: 1`` sink)."""
         with self.reading() as connection:
             kinds = dict(connection.execute("SELECT kind, count(*) FROM events GROUP BY kind"))
             tasks: dict[str, dict[str, int]] = {}
@@ -578,7 +585,26 @@ class SqliteStore:
                 "SELECT min(e.received_at) FROM tasks t JOIN events e ON e.id = t.event_id "
                 "WHERE t.state IN ('pending', 'failed', 'running')"
             ).fetchone()[0]
-        return {"events": kinds, "tasks": tasks, "oldest_unfinished_received_at": oldest}
+            heads: dict[str, dict[str, Any]] = {}
+            for target, event_id, state, attempts, last_error, received_at in connection.execute(
+                "SELECT t.target, t.event_id, t.state, t.attempts, t.last_error, e.received_at "
+                "FROM tasks t JOIN events e ON e.id = t.event_id WHERE t.id IN ("
+                "SELECT min(id) FROM tasks WHERE state IN ('pending', 'failed', 'running') "
+                "GROUP BY target)"
+            ):
+                heads[target] = {
+                    "event_id": event_id,
+                    "state": state,
+                    "attempts": attempts,
+                    "last_error": last_error,
+                    "received_at": received_at,
+                }
+        return {
+            "events": kinds,
+            "tasks": tasks,
+            "oldest_unfinished_received_at": oldest,
+            "oldest_unfinished": heads,  # per target: its oldest unfinished delivery
+        }
 
     def purge(self, before: str, force: bool = False) -> int:
         """Delete events received before ``before`` whose tasks are all done (any, with force)."""
@@ -672,22 +698,25 @@ class SqliteStore:
                 f"SELECT {_TASK_COLUMNS} FROM tasks WHERE event_id = ? ORDER BY id", (row[0],)
             )
         ]
+        # Whatever a row holds (SQLite keeps any type in any column, and rows may come from
+        # older versions or other tools), reading it must not fail: no event may break a reader.
+        fetched_lines = _json_column(row[13], list) if row[13] else None
         return StoredEvent(
             id=row[0],
-            received_at=row[1],
-            kind=row[2],
-            event_name=row[3],
-            message_id=row[4],
-            resource_id=row[5],
-            number=row[6],
-            changed_lines=tuple(orjson.loads(row[7])),
-            method=row[8],
-            path=row[9],
-            headers=orjson.loads(row[10]),
-            body=decode_body(row[11], row[15]),
-            fetched=bytes(row[12]) if row[12] is not None else None,
-            fetched_changed_lines=tuple(orjson.loads(row[13])) if row[13] else None,
-            fetched_at=row[14],
+            received_at=_text(row[1]) or "",
+            kind=_text(row[2]) or "",
+            event_name=_text(row[3]),
+            message_id=_text(row[4]),
+            resource_id=_text(row[5]),
+            number=_text(row[6]),
+            changed_lines=tuple(map(str, _json_column(row[7], list) or ())),
+            method=_text(row[8]) or "",
+            path=_text(row[9]) or "",
+            headers=_json_column(row[10], dict) or {},
+            body=decode_body(_blob(row[11]), row[15]),
+            fetched=_blob(row[12]) if row[12] is not None else None,
+            fetched_changed_lines=tuple(map(str, fetched_lines or ())) if row[13] else None,
+            fetched_at=_text(row[14]),
             tasks=tuple(tasks),
         )
 
@@ -733,6 +762,29 @@ class _Checkpointer:
                     connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         finally:
             connection.close()
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _blob(value: Any) -> bytes:
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace")
+    return bytes(value) if value is not None else b""
+
+
+def _json_column(value: Any, expected: type) -> Any:
+    """A JSON column's value if it is of the ``expected`` type, else None."""
+    try:
+        decoded = orjson.loads(value)
+    except (orjson.JSONDecodeError, TypeError):
+        return None
+    return decoded if isinstance(decoded, expected) else None
 
 
 def _rollback(connection: sqlite3.Connection) -> None:
