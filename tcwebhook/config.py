@@ -142,6 +142,8 @@ class SinkSettings:
     url: str | None = None  # http
     headers: dict[str, str] = field(default_factory=dict)  # http
     ca_file: Path | None = None  # http: extra CA to trust
+    env: dict[str, str] = field(default_factory=dict)  # command: variables to set
+    pass_env: tuple[str, ...] = ()  # command: variables passed on from tcwebhook's environment
     timeout: float = 30.0
     concurrency: int = 1  # 1 keeps the sink's events strictly in order
     retry: RetrySettings = field(default_factory=RetrySettings)

@@ -444,31 +444,35 @@ class SqliteStore:
     ) -> list[TaskRecord]:
         """Mark up to ``limit`` due tasks of ``target`` as running, for ``lease_seconds``.
 
-        With ``strict_order`` only the oldest unfinished task may run, and only when it is due:
-        a failing event holds back the ones after it, so the sink sees them in order. A claim
+        With ``strict_order`` only the oldest unfinished task may run, and only when it is due
+        (and, for a GET notification, fetched): a failing event holds back the ones after it,
+        so the sink sees them in order. A claim
         that lapses (the process died) makes the task due again.
         """
         now = time.time()
+        unfinished = "target = ? AND state IN ('pending', 'failed', 'running')"
         # A sink waits for the API fetch of a GET notification, so it can hand on the object.
-        unfinished = (
-            "target = ? AND state IN ('pending', 'failed', 'running') AND NOT EXISTS ("
-            "SELECT 1 FROM tasks f WHERE f.event_id = tasks.event_id AND f.target = '@fetch' "
-            "AND f.id != tasks.id AND f.state NOT IN ('done', 'dead'))"
+        waiting = (
+            "EXISTS (SELECT 1 FROM tasks f WHERE f.event_id = tasks.event_id "
+            "AND f.target = '@fetch' AND f.id != tasks.id AND f.state NOT IN ('done', 'dead'))"
         )
-        if strict_order:  # the leading run of due tasks, stopping at the first one not due
-            sql = f"SELECT id, next_attempt_at FROM tasks WHERE {unfinished} ORDER BY id LIMIT ?"
+        if strict_order:  # the leading run of due tasks, stopping at the first one not ready
+            sql = (
+                f"SELECT id, next_attempt_at, {waiting} FROM tasks WHERE {unfinished} "
+                "ORDER BY id LIMIT ?"
+            )
             params: tuple[Any, ...] = (target, limit)
         else:
             sql = (
-                f"SELECT id, 0 FROM tasks WHERE {unfinished} AND next_attempt_at <= ? "
-                "ORDER BY id LIMIT ?"
+                f"SELECT id, 0, 0 FROM tasks WHERE {unfinished} AND NOT {waiting} "
+                "AND next_attempt_at <= ? ORDER BY id LIMIT ?"
             )
             params = (target, now, limit)
 
         def due_ids(connection: sqlite3.Connection) -> list[int]:
             ids = []
-            for task_id, due in connection.execute(sql, params).fetchall():
-                if due > now:
+            for task_id, due, waits_for_fetch in connection.execute(sql, params).fetchall():
+                if due > now or waits_for_fetch:
                     break
                 ids.append(task_id)
             return ids
