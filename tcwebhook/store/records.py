@@ -20,20 +20,25 @@ class TaskState(StrEnum):
 
 
 def embedded_json(raw: bytes | None) -> Any:
-    """Stored JSON bytes to put into a document as they are.
+    """Stored JSON bytes as a value to put into a document.
 
-    An ``orjson.Fragment`` is written without being serialised again, so a body nested deeper
-    than the serialiser's recursion limit still goes through. Bytes that are not JSON (never
-    accepted by ``serve``, but a stored row may hold anything) become their text, so no stored
-    event can break a reader.
+    Parsed, as a rule. A body nested deeper than the serialiser's recursion limit becomes an
+    ``orjson.Fragment``, written as stored without being serialised again; bytes that are not
+    JSON (never accepted by ``serve``, but a stored row may hold anything) become their text.
+    So no stored event can break a reader.
     """
     if not raw:
         return None
     try:
-        orjson.loads(raw)
+        value = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return bytes(raw).decode("utf-8", "replace")
-    return orjson.Fragment(raw)
+    if isinstance(value, dict | list):
+        try:
+            orjson.dumps(value)
+        except orjson.JSONEncodeError:
+            return orjson.Fragment(raw)
+    return value
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,8 @@ def child_script(pid_file: Path) -> tuple[str, ...]:
 
 async def test_a_timeout_kills_the_whole_process_group(tmp_path: Path, stores: list) -> None:
     pid_file = tmp_path / "child.pid"
-    slow = sink("slow", "command", run=child_script(pid_file), timeout=0.5)
+    later = RetrySettings(max_attempts=5, base_delay=60, max_delay=60)
+    slow = sink("slow", "command", run=child_script(pid_file), timeout=0.5, retry=later)
     settings = make_settings(tmp_path, slow)
     store = open_for(settings, stores)
     event_id = store_body(store, settings, orjson.dumps(ORDER))
