@@ -176,6 +176,7 @@ class SqliteStore:
                 "check the data_dir / store.url setting and its permissions"
             ) from None
         self._commit_failure: tuple[float, str] | None = None  # (monotonic time, why)
+        self._committed_at = -PROBE_EVERY  # monotonic time of the last successful commit
         self._probed: tuple[float, str | None] = (-PROBE_EVERY, None)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
@@ -331,6 +332,7 @@ class SqliteStore:
             _wake_all(batch, [error] * len(batch))
             return
         self._commit_failure = None
+        self._committed_at = time.monotonic()
         _wake_all(batch, results)
 
     def _insert(self, connection: sqlite3.Connection, event: NewEvent) -> AppendResult:
@@ -388,21 +390,28 @@ class SqliteStore:
         A commit that failed recently counts until a later one succeeds (the clients saw 503s);
         otherwise the write probe, repeated at most every ``PROBE_EVERY`` seconds.
         """
+        now = time.monotonic()
         failure = self._commit_failure
-        if failure is not None and time.monotonic() - failure[0] < RECENT_FAILURE:
+        if failure is not None and now - failure[0] < RECENT_FAILURE:
             return f"the last commit failed: {failure[1]}"
+        if now - self._committed_at < PROBE_EVERY:  # busy and committing: no probe needed
+            return self._gone()
         checked, found = self._probed
         if time.monotonic() - checked >= PROBE_EVERY:
             found = self.probe_write()
             self._probed = (time.monotonic(), found)
         return found
 
+    def _gone(self) -> str | None:
+        """A deleted database keeps taking commits into the open file, and loses them all."""
+        return None if self.path.is_file() else f"the database file {self.path} is gone"
+
     def probe_write(self) -> str | None:
         """A cheap write probe: the database file is still there, its directory takes a small
         fsynced write (disk full, read-only file system) and the write lock can be taken
         (locked, not a database). Writes nothing into the database itself."""
-        if not self.path.is_file():
-            return f"the database file {self.path} is gone"
+        if gone := self._gone():
+            return gone
         try:
             with tempfile.TemporaryFile(dir=self.path.parent) as probe:
                 probe.write(bytes(PROBE_BYTES))
@@ -411,9 +420,7 @@ class SqliteStore:
         except OSError as exc:
             return f"cannot write in {self.path.parent}: {exc.strerror or exc}"
         try:
-            connection = sqlite3.connect(
-                self.path, timeout=min(self.busy_timeout, 0.5), isolation_level=None
-            )
+            connection = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
             try:
                 connection.execute("BEGIN IMMEDIATE")
                 connection.execute("SELECT count(*) FROM schema_migrations").fetchone()
