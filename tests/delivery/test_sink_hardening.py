@@ -233,3 +233,35 @@ async def test_status_reports_a_sink_that_keeps_failing(tmp_path: Path, stores: 
     assert not report["healthy"] and report["failing"] == ["files"]
     assert f"event #{first}" in report["problems"][0] and "cannot write" in report["problems"][0]
     assert outbox_status(store, 3600, 300)["healthy"]  # it has not failed for long yet
+
+
+def test_serve_stops_promptly_on_sigterm_with_a_command_under_way(tmp_path: Path) -> None:
+    from tcwebhook.config import load_settings
+    from tcwebhook.store import open_store
+    from tests.server.test_crash import start_server
+
+    pid_file = tmp_path / "child.pid"
+    config = tmp_path / "tcwebhook.yaml"
+    config.write_text(
+        f"data_dir: {tmp_path / 'data'}\n"
+        "sinks:\n"
+        f"  - {{name: erp, type: command, run: {json.dumps(child_script(pid_file))}, "
+        "timeout: 60}\n"
+    )
+    settings = load_settings(config)
+    store = open_store(settings.store_url)
+    store_body(store, settings, orjson.dumps(ORDER))
+    store.close()
+    process, _ = start_server(tmp_path / "data", "--config", str(config), "--port", "0")
+    try:
+        assert wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), 15)
+        child = int(pid_file.read_text())
+        process.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        process.wait(timeout=10)
+        assert time.monotonic() - started < 5
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert wait_for(lambda: gone(child), 3)
