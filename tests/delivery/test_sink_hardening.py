@@ -71,8 +71,12 @@ async def test_a_timeout_kills_the_whole_process_group(tmp_path: Path, stores: l
     assert wait_for(lambda: gone(int(pid_file.read_text())), 3)
 
 
-def test_deliver_stops_promptly_on_sigterm_and_kills_the_command(tmp_path: Path) -> None:
-    pid_file = tmp_path / "child.pid"
+def slow_command_setup(tmp_path: Path, pid_file: Path) -> tuple[Path, str, int]:
+    """A config whose command sink starts a child and waits for it, and one stored event:
+    the config, the store's URL and the event id."""
+    from tcwebhook.config import load_settings
+    from tcwebhook.store import open_store
+
     config = tmp_path / "tcwebhook.yaml"
     config.write_text(
         f"data_dir: {tmp_path / 'data'}\n"
@@ -80,13 +84,18 @@ def test_deliver_stops_promptly_on_sigterm_and_kills_the_command(tmp_path: Path)
         f"  - {{name: erp, type: command, run: {json.dumps(child_script(pid_file))}, "
         "timeout: 60}\n"
     )
-    from tcwebhook.config import load_settings
-    from tcwebhook.store import open_store
-
     settings = load_settings(config)
     store = open_store(settings.store_url)
     event_id = store_body(store, settings, orjson.dumps(ORDER))
     store.close()
+    return config, settings.store_url, event_id
+
+
+def test_deliver_stops_promptly_on_sigterm_and_kills_the_command(tmp_path: Path) -> None:
+    from tcwebhook.store import open_store
+
+    pid_file = tmp_path / "child.pid"
+    config, store_url, event_id = slow_command_setup(tmp_path, pid_file)
     process = subprocess.Popen(
         [sys.executable, "-m", "tcwebhook", "deliver", "--config", str(config)],
         stdout=subprocess.DEVNULL,
@@ -106,7 +115,7 @@ def test_deliver_stops_promptly_on_sigterm_and_kills_the_command(tmp_path: Path)
             process.communicate()
     assert process.returncode == 0, errors
     assert wait_for(lambda: gone(child), 3)
-    store = open_store(settings.store_url)
+    store = open_store(store_url)
     task = store.get_event(event_id).tasks[0]
     store.close()
     assert (task.state, task.attempts) == ("pending", 0)  # cut short: does not count
@@ -236,22 +245,10 @@ async def test_status_reports_a_sink_that_keeps_failing(tmp_path: Path, stores: 
 
 
 def test_serve_stops_promptly_on_sigterm_with_a_command_under_way(tmp_path: Path) -> None:
-    from tcwebhook.config import load_settings
-    from tcwebhook.store import open_store
     from tests.server.test_crash import start_server
 
     pid_file = tmp_path / "child.pid"
-    config = tmp_path / "tcwebhook.yaml"
-    config.write_text(
-        f"data_dir: {tmp_path / 'data'}\n"
-        "sinks:\n"
-        f"  - {{name: erp, type: command, run: {json.dumps(child_script(pid_file))}, "
-        "timeout: 60}\n"
-    )
-    settings = load_settings(config)
-    store = open_store(settings.store_url)
-    store_body(store, settings, orjson.dumps(ORDER))
-    store.close()
+    config, _, _ = slow_command_setup(tmp_path, pid_file)
     process, _ = start_server(tmp_path / "data", "--config", str(config), "--port", "0")
     try:
         assert wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), 15)
