@@ -17,7 +17,7 @@ import os
 import re
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -258,6 +258,8 @@ class SinkSettings:
     url: str | None = field(default=None, metadata=web_url("https", "http"))
     headers: dict[str, str] = field(default_factory=dict)  # http
     ca_file: Path | None = None  # http: extra CA to trust
+    env: dict[str, str] = field(default_factory=dict)  # command: variables to set
+    pass_env: tuple[str, ...] = ()  # command: variables passed on from tcwebhook's environment
     timeout: float = field(default=30.0, metadata=bounds(above=0))
     concurrency: int = field(default=1, metadata=bounds(1))  # 1 keeps events strictly in order
     retry: RetrySettings = field(default_factory=RetrySettings)
@@ -408,20 +410,27 @@ def load_settings(
     config_file: Path | None = None,
     flags: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
+    sections: Collection[str] | None = None,
 ) -> Settings:
     """Build settings from defaults < file < environment < flags (dotted keys in ``flags``).
 
     A relative path in the file is relative to the file's folder; one given by a flag or an
     environment variable is relative to the working directory.
+
+    ``sections``: the top-level keys a command uses (e.g. a read-only command needs only
+    ``data_dir`` and ``store``); the file's other sections are skipped, so their ``${VAR}``s
+    need not be set. None: all of them.
     """
     environ = os.environ if environ is None else environ
     path = find_config_file(config_file, environ)
     origins = _Origins(f"{path}" if path else "settings", Path.cwd())
     raw: dict[str, Any] = {}
     if path is not None:
-        raw = _read_yaml(path, environ, origins)
+        raw = _read_yaml(path, environ, origins, sections)
         origins.base_dir = path.resolve().parent
     for dotted, value in _environment_layer(environ).items():
+        if sections is not None and dotted.split(".")[0] not in sections:
+            continue
         _set_dotted(raw, dotted, value)
         origins.outside[dotted] = ENV_PREFIX + dotted.replace(".", "_").upper()
         origins.quoted_text.discard(dotted)
@@ -453,7 +462,12 @@ def _resolve_store(store: StoreSettings, base_dir: Path) -> StoreSettings:
     return store
 
 
-def _read_yaml(path: Path, environ: Mapping[str, str], origins: _Origins) -> dict[str, Any]:
+def _read_yaml(
+    path: Path,
+    environ: Mapping[str, str],
+    origins: _Origins,
+    sections: Collection[str] | None = None,
+) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -466,6 +480,13 @@ def _read_yaml(path: Path, environ: Mapping[str, str], origins: _Origins) -> dic
         node = yaml.compose(text, Loader=_BoundedLoader)
         if node is None:
             return {}
+        if sections is not None and isinstance(node, yaml.MappingNode):
+            known = {f.name for f in dataclasses.fields(Settings)}
+            node.value = [  # an unknown key is kept, so that it is still reported
+                (key, value)
+                for key, value in node.value
+                if str(key.value) in sections or str(key.value) not in known
+            ]
         value = _Constructor(path, environ, origins).construct(node, "", 0)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

@@ -6,6 +6,7 @@ when the output is not a terminal (and honours NO_COLOR).
 
 from __future__ import annotations
 
+import re
 import sys
 from functools import cache
 from typing import Any
@@ -26,6 +27,29 @@ def stdout() -> Console:
 @cache
 def stderr() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+# C0 and C1 controls, DEL, line/paragraph separators and bidirectional overrides: a sender could
+# forge a line, move the cursor or reorder what a person reads.
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+VALUE_LIMIT = 200  # characters of one payload value shown to people
+
+
+def safe_text(value: object, limit: int | None = VALUE_LIMIT, keep: str = "") -> Text:
+    """A value from a payload, for people: control characters escaped (``\\x1b``), cut to
+    ``limit`` characters, and never read as Rich markup. ``keep``: controls left as they are."""
+    text = str(value)
+    if limit is not None and len(text) > limit:
+        text = f"{text[:limit]}… ({len(text)} characters)"
+
+    def escape(match: re.Match[str]) -> str:
+        char = match.group()
+        if char in keep:
+            return char
+        code = ord(char)
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+    return Text(_CONTROLS.sub(escape, text))
 
 
 def print_json(data: Any) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
+from collections.abc import Collection, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -10,6 +10,7 @@ import typer
 
 if TYPE_CHECKING:
     from tcwebhook.config import Settings
+    from tcwebhook.store import SqliteStore
 
 T = TypeVar("T")
 
@@ -29,11 +30,28 @@ DataDirOption = typer.Option(
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
 
-def load(config: Path | None, **flags: Any) -> Settings:
-    """Settings from the config file, the environment and these dotted-key flags."""
+def load(config: Path | None, sections: Collection[str] | None = None, **flags: Any) -> Settings:
+    """Settings from the config file, the environment and these dotted-key flags;
+    ``sections``: only these top-level keys of the file (see ``load_settings``)."""
     from tcwebhook.config import load_settings
 
-    return load_settings(config, {key.replace("__", "."): value for key, value in flags.items()})
+    dotted = {key.replace("__", "."): value for key, value in flags.items()}
+    return load_settings(config, dotted, sections=sections)
+
+
+# What commands that only use the event store read of the configuration.
+STORE_SECTIONS = ("data_dir", "store")
+
+
+def open_existing_store(
+    config: Path | None, data_dir: Path | None, read_only: bool = True
+) -> SqliteStore:
+    """The store of a command that works on what was received: never created here (a missing
+    database is one clear error), opened read-only unless the command changes it."""
+    from tcwebhook.store import open_store
+
+    settings = load(config, sections=STORE_SECTIONS, data_dir=data_dir)
+    return open_store(settings.store_url, read_only=read_only, create=False)
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from tcwebhook.cli.common import ConfigOption, DataDirOption, JsonOption, load, run
+from tcwebhook.cli.common import (
+    ConfigOption,
+    DataDirOption,
+    JsonOption,
+    load,
+    open_existing_store,
+    run,
+)
 from tcwebhook.errors import EXIT_CHECK_FAILED
 
 if TYPE_CHECKING:
@@ -56,16 +63,23 @@ def status(
     max_pending_age: float = typer.Option(
         3600, "--max-pending-age", help="Exit 1 when a delivery has waited longer (seconds)."
     ),
+    max_failing_age: float = typer.Option(
+        300,
+        "--max-failing-age",
+        help="Exit 1 when a sink's oldest undelivered event has failed and waited longer "
+        "(seconds).",
+    ),
     config: Path | None = ConfigOption,
     data_dir: Path | None = DataDirOption,
     json: bool = JsonOption,
 ) -> None:
-    """Counts per kind and delivery state; exit 1 when anything is dead or waits too long."""
+    """Counts per kind and delivery state; exit 1 when anything is dead, keeps failing or waits
+    too long, or the store cannot take events."""
     from tcwebhook import console
     from tcwebhook.delivery.status import outbox_status
 
-    settings = load(config, data_dir=data_dir)
-    report = outbox_status(settings, max_pending_age)
+    store = open_existing_store(config, data_dir)
+    report = outbox_status(store, max_pending_age, max_failing_age)
     if json:
         console.print_json(report)
     else:
@@ -99,5 +113,5 @@ def _render_status(report: dict[str, Any]) -> None:
     if age is not None:
         out.print(f"oldest unfinished delivery waits for {age:.0f} s")
     for problem in report["problems"]:
-        console.warning(problem)
+        console.warning(console.safe_text(problem, None).plain)
     out.print("[green]healthy[/]" if report["healthy"] else "[red]unhealthy[/]")

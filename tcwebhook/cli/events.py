@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from tcwebhook.cli.common import ConfigOption, DataDirOption, JsonOption, load
+from tcwebhook.cli.common import ConfigOption, DataDirOption, JsonOption, open_existing_store
+from tcwebhook.events import EventKind
+from tcwebhook.store.records import TaskState
 
 if TYPE_CHECKING:
-    from tcwebhook.store import SqliteStore, StoredEvent
+    from tcwebhook.store import StoredEvent
 
 events_app = typer.Typer(help="List and inspect stored events.", no_args_is_help=True)
 
@@ -19,28 +21,15 @@ def register(app: typer.Typer) -> None:
     app.add_typer(events_app, name="events")
 
 
-def _open(config: Path | None, data_dir: Path | None) -> SqliteStore:
-    from tcwebhook.store import open_store
-
-    return open_store(load(config, data_dir=data_dir).store_url)
-
-
 @events_app.command("list")
 def list_events(
     limit: int = typer.Option(50, "--limit", "-n", min=1, help="Show at most this many events."),
-    kind: str | None = typer.Option(
-        None,
-        "--kind",
-        help="order, single_delivery_order, order_documents, shipment, order_notification, "
-        "shipment_notification, order_recovered or shipment_recovered.",
-    ),
+    kind: EventKind | None = typer.Option(None, "--kind", help="Only events of this kind."),
     event_name: str | None = typer.Option(
         None, "--event-name", help="Event name or glob, e.g. 'OrderLines*'."
     ),
-    state: str | None = typer.Option(
-        None,
-        "--state",
-        help="Only events with a delivery in this state: pending, running, failed, dead or done.",
+    state: TaskState | None = typer.Option(
+        None, "--state", help="Only events with a delivery in this state."
     ),
     config: Path | None = ConfigOption,
     data_dir: Path | None = DataDirOption,
@@ -49,8 +38,13 @@ def list_events(
     """Stored events, newest first, with the state of each delivery."""
     from tcwebhook import console
 
-    store = _open(config, data_dir)
-    events = store.list_events(limit=limit, kind=kind, event_name=event_name, task_state=state)
+    store = open_existing_store(config, data_dir)
+    events = store.list_events(
+        limit=limit,
+        kind=kind.value if kind else None,
+        event_name=event_name,
+        task_state=state.value if state else None,
+    )
     if json:
         console.print_json([event.summary() for event in events])
         return
@@ -67,7 +61,7 @@ def show_event(
     """One stored event: what it is, its changed lines, headers, tasks and body."""
     from tcwebhook import console
 
-    event = _open(config, data_dir).get_event(event_id)
+    event = open_existing_store(config, data_dir).get_event(event_id)
     if json:
         console.print_json(event.detail())
         return
@@ -88,25 +82,45 @@ def retry(
 
     if (event_id is None) == (not dead):
         raise ConfigError("give either an event id or --dead (not both)")
-    store = _open(config, data_dir)
+    store = open_existing_store(config, data_dir, read_only=False)
     if event_id is not None:
         store.get_event(event_id)  # a clear "no event with id N" rather than "0 re-queued"
+    if sink is not None and sink not in (targets := store.targets()):
+        raise ConfigError(
+            f"--sink {sink}: no deliveries to a sink of that name "
+            f"(sinks with deliveries: {', '.join(targets) or 'none'})"
+        )
     count = store.requeue_tasks(event_id=event_id, target=sink, dead_only=dead)
     console.info(f"{count} delivery(ies) re-queued; a running serve or deliver picks them up")
 
 
 @events_app.command(
     "replay",
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    context_settings={
+        "allow_extra_args": True,
+        "ignore_unknown_options": True,
+        "help_option_names": [],  # --help shows the options of 'tcwebhook replay' (below)
+    },
 )
 def replay_event(
     context: typer.Context,
-    event_id: int = typer.Argument(..., help="The stored event to send again."),
+    event_id: str | None = typer.Argument(None, help="The stored event to send again."),
 ) -> None:
     """Re-send a stored event's original bytes; takes every option of 'tcwebhook replay'
     (e.g. --url URL --token T --retry)."""
     from tcwebhook.cli import app
+    from tcwebhook.errors import ConfigError
 
+    if event_id is None or {event_id, *context.args} & {"--help", "-h"}:
+        typer.echo(
+            "Usage: tcwebhook events replay ID [OPTIONS]\n\n"
+            "Re-send stored event ID. The options are those of 'tcwebhook replay', whose SOURCE "
+            "is event:ID here:\n"
+        )
+        app(args=["replay", "--help"], prog_name="tcwebhook")
+        return
+    if not event_id.isdigit():
+        raise ConfigError(f"events replay: {event_id!r} is not an event id (e.g. 42)")
     # The same command line as 'tcwebhook replay event:ID ...': one implementation, every option.
     app(args=["replay", f"event:{event_id}", *context.args], prog_name="tcwebhook")
 
@@ -132,7 +146,7 @@ def export(
 
     if output_format != "jsonl":
         raise ConfigError(f"--format {output_format} is not supported; use jsonl")
-    store = _open(config, data_dir)
+    store = open_existing_store(config, data_dir)
     for event in store.iter_events(_timestamp(since, "--since") if since else None):
         sys.stdout.write(to_json(envelope(event)) + "\n")
 
@@ -149,7 +163,8 @@ def purge(
     """Delete old events whose deliveries are all done (undelivered ones only with --force)."""
     from tcwebhook import console
 
-    count = _open(config, data_dir).purge(_timestamp(before, "--before"), force=force)
+    store = open_existing_store(config, data_dir, read_only=False)
+    count = store.purge(_timestamp(before, "--before"), force=force)
     console.info(f"{count} event(s) deleted")
 
 
@@ -166,6 +181,9 @@ def _timestamp(value: str, option: str) -> str:
     return instant.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+LIST_LIMIT = 60  # characters of a payload value in a table cell
+
+
 def _render_list(events: list[StoredEvent]) -> None:
     from rich.table import Table
 
@@ -177,16 +195,18 @@ def _render_list(events: list[StoredEvent]) -> None:
     table = Table(box=None, header_style="bold")
     for column in ("id", "received (UTC)", "kind", "event", "PO / shipment", "changed", "tasks"):
         table.add_column(column, justify="right" if column in ("id", "changed") else "left")
+    safe = console.safe_text
     for event in events:
         tasks = ", ".join(f"{t.target}: {t.state}" for t in event.tasks)
         table.add_row(
             str(event.id),
-            event.received_at.replace("T", " ").rstrip("Z"),
-            event.kind,
-            event.event_name or f"{event.method} {event.resource_id}",  # GET or POLL
-            event.number or "-",
+            safe(event.received_at.replace("T", " ").rstrip("Z")),
+            safe(event.kind),
+            # GET notifications and POLL (recovered) events have no event name.
+            safe(event.event_name or f"{event.method} {event.resource_id}", LIST_LIMIT),
+            safe(event.number or "-", LIST_LIMIT),
             str(len(event.changed_lines)) if event.body else "-",
-            tasks or "-",
+            safe(tasks or "-"),
         )
     console.stdout().print(table)
 
@@ -212,26 +232,35 @@ def _render_detail(event: StoredEvent) -> None:
         ("request", f"{event.method} {event.path}"),
         ("changed lines", ", ".join(event.changed_lines) or "-"),
     ):
-        info.add_row(label, str(value))
+        info.add_row(label, console.safe_text(value))
     for task in event.tasks:
         detail = f"{task.state}, {task.attempts} attempt(s)"
         if task.last_error:
             detail += f", last error: {task.last_error}"
-        info.add_row(f"task {task.target}", detail)
+        info.add_row(f"task {console.safe_text(task.target)}", console.safe_text(detail, 1000))
     if event.fetched_at:
-        info.add_row(
-            "fetched",
-            f"{event.fetched_at}; changed: {', '.join(event.fetched_changed_lines or ()) or '-'}",
-        )
+        changed = ", ".join(event.fetched_changed_lines or ()) or "-"
+        info.add_row("fetched", console.safe_text(f"{event.fetched_at}; changed: {changed}"))
     out.print(info)
     if event.body:
-        out.print(Syntax(_pretty(event.body), "json", word_wrap=True))
+        pretty = _pretty(event.body)
+        if pretty is None:  # not JSON: shown as text, escaped
+            out.print(console.safe_text(event.body.decode("utf-8", "replace"), None, keep="\n\t"))
+        else:
+            out.print(Syntax(pretty, "json", word_wrap=True))
 
 
-def _pretty(body: bytes) -> str:
+def _pretty(body: bytes) -> str | None:
+    """The body indented, or None if it is not JSON. JSON strings are escaped by the serialiser,
+    so no control character reaches the terminal; a body nested deeper than it can indent is
+    shown as stored."""
     import orjson
 
     try:
-        return orjson.dumps(orjson.loads(body), option=orjson.OPT_INDENT_2).decode()
+        value = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return body.decode("utf-8", "replace")
+        return None
+    try:
+        return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+    except orjson.JSONEncodeError:
+        return body.decode()

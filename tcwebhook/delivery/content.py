@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from tcwebhook.store import StoredEvent
+from tcwebhook.store.records import embedded_json
 
 
 def envelope(event: StoredEvent) -> dict[str, Any]:
@@ -20,8 +21,9 @@ def envelope(event: StoredEvent) -> dict[str, Any]:
         "resource_id": event.resource_id,
         "number": event.number,
         "changed_lines": list(event.changed_lines),
-        "payload": orjson.loads(event.body) if event.body else None,
-        "fetched": orjson.loads(event.fetched) if event.fetched else None,
+        # As stored, not parsed and serialised again: any depth the receiver accepted fits.
+        "payload": embedded_json(event.body),
+        "fetched": embedded_json(event.fetched),
     }
 
 

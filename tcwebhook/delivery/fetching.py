@@ -53,6 +53,9 @@ class FetchSink:
         await asyncio.to_thread(self.store.attach_fetched, event.id, fetched.raw, changed)
         return f"fetched {kind} {event.resource_id}: {len(changed)} changed line(s)"
 
+    def interrupt(self) -> None:
+        return None  # bounded by the client's timeout
+
     async def close(self) -> None:
         await self.client.close()
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
+import signal
+import tempfile
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Protocol
 
 import aiohttp
 
@@ -16,6 +19,12 @@ from tcwebhook.store import StoredEvent
 from tcwebhook.trust import client_context
 
 OUTPUT_LIMIT = 4096  # bytes of a command's output or an HTTP answer kept for `events show`
+# Characters of one TCWEBHOOK_* value: the kernel refuses to start a program whose environment
+# is too large ("Argument list too long"); the whole event is on stdin anyway.
+ENV_VALUE_LIMIT = 1024
+# What a command inherits from tcwebhook's own environment (besides its sink's pass_env):
+# enough to run programs, never the secrets the configuration refers to.
+INHERITED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR")
 
 
 class DeliveryFailed(Exception):
@@ -24,6 +33,10 @@ class DeliveryFailed(Exception):
     def __init__(self, message: str, output: str | None = None) -> None:
         super().__init__(message)
         self.output = output
+
+
+class DeliveryInterrupted(Exception):
+    """tcwebhook is stopping: the attempt was cut short and does not count."""
 
 
 class TaskPolicy(Protocol):
@@ -45,6 +58,10 @@ class Sink(Protocol):
 
     async def deliver(self, event: StoredEvent) -> str | None:
         """Hand the event on; return output worth keeping. Must be idempotent."""
+        ...
+
+    def interrupt(self) -> None:
+        """tcwebhook is stopping: cut deliveries under way short if they may take long."""
         ...
 
     async def close(self) -> None: ...
@@ -106,56 +123,120 @@ class DirectorySink:
             os.close(directory)
         return str(final)
 
+    def interrupt(self) -> None:
+        return None  # a file write is quick
+
     async def close(self) -> None:
         return None
 
 
 class CommandSink:
-    """Runs a program per event: the event on stdin, its metadata in TCWEBHOOK_* variables."""
+    """Runs a program per event: the event on stdin, its metadata in TCWEBHOOK_* variables.
+
+    Each run has its own process group, killed as a whole on timeout or when tcwebhook stops,
+    so a child the program started cannot keep the delivery (or tcwebhook) waiting. Its input
+    and output are temporary files, not pipes: nothing waits for a pipe that a leftover process
+    still holds open.
+    """
 
     def __init__(self, settings: SinkSettings) -> None:
         self.settings = settings
+        self._running: set[asyncio.subprocess.Process] = set()
+        self._stopping = False
 
     async def deliver(self, event: StoredEvent) -> str | None:
-        environment = {
-            **os.environ,
-            "TCWEBHOOK_EVENT_ID": str(event.id),
-            "TCWEBHOOK_EVENT_NAME": event.event_name or "",
-            "TCWEBHOOK_KIND": event.kind,
-            "TCWEBHOOK_RESOURCE_ID": event.resource_id or "",
-            "TCWEBHOOK_MESSAGE_ID": event.message_id or "",
-            "TCWEBHOOK_NUMBER": event.number or "",
-        }
         program = self.settings.run[0]
-        try:
-            process = await asyncio.create_subprocess_exec(
-                *self.settings.run,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env=environment,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            raise DeliveryFailed(f"cannot run {program}: {exc.strerror or exc}") from None
-        try:
-            stdout, stderr = await asyncio.wait_for(
-                process.communicate(render(event, self.settings.content)), self.settings.timeout
-            )
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            raise DeliveryFailed(
-                f"{program} did not finish within {self.settings.timeout:g} s"
-            ) from None
-        output = _tail(stdout)
-        if process.returncode != 0:
-            detail = _tail(stderr, 500).strip() or "no error output"
-            raise DeliveryFailed(f"{program} exited with {process.returncode}: {detail}", output)
-        return output
+        if self._stopping:
+            raise DeliveryInterrupted()
+        with (
+            tempfile.TemporaryFile() as stdin,
+            tempfile.TemporaryFile() as stdout,
+            tempfile.TemporaryFile() as stderr,
+        ):
+            stdin.write(render(event, self.settings.content))
+            stdin.seek(0)
+            try:
+                process = await asyncio.create_subprocess_exec(
+                    *self.settings.run,
+                    stdin=stdin,
+                    stdout=stdout,
+                    stderr=stderr,
+                    env=command_environment(self.settings, event),
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                raise DeliveryFailed(f"cannot run {program}: {exc.strerror or exc}") from None
+            self._running.add(process)
+            try:
+                await asyncio.wait_for(process.wait(), self.settings.timeout)
+            except TimeoutError:
+                _kill_group(process)
+                await process.wait()
+                if self._stopping:
+                    raise DeliveryInterrupted() from None
+                raise DeliveryFailed(
+                    f"{program} did not finish within {self.settings.timeout:g} s"
+                ) from None
+            except BaseException:  # cancelled: take the program down with us
+                _kill_group(process)
+                raise
+            finally:
+                self._running.discard(process)
+            if self._stopping:
+                raise DeliveryInterrupted()
+            output = _tail(_read_tail(stdout))
+            if process.returncode != 0:
+                detail = _tail(_read_tail(stderr), 500).strip() or "no error output"
+                raise DeliveryFailed(
+                    f"{program} exited with {process.returncode}: {detail}", output
+                )
+            return output
+
+    def interrupt(self) -> None:
+        self._stopping = True
+        for process in self._running:
+            _kill_group(process)
 
     async def close(self) -> None:
-        return None
+        self.interrupt()
+
+
+def command_environment(settings: SinkSettings, event: StoredEvent) -> dict[str, str]:
+    """A minimal environment: what programs need to run, the variables the sink names in
+    ``pass_env`` and sets in ``env``, and the event's TCWEBHOOK_* metadata (each bounded)."""
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name in INHERITED_ENV or name.startswith("LC_") or name in settings.pass_env
+    }
+    environment.update(settings.env)
+    metadata = {
+        "TCWEBHOOK_EVENT_ID": str(event.id),
+        "TCWEBHOOK_EVENT_NAME": event.event_name or "",
+        "TCWEBHOOK_KIND": event.kind,
+        "TCWEBHOOK_RESOURCE_ID": event.resource_id or "",
+        "TCWEBHOOK_MESSAGE_ID": event.message_id or "",
+        "TCWEBHOOK_NUMBER": event.number or "",
+    }
+    environment.update({name: _env_value(value) for name, value in metadata.items()})
+    return environment
+
+
+def _env_value(value: str) -> str:
+    """Cut to ``ENV_VALUE_LIMIT``, without NUL (which no environment can hold) or unpaired
+    surrogates (which cannot be encoded)."""
+    cut = value[:ENV_VALUE_LIMIT].replace("\0", "")
+    return cut.encode("utf-8", "replace").decode("utf-8")
+
+
+def _kill_group(process: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _read_tail(file: IO[bytes], limit: int = OUTPUT_LIMIT) -> bytes:
+    file.seek(max(file.seek(0, os.SEEK_END) - limit, 0))
+    return bytes(file.read(limit))
 
 
 class HttpSink:
@@ -192,6 +273,9 @@ class HttpSink:
             ) from None
         except aiohttp.ClientError as exc:
             raise DeliveryFailed(f"cannot reach {self.url}: {exc}") from None
+
+    def interrupt(self) -> None:
+        return None  # bounded by the sink's timeout
 
     async def close(self) -> None:
         if self._session is not None:

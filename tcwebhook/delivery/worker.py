@@ -16,7 +16,13 @@ import time
 from collections.abc import Callable
 
 from tcwebhook.config import RetrySettings, Settings
-from tcwebhook.delivery.sinks import DeliveryFailed, Sink, TaskPolicy, make_sink
+from tcwebhook.delivery.sinks import (
+    DeliveryFailed,
+    DeliveryInterrupted,
+    Sink,
+    TaskPolicy,
+    make_sink,
+)
 from tcwebhook.store import Outcome, SqliteStore, TaskRecord
 
 log = logging.getLogger("tcwebhook.delivery")
@@ -24,6 +30,8 @@ log = logging.getLogger("tcwebhook.delivery")
 IDLE_POLL = 0.2  # seconds between looks at the outbox when nothing woke us
 LEASE_MARGIN = 30.0  # a claim lapses this long after the sink's timeouts
 CLAIM_BATCH = 32  # tasks claimed (and recorded) per transaction
+RECORD_RETRY_MAX = 5.0  # seconds between tries to record outcomes while the store fails
+RECORD_TRIES_WHEN_STOPPING = 3  # then the claims are handed back (or left to the next start)
 
 
 def next_delay(retry: RetrySettings, attempts: int) -> float:
@@ -69,8 +77,12 @@ class DeliveryWorker:
         self._wake.set()
 
     def stop(self) -> None:
+        """Stop claiming; cut short deliveries that may take long (commands are killed, their
+        tasks given back without counting an attempt)."""
         self._stopping.set()
         self._wake.set()
+        for sink in self.sinks:
+            sink.interrupt()
 
     async def run(self) -> None:
         """Deliver until ``stop``; in-flight deliveries finish first."""
@@ -142,6 +154,9 @@ class DeliveryWorker:
         if policy.concurrency == 1:
             for index, task in enumerate(batch):
                 outcome = await self._attempt(sink, task)
+                if outcome is None:  # interrupted: this one and the rest go back
+                    released = [later.id for later in batch[index:]]
+                    break
                 outcomes.append(outcome)
                 if outcome.state != "done":
                     released = [later.id for later in batch[index + 1 :]]
@@ -149,22 +164,62 @@ class DeliveryWorker:
         else:
             limit = asyncio.Semaphore(policy.concurrency)
 
-            async def bounded(task: TaskRecord) -> Outcome:
+            async def bounded(task: TaskRecord) -> Outcome | None:
                 async with limit:
                     return await self._attempt(sink, task)
 
-            outcomes = list(await asyncio.gather(*(bounded(task) for task in batch)))
-        await asyncio.to_thread(self.store.finish_tasks, outcomes, released)
+            attempted = await asyncio.gather(*(bounded(task) for task in batch))
+            outcomes = [outcome for outcome in attempted if outcome is not None]
+            released = [t.id for t, o in zip(batch, attempted, strict=True) if o is None]
+        if not await self._record(policy, outcomes, released):
+            return len(outcomes)
         for outcome in outcomes:
             if self.listener is not None:
                 self.listener(policy, outcome.task, outcome.state, outcome.error)
         return len(outcomes)
 
-    async def _attempt(self, sink: Sink, task: TaskRecord) -> Outcome:
+    async def _record(
+        self, policy: TaskPolicy, outcomes: list[Outcome], released: list[int]
+    ) -> bool:
+        """Record the outcomes, retrying while the store fails (disk full, locked): the claims
+        are this live process's to settle, not the lease's. When stopping gives up, the claims
+        are handed back if the store lets us; otherwise the next start on this host does."""
+        delay, tries = 0.2, 0
+        while True:
+            try:
+                await asyncio.to_thread(self.store.finish_tasks, outcomes, released)
+                return True
+            except Exception as exc:
+                tries += 1
+                if self._stopping.is_set() and tries >= RECORD_TRIES_WHEN_STOPPING:
+                    log.error(
+                        "could not record %d delivery outcome(s) for %s (%s); "
+                        "they will be delivered again",
+                        len(outcomes),
+                        policy.name,
+                        exc,
+                    )
+                    with contextlib.suppress(Exception):
+                        await asyncio.to_thread(self.store.release_claims, self.claimant)
+                    return False
+                log.warning(
+                    "could not record %d delivery outcome(s) for %s (%s); retrying in %.1f s",
+                    len(outcomes) + len(released),
+                    policy.name,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(0.2 if self._stopping.is_set() else delay)
+                delay = min(delay * 2, RECORD_RETRY_MAX)
+
+    async def _attempt(self, sink: Sink, task: TaskRecord) -> Outcome | None:
+        """One delivery; None when it was interrupted by stopping (it does not count)."""
         policy = sink.settings
         try:
             event = await asyncio.to_thread(self.store.get_event, task.event_id)
             return Outcome(task, "done", output=await sink.deliver(event))
+        except DeliveryInterrupted:
+            return None
         except DeliveryFailed as exc:
             error, output = str(exc), exc.output
         except Exception as exc:  # a bug or a surprise in a sink must not stop the others

@@ -7,6 +7,7 @@ Tradecloud never retries a 500 and the event would be lost.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import logging
@@ -152,7 +153,15 @@ async def _guarding(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _healthz(request: web.Request) -> web.Response:
-    return web.Response(text="ok")
+    """200 only while the store can take events (a monitor or load balancer asks): after a
+    failed commit, or when the write probe fails (disk full, deleted, locked), 503. The reason
+    stays out of this unauthenticated answer; ``tcwebhook status`` tells it."""
+    problem = await asyncio.to_thread(request.app[STORE].problem)
+    if problem is None:
+        return web.Response(text="ok")
+    response = web.Response(status=503, text="unavailable: the event store cannot take events")
+    response.headers[hdrs.RETRY_AFTER] = "5"
+    return response
 
 
 async def _receive_post(request: web.Request) -> web.Response:

@@ -28,12 +28,23 @@ __all__ = [
 ]
 
 
-def open_store(url: str, busy_timeout: float = 2.0) -> SqliteStore:
-    """Open (and migrate) the store at ``sqlite:///path``; the only backend so far."""
+def open_store(
+    url: str, busy_timeout: float = 2.0, *, read_only: bool = False, create: bool = True
+) -> SqliteStore:
+    """Open (and migrate) the store at ``sqlite:///path``; the only backend so far.
+
+    ``read_only``: for commands that only read; never creates, migrates or writes, and works on
+    a read-only copy. ``create=False``: a missing database is an error, not a new empty one.
+    """
     prefix = "sqlite:///"
     if not url.startswith(prefix) or len(url) == len(prefix):
         raise ConfigError(
             f"store.url {url!r} is not supported: use sqlite:///path/to/events.db "
             "(sqlite:////abs/path for an absolute path)"
         )
-    return SqliteStore(Path(url[len(prefix) :]).expanduser(), busy_timeout=busy_timeout)
+    return SqliteStore(
+        Path(url[len(prefix) :]).expanduser(),
+        busy_timeout=busy_timeout,
+        read_only=read_only,
+        create=create,
+    )

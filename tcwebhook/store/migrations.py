@@ -95,21 +95,55 @@ MIGRATIONS: list[tuple[str, str]] = [
 
 
 def migrate(connection: sqlite3.Connection) -> list[str]:
-    """Apply the migrations this database has not seen yet; return their names."""
-    connection.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations "
-        "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
-    )
-    applied = {row[0] for row in connection.execute("SELECT name FROM schema_migrations")}
-    done = []
-    for name, sql in MIGRATIONS:
-        if name in applied:
-            continue
-        with connection:
-            connection.executescript(f"BEGIN IMMEDIATE;\n{sql}\n")
+    """Apply the migrations this database has not seen yet; return their names.
+
+    All of them in one ``BEGIN IMMEDIATE`` transaction, and the applied set is read inside it:
+    two processes opening a fresh database at once take turns, and the second finds nothing
+    left to do (read before the lock, both would run the first migration).
+    """
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+        applied = {row[0] for row in connection.execute("SELECT name FROM schema_migrations")}
+        done = []
+        for name, sql in MIGRATIONS:
+            if name in applied:
+                continue
+            # Statement by statement: executescript() would commit the open transaction first.
+            for statement in statements(sql):
+                connection.execute(statement)
             connection.execute(
                 "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
                 (name, datetime.now(UTC).isoformat()),
             )
-        done.append(name)
+            done.append(name)
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
     return done
+
+
+def pending(connection: sqlite3.Connection) -> list[str]:
+    """The migrations this database lacks (without applying them: for read-only opening)."""
+    try:
+        applied = {row[0] for row in connection.execute("SELECT name FROM schema_migrations")}
+    except sqlite3.OperationalError:  # no such table: not a database of ours, or empty
+        applied = set()
+    return [name for name, _ in MIGRATIONS if name not in applied]
+
+
+def statements(sql: str) -> list[str]:
+    """Split a script into complete statements (a ';' inside a comment or string is kept)."""
+    result, current = [], ""
+    for part in sql.split(";"):
+        current += part + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \n;"):
+                result.append(current.strip())
+            current = ""
+    return result

@@ -3,7 +3,42 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
+
+import orjson
+
+
+class TaskState(StrEnum):
+    """The states of a delivery (a task), the one list every command takes them from."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    FAILED = "failed"
+    DEAD = "dead"
+    DONE = "done"
+
+
+def embedded_json(raw: bytes | None) -> Any:
+    """Stored JSON bytes as a value to put into a document.
+
+    Parsed, as a rule. A body nested deeper than the serialiser's recursion limit becomes an
+    ``orjson.Fragment``, written as stored without being serialised again; bytes that are not
+    JSON (never accepted by ``serve``, but a stored row may hold anything) become their text.
+    So no stored event can break a reader.
+    """
+    if not raw:
+        return None
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return bytes(raw).decode("utf-8", "replace")
+    if isinstance(value, dict | list):
+        try:
+            orjson.dumps(value)
+        except orjson.JSONEncodeError:
+            return orjson.Fragment(raw)
+    return value
 
 
 @dataclass(frozen=True)
@@ -93,15 +128,12 @@ class StoredEvent:
 
     def detail(self) -> dict[str, Any]:
         """The JSON shape of ``events show --json``: the summary plus body, headers and tasks."""
-        import orjson
-
-        body = orjson.loads(self.body) if self.body else None
         detail = self.summary()
         detail.update(
             path=self.path,
             headers=self.headers,
-            body=body,
-            fetched=orjson.loads(self.fetched) if self.fetched else None,
+            body=embedded_json(self.body),
+            fetched=embedded_json(self.fetched),
             fetched_changed_lines=(
                 list(self.fetched_changed_lines) if self.fetched_changed_lines is not None else None
             ),

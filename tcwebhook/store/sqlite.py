@@ -14,8 +14,10 @@ import fcntl
 import os
 import queue
 import sqlite3
+import tempfile
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +27,7 @@ import orjson
 import zstandard
 
 from tcwebhook.errors import NotFound, StoreUnavailable
-from tcwebhook.store.migrations import migrate
+from tcwebhook.store.migrations import migrate, pending
 from tcwebhook.store.records import (
     AppendResult,
     KnownObject,
@@ -42,6 +44,11 @@ WRITER_AUTOCHECKPOINT = 16384
 # checkpoint is 1000 pages): checkpointing after every small commit costs more fsyncs.
 CHECKPOINT_EVERY_BYTES = 4 * 1024 * 1024
 _STOP = object()
+# /healthz: a failed commit counts as "cannot take events" for this long unless a later one
+# succeeds; the write probe is repeated at most this often.
+RECENT_FAILURE = 30.0
+PROBE_EVERY = 2.0
+PROBE_BYTES = 64 * 1024
 
 _TASK_COLUMNS = (
     "id, event_id, target, state, attempts, next_attempt_at, last_error, output, updated_at"
@@ -144,15 +151,35 @@ def utc_now() -> str:
 class SqliteStore:
     """Durable event store in one SQLite file."""
 
-    def __init__(self, path: Path, busy_timeout: float = 2.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        busy_timeout: float = 2.0,
+        *,
+        read_only: bool = False,
+        create: bool = True,
+    ) -> None:
+        """``read_only``: never write, create or migrate (works on a read-only copy);
+        ``create=False``: a database that is not there is an error, not a new empty one."""
         self.path = path
         self.busy_timeout = busy_timeout
+        self._uri: str | None = None  # set for read-only connections
+        if (read_only or not create) and not path.is_file():
+            raise StoreUnavailable(
+                f"there is no event store at {path}: nothing was received there yet "
+                "(start 'tcwebhook serve') or data_dir / store.url points elsewhere"
+            )
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect() as connection:
-                connection.execute("PRAGMA journal_mode=WAL")
-                migrate(connection)
-            connection.close()
+            if read_only:
+                self._open_read_only()
+            else:
+                self._create_private(path)
+                connection = self._connect()
+                try:
+                    self._use_wal(connection)
+                    migrate(connection)
+                finally:
+                    connection.close()
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot open the event store {path}: {exc}") from None
         except OSError as exc:
@@ -160,12 +187,62 @@ class SqliteStore:
                 f"cannot create the event store {path}: {exc.strerror}; "
                 "check the data_dir / store.url setting and its permissions"
             ) from None
+        self._commit_failure: tuple[float, str] | None = None  # (monotonic time, why)
+        self._committed_at = -PROBE_EVERY  # monotonic time of the last successful commit
+        self._probed: tuple[float, str | None] = (-PROBE_EVERY, None)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._lock = threading.Lock()
         self._writers_lock: int | None = None  # file descriptor, see coordinate_writers
         # Called in the writer thread after each commit with (events, seconds): metrics.
         self.commit_observer: Callable[[int, float], None] | None = None
+
+    @staticmethod
+    def _create_private(path: Path) -> None:
+        """Order data is for this user only: the directory 0700, the database 0600 (SQLite
+        gives the -wal and -shm files the database file's permissions)."""
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+    def _use_wal(self, connection: sqlite3.Connection) -> None:
+        """Switch to WAL. Two processes opening a fresh database at once both try; SQLite does
+        not wait on its busy handler for that, so wait here (up to the busy timeout)."""
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                connection.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+
+    def _open_read_only(self) -> None:
+        """``mode=ro``; where even that needs to write (a WAL database in a read-only
+        directory cannot create its -shm file), ``immutable=1``."""
+        location = urllib.parse.quote(str(self.path))
+        last: sqlite3.Error | None = None
+        for mode in ("mode=ro", "immutable=1"):
+            self._uri = f"file:{location}?{mode}"
+            try:
+                connection = self._connect()
+                try:
+                    missing = pending(connection)
+                finally:
+                    connection.close()
+            except sqlite3.OperationalError as exc:
+                last = exc
+                continue
+            if missing:
+                raise StoreUnavailable(
+                    f"{self.path} is not an event store of this version of tcwebhook "
+                    f"(it lacks {', '.join(missing)}); run 'tcwebhook deliver --once' on it "
+                    "to upgrade it, or check data_dir / store.url"
+                )
+            return
+        assert last is not None
+        raise last
 
     def coordinate_writers(self) -> None:
         """Several processes write this store at once (``serve --workers``): take turns.
@@ -180,7 +257,11 @@ class SqliteStore:
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(
-            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+            self._uri or self.path,
+            timeout=self.busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+            uri=self._uri is not None,
         )
         connection.execute("PRAGMA synchronous=FULL")
         connection.execute("PRAGMA foreign_keys=ON")
@@ -255,17 +336,20 @@ class SqliteStore:
                     results = self._insert_many(connection, [event for event, _, _ in batch])
                     connection.execute("COMMIT")
                 except BaseException:
-                    connection.execute("ROLLBACK")
+                    _rollback(connection)
                     raise
             finally:
                 if lock is not None:
                     fcntl.flock(lock, fcntl.LOCK_UN)
         except Exception as exc:  # every failure to store must reach the request as a 503
+            self._commit_failure = (time.monotonic(), str(exc))
             error = StoreUnavailable(f"the event store could not commit: {exc}")
             _wake_all(batch, [error] * len(batch))
             return
         if self.commit_observer is not None:
             self.commit_observer(len(batch), time.perf_counter() - started)
+        self._commit_failure = None
+        self._committed_at = time.monotonic()
         _wake_all(batch, results)
 
     def _insert(self, connection: sqlite3.Connection, event: NewEvent) -> AppendResult:
@@ -317,6 +401,56 @@ class SqliteStore:
             self._writers_lock = None
 
     # ---------------------------------------------------------------------------------------
+    # Health
+
+    def problem(self) -> str | None:
+        """Why the store cannot take events now, or None (for /healthz; blocking).
+
+        A commit that failed recently counts until a later one succeeds (the clients saw 503s);
+        otherwise the write probe, repeated at most every ``PROBE_EVERY`` seconds.
+        """
+        now = time.monotonic()
+        failure = self._commit_failure
+        if failure is not None and now - failure[0] < RECENT_FAILURE:
+            return f"the last commit failed: {failure[1]}"
+        if now - self._committed_at < PROBE_EVERY:  # busy and committing: no probe needed
+            return self._gone()
+        checked, found = self._probed
+        if time.monotonic() - checked >= PROBE_EVERY:
+            found = self.probe_write()
+            self._probed = (time.monotonic(), found)
+        return found
+
+    def _gone(self) -> str | None:
+        """A deleted database keeps taking commits into the open file, and loses them all."""
+        return None if self.path.is_file() else f"the database file {self.path} is gone"
+
+    def probe_write(self) -> str | None:
+        """A cheap write probe: the database file is still there, its directory takes a small
+        fsynced write (disk full, read-only file system) and the write lock can be taken
+        (locked, not a database). Writes nothing into the database itself."""
+        if gone := self._gone():
+            return gone
+        try:
+            with tempfile.TemporaryFile(dir=self.path.parent) as probe:
+                probe.write(bytes(PROBE_BYTES))
+                probe.flush()
+                os.fsync(probe.fileno())
+        except OSError as exc:
+            return f"cannot write in {self.path.parent}: {exc.strerror or exc}"
+        try:
+            connection = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+                connection.execute("SELECT count(*) FROM schema_migrations").fetchone()
+                connection.execute("ROLLBACK")
+            finally:
+                connection.close()
+        except sqlite3.Error as exc:
+            return f"the event store {self.path} cannot be written: {exc}"
+        return None
+
+    # ---------------------------------------------------------------------------------------
     # Tasks (the outbox). Blocking calls: the delivery worker runs them in a thread.
 
     @contextmanager
@@ -326,41 +460,45 @@ class SqliteStore:
             connection.execute("BEGIN IMMEDIATE")
             try:
                 yield connection
+                connection.execute("COMMIT")
             except BaseException:
-                connection.execute("ROLLBACK")
+                _rollback(connection)
                 raise
-            connection.execute("COMMIT")
 
     def claim_tasks(
         self, target: str, limit: int, lease_seconds: float, strict_order: bool, claimant: str
     ) -> list[TaskRecord]:
         """Mark up to ``limit`` due tasks of ``target`` as running, for ``lease_seconds``.
 
-        With ``strict_order`` only the oldest unfinished task may run, and only when it is due:
-        a failing event holds back the ones after it, so the sink sees them in order. A claim
+        With ``strict_order`` only the oldest unfinished task may run, and only when it is due
+        (and, for a GET notification, fetched): a failing event holds back the ones after it,
+        so the sink sees them in order. A claim
         that lapses (the process died) makes the task due again.
         """
         now = time.time()
+        unfinished = "target = ? AND state IN ('pending', 'failed', 'running')"
         # A sink waits for the API fetch of a GET notification, so it can hand on the object.
-        unfinished = (
-            "target = ? AND state IN ('pending', 'failed', 'running') AND NOT EXISTS ("
-            "SELECT 1 FROM tasks f WHERE f.event_id = tasks.event_id AND f.target = '@fetch' "
-            "AND f.id != tasks.id AND f.state NOT IN ('done', 'dead'))"
+        waiting = (
+            "EXISTS (SELECT 1 FROM tasks f WHERE f.event_id = tasks.event_id "
+            "AND f.target = '@fetch' AND f.id != tasks.id AND f.state NOT IN ('done', 'dead'))"
         )
-        if strict_order:  # the leading run of due tasks, stopping at the first one not due
-            sql = f"SELECT id, next_attempt_at FROM tasks WHERE {unfinished} ORDER BY id LIMIT ?"
+        if strict_order:  # the leading run of due tasks, stopping at the first one not ready
+            sql = (
+                f"SELECT id, next_attempt_at, {waiting} FROM tasks WHERE {unfinished} "
+                "ORDER BY id LIMIT ?"
+            )
             params: tuple[Any, ...] = (target, limit)
         else:
             sql = (
-                f"SELECT id, 0 FROM tasks WHERE {unfinished} AND next_attempt_at <= ? "
-                "ORDER BY id LIMIT ?"
+                f"SELECT id, 0, 0 FROM tasks WHERE {unfinished} AND NOT {waiting} "
+                "AND next_attempt_at <= ? ORDER BY id LIMIT ?"
             )
             params = (target, now, limit)
 
         def due_ids(connection: sqlite3.Connection) -> list[int]:
             ids = []
-            for task_id, due in connection.execute(sql, params).fetchall():
-                if due > now:
+            for task_id, due, waits_for_fetch in connection.execute(sql, params).fetchall():
+                if due > now or waits_for_fetch:
                     break
                 ids.append(task_id)
             return ids
@@ -384,6 +522,12 @@ class SqliteStore:
                 f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id IN ({marks}) ORDER BY id", ids
             )
             return [TaskRecord(*row) for row in rows]
+
+    def targets(self) -> list[str]:
+        """Every target (sink name or ``@fetch``) that has deliveries, sorted."""
+        with self.reading() as connection:
+            sql = "SELECT DISTINCT target FROM tasks ORDER BY target"
+            return [str(row[0]) for row in connection.execute(sql)]
 
     def claimants(self) -> list[str]:
         """Who holds running tasks right now."""
@@ -458,7 +602,8 @@ class SqliteStore:
             return cursor.rowcount
 
     def status(self) -> dict[str, Any]:
-        """Counts per kind and per task state, and the age of the oldest unfinished task."""
+        """Counts per kind and per task state, the oldest unfinished task's age, and per target
+        its oldest unfinished task (the one holding back a ``concurrency: 1`` sink)."""
         with self.reading() as connection:
             kinds = dict(connection.execute("SELECT kind, count(*) FROM events GROUP BY kind"))
             tasks: dict[str, dict[str, int]] = {}
@@ -470,7 +615,26 @@ class SqliteStore:
                 "SELECT min(e.received_at) FROM tasks t JOIN events e ON e.id = t.event_id "
                 "WHERE t.state IN ('pending', 'failed', 'running')"
             ).fetchone()[0]
-        return {"events": kinds, "tasks": tasks, "oldest_unfinished_received_at": oldest}
+            heads: dict[str, dict[str, Any]] = {}
+            for target, event_id, state, attempts, last_error, received_at in connection.execute(
+                "SELECT t.target, t.event_id, t.state, t.attempts, t.last_error, e.received_at "
+                "FROM tasks t JOIN events e ON e.id = t.event_id WHERE t.id IN ("
+                "SELECT min(id) FROM tasks WHERE state IN ('pending', 'failed', 'running') "
+                "GROUP BY target)"
+            ):
+                heads[target] = {
+                    "event_id": event_id,
+                    "state": state,
+                    "attempts": attempts,
+                    "last_error": last_error,
+                    "received_at": received_at,
+                }
+        return {
+            "events": kinds,
+            "tasks": tasks,
+            "oldest_unfinished_received_at": oldest,
+            "oldest_unfinished": heads,  # per target: its oldest unfinished delivery
+        }
 
     def purge(self, before: str, force: bool = False) -> int:
         """Delete events received before ``before`` whose tasks are all done (any, with force)."""
@@ -627,8 +791,8 @@ class SqliteStore:
             raise StoreUnavailable(f"cannot open the event store {self.path}: {exc}") from None
         try:
             yield connection
-        except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(f"cannot read the event store {self.path}: {exc}") from None
+        except sqlite3.DatabaseError as exc:  # locked, disk full, corrupt ("malformed"), ...
+            raise StoreUnavailable(f"the event store {self.path} failed: {exc}") from None
         finally:
             connection.close()
 
@@ -666,6 +830,8 @@ class SqliteStore:
             return [self._event(connection, row) for row in rows]
 
     def get_event(self, event_id: int) -> StoredEvent:
+        if not 0 < event_id < 2**63:  # SQLite's integers; beyond them no id can exist
+            raise NotFound(f"no event with id {event_id} in {self.path}")
         with self.reading() as connection:
             row = connection.execute(
                 f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,)
@@ -681,22 +847,25 @@ class SqliteStore:
                 f"SELECT {_TASK_COLUMNS} FROM tasks WHERE event_id = ? ORDER BY id", (row[0],)
             )
         ]
+        # Whatever a row holds (SQLite keeps any type in any column, and rows may come from
+        # older versions or other tools), reading it must not fail: no event may break a reader.
+        fetched_lines = _json_column(row[13], list) if row[13] else None
         return StoredEvent(
             id=row[0],
-            received_at=row[1],
-            kind=row[2],
-            event_name=row[3],
-            message_id=row[4],
-            resource_id=row[5],
-            number=row[6],
-            changed_lines=tuple(orjson.loads(row[7])),
-            method=row[8],
-            path=row[9],
-            headers=orjson.loads(row[10]),
-            body=decode_body(row[11], row[15]),
-            fetched=bytes(row[12]) if row[12] is not None else None,
-            fetched_changed_lines=tuple(orjson.loads(row[13])) if row[13] else None,
-            fetched_at=row[14],
+            received_at=_text(row[1]) or "",
+            kind=_text(row[2]) or "",
+            event_name=_text(row[3]),
+            message_id=_text(row[4]),
+            resource_id=_text(row[5]),
+            number=_text(row[6]),
+            changed_lines=tuple(map(str, _json_column(row[7], list) or ())),
+            method=_text(row[8]) or "",
+            path=_text(row[9]) or "",
+            headers=_json_column(row[10], dict) or {},
+            body=decode_body(_blob(row[11]), row[15]),
+            fetched=_blob(row[12]) if row[12] is not None else None,
+            fetched_changed_lines=tuple(map(str, fetched_lines or ())) if row[13] else None,
+            fetched_at=_text(row[14]),
             tasks=tuple(tasks),
         )
 
@@ -742,6 +911,37 @@ class _Checkpointer:
                     connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         finally:
             connection.close()
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _blob(value: Any) -> bytes:
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace")
+    return bytes(value) if value is not None else b""
+
+
+def _json_column(value: Any, expected: type) -> Any:
+    """A JSON column's value if it is of the ``expected`` type, else None."""
+    try:
+        decoded = orjson.loads(value)
+    except (orjson.JSONDecodeError, TypeError):
+        return None
+    return decoded if isinstance(decoded, expected) else None
+
+
+def _rollback(connection: sqlite3.Connection) -> None:
+    """Roll back if SQLite has not already done so itself (it has, after "disk is full"):
+    a failing ROLLBACK must not hide the real cause."""
+    if connection.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            connection.execute("ROLLBACK")
 
 
 def _wake_all(batch: list[Any], outcomes: Sequence[AppendResult | BaseException]) -> None:

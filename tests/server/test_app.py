@@ -257,3 +257,26 @@ async def test_plain_http_gets_no_response(receiver: Receiver) -> None:
 
     answer = await asyncio.to_thread(plain_request)
     assert b"HTTP/1.1" not in answer
+
+
+async def test_healthz_fails_while_the_store_cannot_take_events(
+    make_receiver: MakeReceiver,
+) -> None:
+    receiver = await make_receiver(busy_timeout=0.1)
+    blocker = sqlite3.connect(receiver.store.path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # another program holds the write lock
+    try:
+        assert (await receiver.post("/tradecloud/order", ORDER)).status == 503
+        health = await receiver.client.get("/healthz")
+        assert health.status == 503 and health.headers["Retry-After"] == "5"
+        assert str(receiver.store.path) not in await health.text()
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert (await receiver.post("/tradecloud/order", ORDER)).status == 200
+    assert (await receiver.client.get("/healthz")).status == 200
+
+
+async def test_healthz_fails_when_the_database_file_is_deleted(receiver: Receiver) -> None:
+    receiver.store.path.unlink()
+    assert (await receiver.client.get("/healthz")).status == 503
