@@ -284,7 +284,7 @@ async def test_timer_runs_once_per_interval_among_instances_and_status_shows_it(
     # No cursor yet: the timer records a failed run that says what to do, and keeps going.
     failed = await run_leased(settings, store, 900, holder="host-a:1")
     assert failed is not None and "--since" in (failed.error or "")
-    status = outbox_status(settings, 3600)
+    status = outbox_status(store, 3600, 300)
     assert status["reconcile"]["ok"] is False and not status["healthy"]
 
     await reconcile(settings, store, since=SINCE, dry_run=True)  # a dry run is not recorded
@@ -306,7 +306,7 @@ async def test_timer_runs_once_per_interval_among_instances_and_status_shows_it(
     )
     assert [len(report.recovered) for report in reports] == [1] and woken == [True]
     assert await run_leased(settings, store, 900, holder="host-c:3") is None
-    status = outbox_status(settings, 3600)
+    status = outbox_status(store, 3600, 300)
     assert status["reconcile"]["recovered"] == 1 and status["reconcile"]["trigger"] == "serve"
     assert status["healthy"]
 

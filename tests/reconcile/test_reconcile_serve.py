@@ -11,6 +11,7 @@ import orjson
 
 from tcwebhook.config import load_settings
 from tcwebhook.delivery.status import outbox_status
+from tcwebhook.store import open_store
 from tests.fake_tradecloud import PASSWORD, USERNAME, FakeTradecloud
 from tests.reconcile.conftest import T, order, put, stamp
 from tests.server.test_crash import start_server
@@ -59,5 +60,9 @@ reconcile:
     finally:
         process.send_signal(signal.SIGTERM)
         await asyncio.to_thread(process.wait, 20)
-    status = outbox_status(settings, 3600)
+    store = open_store(settings.store_url, read_only=True)
+    try:
+        status = outbox_status(store, 3600, 300)
+    finally:
+        store.close()
     assert status["reconcile"]["recovered"] == 2 and status["events"] == {"order_recovered": 2}
