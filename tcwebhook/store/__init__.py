@@ -5,11 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from tcwebhook.errors import ConfigError
-from tcwebhook.store.records import AppendResult, NewEvent, Outcome, StoredEvent, TaskRecord
+from tcwebhook.store.records import (
+    AppendResult,
+    EventQuery,
+    NewEvent,
+    Outcome,
+    StoredEvent,
+    TaskRecord,
+)
 from tcwebhook.store.sqlite import SqliteStore, utc_now
 
 __all__ = [
     "AppendResult",
+    "EventQuery",
     "NewEvent",
     "Outcome",
     "SqliteStore",
