@@ -76,13 +76,12 @@ def event_changes(event: StoredEvent, previous: StoredEvent | None) -> Changes |
     resource: Literal["order", "shipment"] = "shipment" if "shipment" in event.kind else "order"
     before = subject(previous) if previous is not None else None
     marked = set(event.changed_lines if event.body else event.fetched_changed_lines or ())
-    if resource == "order":
-        lines = _compare(_order_lines(current), _order_lines(before), marked, ORDER_COLUMNS)
-    else:
-        lines = _compare(
-            _shipment_lines(current), _shipment_lines(before), marked, SHIPMENT_COLUMNS
-        )
-    documents = _compare(_documents(current), _documents(before), set(), DOCUMENT_COLUMNS)
+    cells = _order_lines if resource == "order" else _shipment_lines
+    columns = ORDER_COLUMNS if resource == "order" else SHIPMENT_COLUMNS
+    lines = _compare(cells(current), cells(before) if before else None, marked, columns)
+    documents = _compare(
+        _documents(current), _documents(before) if before else None, set(), DOCUMENT_COLUMNS
+    )
     compared_with = None
     if previous is not None and before is not None:
         what = "event" if previous.body else "the object fetched for event"
@@ -112,9 +111,7 @@ def _compare(
 # Cells
 
 
-def _order_lines(order: Mapping[str, Any] | None) -> dict[str, dict[str, str]]:
-    if order is None:
-        return {}
+def _order_lines(order: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     rows = {}
     for line in _maps(order.get("lines")):
         buyer_line = _map(line.get("buyerLine"))
@@ -134,9 +131,7 @@ def _order_lines(order: Mapping[str, Any] | None) -> dict[str, dict[str, str]]:
     return rows
 
 
-def _shipment_lines(shipment: Mapping[str, Any] | None) -> dict[str, dict[str, str]]:
-    if shipment is None:
-        return {}
+def _shipment_lines(shipment: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     rows = {}
     for found in shipment_lines(shipment):
         line = found.line
@@ -157,9 +152,7 @@ def _shipment_lines(shipment: Mapping[str, Any] | None) -> dict[str, dict[str, s
     return rows
 
 
-def _documents(obj: Mapping[str, Any] | None) -> dict[str, dict[str, str]]:
-    if obj is None:
-        return {}
+def _documents(obj: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     rows = {}
     for index, document in enumerate(find_documents(obj)):
         key = _text(document.get("objectId") or document.get("code"), f"#{index + 1}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,3 +41,18 @@ def local_target(settings: Settings) -> LocalTarget:
         authorization = "Bearer " + token_file.read_text().strip()
     paths = settings.server.paths
     return LocalTarget(base + paths.order, base + paths.shipment, ca_file, authorization)
+
+
+def curl_authorization(settings: Settings) -> str:
+    """The curl option that sends this receiver's credentials without writing them out: the
+    generated token is read from its file, configured secrets from the environment."""
+    auth = settings.auth
+    if auth.type == "bearer":
+        token_file = settings.data_dir / DEV_TOKEN_FILE
+        generated = token_file.is_file() and (
+            not auth.token or token_file.read_text().strip() == auth.token
+        )
+        if generated:
+            return f'-H "Authorization: Bearer $(cat {shlex.quote(str(token_file))})"'
+        return '-H "Authorization: Bearer $TCWEBHOOK_TOKEN"'
+    return f"-u '{auth.username}:'\"$TCWEBHOOK_PASSWORD\""

@@ -10,7 +10,7 @@ import ipaddress
 import os
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +29,10 @@ from tcwebhook.store import SqliteStore, open_store
 SHUTDOWN_TIMEOUT = 10.0
 TLS_READ_BUFFER = 64 * 1024
 GC_THRESHOLD = (20_000, 20, 20)
+
+# Another listener started beside the receiver (the inspector): given the settings, the store
+# and the receiver's bound port, it starts and returns the coroutine function that stops it.
+ExtraListener = Callable[[Settings, SqliteStore, int], Awaitable[Callable[[], Awaitable[None]]]]
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ async def serve(
     store: SqliteStore | None = None,
     sock: socket.socket | None = None,
     deliver: bool = True,
+    extra_listeners: Sequence[ExtraListener] = (),
 ) -> None:
     """Serve until SIGINT/SIGTERM; then stop accepting, finish in-flight work, close the store.
 
@@ -138,13 +143,17 @@ async def serve(
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     delivering = asyncio.create_task(worker.run() if deliver else asyncio.sleep(0))
+    port = _bound_port(site) or settings.server.port
+    stop_listeners = [await start(settings, store, port) for start in extra_listeners]
     if on_ready is not None:
-        on_ready(_bound_port(site) or settings.server.port)
+        on_ready(port)
     try:
         await stop.wait()
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
+        for stop_listener in stop_listeners:
+            await stop_listener()
         await runner.cleanup()  # stops accepting, waits for in-flight requests
         worker.stop()  # deliveries under way finish; the rest wait in the outbox
         await delivering
@@ -172,6 +181,7 @@ def serve_processes(
     request_logger: RequestLogger | None = None,
     delivery_listener: DeliveryListener | None = None,
     on_ready: Callable[[int], None] | None = None,
+    extra_listeners: Sequence[ExtraListener] = (),
 ) -> None:
     """``serve`` in ``workers`` processes sharing one port (SO_REUSEPORT) and one store.
 
@@ -209,6 +219,7 @@ def serve_processes(
                 delivery_listener=delivery_listener,
                 on_ready=on_ready,
                 sock=sockets[0],
+                extra_listeners=extra_listeners,
             )
         )
     finally:
