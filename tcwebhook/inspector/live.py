@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from tcwebhook.errors import StoreUnavailable
+from tcwebhook.inspector.security import SECURITY_HEADERS
 from tcwebhook.store import SqliteStore
 
 POLL_SECONDS = 0.25
@@ -94,7 +95,7 @@ async def stream(
         )
     watcher.streams += 1
     response = web.StreamResponse(
-        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
+        headers={"Content-Type": "text/event-stream", **SECURITY_HEADERS}
     )
     try:
         await response.prepare(request)

@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from aiohttp import hdrs, web
@@ -100,13 +100,19 @@ def middleware(guard: Guard) -> Middleware:
     async def protect(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             response = await _checked(guard, request, handler)
-        except web.HTTPException as exc:
-            response = exc
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
+        except web.HTTPException as exc:  # refusals, redirects, not-found: the same headers
+            _secure(exc.headers)
+            raise
+        if not response.prepared:  # a live stream has sent its headers already
+            _secure(response.headers)
         return response
 
     return protect
+
+
+def _secure(headers: MutableMapping[str, str]) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        headers.setdefault(name, value)
 
 
 async def _checked(guard: Guard, request: web.Request, handler: Handler) -> web.StreamResponse:
