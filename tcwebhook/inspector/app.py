@@ -30,6 +30,7 @@ def create_app(settings: Settings, store: SqliteStore) -> web.Application:
     app[STORE] = store
     app[GUARD] = guard
     app.cleanup_ctx.append(live.cleanup_context(WATCHER, store))
+    app.on_shutdown.append(live.end_streams(WATCHER))
     router = app.router
     router.add_get("/", views.events_page, name="events")
     router.add_get("/events/{event_id:\\d+}", views.event_page, name="event")

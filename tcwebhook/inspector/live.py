@@ -80,6 +80,17 @@ def cleanup_context(
     return context
 
 
+def end_streams(
+    watcher_key: web.AppKey[Watcher],
+) -> Callable[[web.Application], Awaitable[None]]:
+    """On shutdown, end the live streams at once: the runner waits for open handlers."""
+
+    async def on_shutdown(app: web.Application) -> None:
+        await app[watcher_key].close()
+
+    return on_shutdown
+
+
 async def stream(
     request: web.Request,
     watcher: Watcher,
@@ -94,9 +105,7 @@ async def stream(
             text="too many live views open", headers={"Retry-After": "5"}
         )
     watcher.streams += 1
-    response = web.StreamResponse(
-        headers={"Content-Type": "text/event-stream", **SECURITY_HEADERS}
-    )
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", **SECURITY_HEADERS})
     try:
         await response.prepare(request)
         position = start
