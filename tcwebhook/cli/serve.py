@@ -164,13 +164,9 @@ def _print_banner(
 
 def _curl_line(serve_plan: ServePlan, url: str) -> str:
     """A ready-to-paste curl command that never contains the secret itself."""
-    auth = serve_plan.settings.auth
-    if serve_plan.dev_token_file is not None:
-        header = f'-H "Authorization: Bearer $(cat {serve_plan.dev_token_file})"'
-    elif auth.type == "bearer":
-        header = '-H "Authorization: Bearer $TCWEBHOOK_TOKEN"'
-    else:
-        header = f"-u '{auth.username}:'\"$TCWEBHOOK_PASSWORD\""
+    from tcwebhook.server.local import curl_authorization
+
+    header = curl_authorization(serve_plan.settings)
     cacert = f"--cacert {serve_plan.dev_ca} " if serve_plan.dev_ca else ""
     return (
         f"curl {cacert}{header} -H 'Content-Type: application/json' "

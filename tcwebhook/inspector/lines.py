@@ -169,13 +169,13 @@ def _documents(obj: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     return rows
 
 
-def price_text(prices: Any) -> str:
+def price_text(prices: Any, empty: str = "-") -> str:
     """``1187.5 EUR per 100 PCE`` from a Tradecloud prices object (net, else gross)."""
     prices = _map(prices)
     net = _map(prices.get("netPrice") or prices.get("grossPrice"))
     amount = _map(net.get("priceInTransactionCurrency"))
     if amount.get("value") is None:
-        return "-"
+        return empty
     text = f"{_text(amount.get('value'))} {_text(amount.get('currencyIso'), '')}".strip()
     per = prices.get("priceUnitQuantity")
     if per not in (None, 1):

@@ -13,7 +13,8 @@ from aiohttp import web
 from tcwebhook.config import Settings
 from tcwebhook.errors import ConfigError
 from tcwebhook.inspector.app import create_app
-from tcwebhook.inspector.security import is_loopback
+from tcwebhook.server.local import is_loopback
+from tcwebhook.server.run import _bound_port
 from tcwebhook.server.tls import CertificateFiles, server_context
 from tcwebhook.store import SqliteStore, open_store
 
@@ -85,10 +86,7 @@ async def start(settings: Settings, store: SqliteStore) -> Running:
             f"cannot serve the inspector on {inspector.listen}: {exc.strerror}; choose another "
             "address with --inspector HOST:PORT, or turn it off with --no-inspector"
         ) from None
-    server = site._server  # aiohttp exposes no public accessor for the bound socket
-    sockets = getattr(server, "sockets", None) or []
-    port = int(sockets[0].getsockname()[1]) if sockets else inspector.port
-    return Running(url(settings, port), runner)
+    return Running(url(settings, _bound_port(site) or inspector.port), runner)
 
 
 def beside_serve(

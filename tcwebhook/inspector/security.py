@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -16,6 +15,7 @@ from aiohttp.typedefs import Middleware
 
 from tcwebhook.config import AuthSettings, InspectorSettings
 from tcwebhook.server.auth import Authenticator
+from tcwebhook.server.local import is_loopback
 
 SESSION_COOKIE = "tcwebhook_inspector"
 CSRF_FIELD = "csrf_token"
@@ -40,15 +40,6 @@ SECURITY_HEADERS = {
 _SESSION: Any = web.RequestKey("session", str) if hasattr(web, "RequestKey") else "session"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class Guard:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,3 +57,13 @@ def curl_authorization(settings: Settings) -> str:
             return f'-H "Authorization: Bearer $(cat {shlex.quote(str(token_file))})"'
         return '-H "Authorization: Bearer $TCWEBHOOK_TOKEN"'
     return f"-u '{auth.username}:'\"$TCWEBHOOK_PASSWORD\""
+
+
+def is_loopback(host: str) -> bool:
+    """Only this machine can reach ``host`` (``localhost``, 127.0.0.0/8, ``::1``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import dataclasses
 import gc
-import ipaddress
 import os
 import signal
 import socket
@@ -22,7 +21,7 @@ from tcwebhook.delivery.worker import DeliveryListener, DeliveryWorker
 from tcwebhook.errors import ConfigError
 from tcwebhook.server.app import RequestLogger, create_app
 from tcwebhook.server.auth import DEV_TOKEN_FILE, dev_token
-from tcwebhook.server.local import base_url
+from tcwebhook.server.local import base_url, is_loopback
 from tcwebhook.server.tls import CertificateFiles, dev_certificates, server_context
 from tcwebhook.store import SqliteStore, open_store
 
@@ -51,7 +50,7 @@ class ServePlan:
 def plan(settings: Settings) -> ServePlan:
     """Check the settings are safe to serve with, and fill in development mode."""
     server = settings.server
-    loopback = _is_loopback(server.host)
+    loopback = is_loopback(server.host)
     if not loopback and not (settings.auth.configured and server.tls.cert):
         raise ConfigError(
             f"refusing to listen on {server.host}, which is reachable from other machines, "
@@ -72,15 +71,6 @@ def plan(settings: Settings) -> ServePlan:
         token_file = settings.data_dir / DEV_TOKEN_FILE
     server_context(certificates)  # fail now, with one line, if the files are unusable
     return ServePlan(settings, certificates, dev_ca, token_file)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 async def serve(

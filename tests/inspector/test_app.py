@@ -93,7 +93,7 @@ async def test_another_host_name_is_refused_on_loopback(inspector: TestClient) -
 
 def test_only_loopback_without_tls_and_login(tmp_path: Path) -> None:
     check(Settings(inspector=InspectorSettings(listen="[::1]:4041")))
-    with pytest.raises(ConfigError, match="refusing to serve the inspector on 0.0.0.0:4041"):
+    with pytest.raises(ConfigError, match=r"refusing to serve the inspector on 0\.0\.0\.0:4041"):
         check(Settings(inspector=InspectorSettings(listen="0.0.0.0:4041")))
     secured = InspectorSettings(
         listen="0.0.0.0:4041",
@@ -102,7 +102,7 @@ def test_only_loopback_without_tls_and_login(tmp_path: Path) -> None:
         password="pw",
     )
     check(Settings(inspector=secured))
-    with pytest.raises(ConfigError, match="inspector.listen must be HOST:PORT"):
+    with pytest.raises(ConfigError, match=r"inspector\.listen must be HOST:PORT"):
         InspectorSettings(listen="4041")
 
 

@@ -137,15 +137,22 @@ async def browser() -> AsyncIterator[Any]:
         await launched.close()
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def page(browser: Any) -> AsyncIterator[Any]:
-    context = await browser.new_context(viewport={"width": 1400, "height": 900})
-    opened = await context.new_page()
-    opened.set_default_timeout(5000)
-    # Any script that runs where it should not would call one of these.
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def context(browser: Any) -> AsyncIterator[Any]:
+    """One context (one inspector session) for all tests: a new context costs a second."""
+    opened = await browser.new_context(viewport={"width": 1400, "height": 900})
+    # Any script that runs where it should not would call this.
     await opened.add_init_script("window.__alerts = []; window.alert = (m) => __alerts.push(m);")
     yield opened
-    await context.close()
+    await opened.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def page(context: Any) -> AsyncIterator[Any]:
+    opened = await context.new_page()
+    opened.set_default_timeout(5000)
+    yield opened
+    await opened.close()
 
 
 async def send(served: Served, *specs: str | dict[str, Any]) -> list[int]:
