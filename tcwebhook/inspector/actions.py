@@ -8,13 +8,16 @@ Retry → ``store.requeue_tasks`` (``tcwebhook events retry``); replay and send 
 from __future__ import annotations
 
 import asyncio
+import tempfile
+from pathlib import Path
 
 import orjson
 from aiohttp import web
 
 from tcwebhook.errors import NotFound, TcwebhookError
+from tcwebhook.fetch import download_document
 from tcwebhook.inspector.keys import SETTINGS, STORE
-from tcwebhook.inspector.views import page
+from tcwebhook.inspector.views import download_response, page
 from tcwebhook.replay import (
     STORED_PREFIX,
     ReplayOptions,
@@ -61,6 +64,19 @@ async def send_sample(request: web.Request) -> web.Response:
     if not isinstance(name, str) or not name:
         raise web.HTTPBadRequest(text="choose a sample to send")
     return await _send(request, name, None, fresh_id=True)
+
+
+async def download(request: web.Request) -> web.Response:
+    """A document from the Tradecloud API (``tcwebhook fetch document``), as a download."""
+    object_id = request.match_info["object_id"]
+    try:
+        with tempfile.TemporaryDirectory(prefix="tcwebhook-document-") as directory:
+            path = await download_document(request.app[SETTINGS], object_id, Path(directory))
+            data = await asyncio.to_thread(path.read_bytes)
+    except TcwebhookError as exc:
+        return page(request, "result.html", spec=f"document {object_id}", result=None,
+                    error=str(exc), stored_id=None)  # fmt: skip
+    return download_response(data, path.name)
 
 
 async def _send(request: web.Request, spec: str, url: str | None, fresh_id: bool) -> web.Response:

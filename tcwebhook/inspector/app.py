@@ -43,5 +43,6 @@ def create_app(settings: Settings, store: SqliteStore) -> web.Application:
     router.add_post("/events/{event_id:\\d+}/retry", actions.retry)
     router.add_post("/events/{event_id:\\d+}/replay", actions.replay_event)
     router.add_post("/samples/send", actions.send_sample)
+    router.add_post("/documents/{object_id}/download", actions.download)
     router.add_static("/static", STATIC)
     return app

@@ -32,6 +32,7 @@ class Row:
     marked: bool  # in the event's changed lines (documents: always shown, never marked)
     new: bool = False  # absent from the previous version
     before: dict[str, str] = field(default_factory=dict)  # old text of each differing cell
+    object_id: str | None = None  # documents: the id to download it by from the API
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,11 @@ def event_changes(event: StoredEvent, previous: StoredEvent | None) -> Changes |
     columns = ORDER_COLUMNS if resource == "order" else SHIPMENT_COLUMNS
     lines = _compare(cells(current), cells(before) if before else None, marked, columns)
     documents = _compare(
-        _documents(current), _documents(before) if before else None, set(), DOCUMENT_COLUMNS
+        _documents(current),
+        _documents(before) if before else None,
+        set(),
+        DOCUMENT_COLUMNS,
+        _stored_documents(current),
     )
     compared_with = None
     if previous is not None and before is not None:
@@ -94,6 +99,7 @@ def _compare(
     previous: dict[str, dict[str, str]] | None,
     marked: set[str],
     columns: tuple[str, ...],
+    downloadable: frozenset[str] = frozenset(),
 ) -> Table:
     rows = []
     for key, cells in current.items():
@@ -101,9 +107,9 @@ def _compare(
         before = {}
         if old is not None:
             before = {name: old[name] for name in columns if old.get(name) != cells.get(name)}
-        rows.append(
-            Row(key, cells, key in marked, new=previous is not None and old is None, before=before)
-        )
+        new = previous is not None and old is None
+        object_id = key if key in downloadable else None
+        rows.append(Row(key, cells, key in marked, new, before, object_id))
     return Table(columns, rows)
 
 
@@ -167,6 +173,15 @@ def _documents(obj: Mapping[str, Any]) -> dict[str, dict[str, str]]:
             ),
         }
     return rows
+
+
+def _stored_documents(obj: Mapping[str, Any]) -> frozenset[str]:
+    """The ``objectId`` of each document stored in Tradecloud (downloadable through the API)."""
+    return frozenset(
+        document["objectId"]
+        for document in find_documents(obj)
+        if isinstance(document.get("objectId"), str) and document["objectId"]
+    )
 
 
 def price_text(prices: Any, empty: str = "-") -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -28,7 +29,15 @@ MAX_PENDING_AGE = 3600.0
 def page(request: web.Request, template: str, **context: Any) -> web.Response:
     """A full page: the template with the navigation and this session's action token."""
     csrf = request.app[GUARD].csrf_token(session_id(request))
-    html = render(template, csrf=csrf, csrf_field=CSRF_FIELD, path=request.path, **context)
+    api = request.app[SETTINGS].tradecloud
+    html = render(
+        template,
+        csrf=csrf,
+        csrf_field=CSRF_FIELD,
+        path=request.path,
+        can_download=bool(api.username and api.password),
+        **context,
+    )
     return web.Response(text=html, content_type="text/html", charset="utf-8")
 
 
@@ -117,14 +126,14 @@ async def event_page(request: web.Request) -> web.Response:
 
 async def raw_body(request: web.Request) -> web.Response:
     event = await _event(request)
-    return _download(event.body, f"event-{event.id}.json")
+    return download_response(event.body, f"event-{event.id}.json")
 
 
 async def raw_fetched(request: web.Request) -> web.Response:
     event = await _event(request)
     if event.fetched is None:
         raise web.HTTPNotFound(text=f"event #{event.id} has no fetched object")
-    return _download(event.fetched, f"event-{event.id}-fetched.json")
+    return download_response(event.fetched, f"event-{event.id}-fetched.json")
 
 
 async def timeline_page(request: web.Request) -> web.Response:
@@ -207,10 +216,10 @@ async def _event(request: web.Request) -> StoredEvent:
         raise web.HTTPNotFound(text=f"no event with id {event_id}") from None
 
 
-def _download(data: bytes, filename: str) -> web.Response:
-    # Never rendered by the browser: a payload may hold HTML.
+def download_response(data: bytes, filename: str) -> web.Response:
+    """Bytes the browser saves and never renders: a payload or a document may hold HTML."""
     return web.Response(
         body=data,
         content_type="application/octet-stream",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"},
     )
