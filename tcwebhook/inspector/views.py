@@ -190,7 +190,7 @@ async def live_status(request: web.Request) -> web.StreamResponse:
     shown: list[str] = []
 
     async def next_status(position: int) -> tuple[int, str | None]:
-        html = render_macro("status.html", "summary", await _status(request), TASK_STATES)
+        html = render_macro("summary.html", "summary", await _status(request), TASK_STATES)
         if shown and shown[-1] == html:
             return position, None
         shown[:] = [html]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -119,3 +120,35 @@ def test_keyset_pages_filters_and_search(store: SqliteStore) -> None:
     assert [e.id for e in by_name] == [ids[2]]
     assert {e.id for e in store.page_events(EventQuery(search="PO2025"))} >= {ids[0], ids[2]}
     assert [e.id for e in store.page_events(EventQuery(search=f"#{ids[1]}"))] == [ids[1]]
+
+
+async def _first_data(client: TestClient, path: str, headers: dict[str, str] | None = None) -> str:
+    """The first SSE data frame of a live stream."""
+    async with client.get(path, headers=headers) as response:
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        data = []
+        async with asyncio.timeout(5):
+            async for raw in response.content:
+                line = raw.decode().rstrip("\n")
+                if line.startswith("data: "):
+                    data.append(line[6:])
+                elif not line and data:
+                    return "\n".join(data)
+    raise AssertionError("no data frame")
+
+
+async def test_live_streams_send_new_rows_and_the_status(
+    inspector: TestClient, store: SqliteStore
+) -> None:
+    first = store_body(store, sample("order-event.json"))
+    waiting = asyncio.ensure_future(_first_data(inspector, f"/live/events?after={first}"))
+    await asyncio.sleep(0.3)
+    second = store_body(store, sample("shipment-event.json"))
+    rows = await waiting
+    assert f'data-id="{second}"' in rows and f'data-id="{first}"' not in rows
+    resumed = await _first_data(inspector, "/live/events", {"Last-Event-ID": str(first)})
+    assert f'data-id="{second}"' in resumed
+    filtered = await asyncio.wait_for(_first_data(inspector, "/live/events?kind=order&after=0"), 5)
+    assert f'data-id="{first}"' in filtered and f'data-id="{second}"' not in filtered
+    status = await _first_data(inspector, "/live/status")
+    assert "Events stored" in status and "shipment" in status

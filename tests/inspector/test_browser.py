@@ -365,6 +365,12 @@ async def test_a_cross_origin_post_is_refused(served: Served, page: Any) -> None
 async def test_status_page(served: Served, page: Any) -> None:
     await page.goto(served.inspector + "status")
     assert await page.locator("#status table.counts").count() == 2
+    before = await page.locator("#status").text_content()
+    await asyncio.sleep(0.3)  # the live stream is open
+    await send(served, "order-issued")
+    await page.wait_for_function(
+        "(before) => document.getElementById('status').textContent !== before", arg=before
+    )
     await shot(page, "status")
 
 
