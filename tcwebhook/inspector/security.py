@@ -14,10 +14,13 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 
 from tcwebhook.config import AuthSettings, InspectorSettings
+from tcwebhook.errors import StoreUnavailable
 from tcwebhook.server.auth import Authenticator
 from tcwebhook.server.local import is_loopback
 
 SESSION_COOKIE = "tcwebhook_inspector"
+# A page for one person: more requests at once than this are a runaway script, not a browser.
+MAX_IN_FLIGHT = 64
 CSRF_FIELD = "csrf_token"
 
 # No inline script or style, nothing from another origin, never inside a frame.
@@ -53,6 +56,7 @@ class Guard:
                 AuthSettings(type="basic", username=settings.username, password=settings.password)
             )
         self.loopback_only = is_loopback(settings.host)
+        self.in_flight = 0  # requests being answered (live streams included)
 
     def csrf_token(self, session: str) -> str:
         return hmac.new(self._secret, session.encode(), hashlib.sha256).hexdigest()
@@ -89,11 +93,18 @@ def same_origin(request: web.Request) -> bool:
 def middleware(guard: Guard) -> Middleware:
     @web.middleware
     async def protect(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if guard.in_flight >= MAX_IN_FLIGHT:
+            raise web.HTTPServiceUnavailable(text="too many requests at once; try again")
+        guard.in_flight += 1
         try:
             response = await _checked(guard, request, handler)
         except web.HTTPException as exc:  # refusals, redirects, not-found: the same headers
             _secure(exc.headers)
             raise
+        except StoreUnavailable as exc:  # a busy or missing store: a sentence, not a traceback
+            raise web.HTTPServiceUnavailable(text=str(exc), headers=SECURITY_HEADERS) from None
+        finally:
+            guard.in_flight -= 1
         if not response.prepared:  # a live stream has sent its headers already
             _secure(response.headers)
         return response
