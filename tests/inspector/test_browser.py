@@ -166,10 +166,14 @@ async def send(served: Served, *specs: str | dict[str, Any]) -> list[int]:
             path.write_bytes(orjson.dumps(spec))
             spec = str(path)
         sources = load_sources([spec], store_url=served.settings.store_url)
-        report = await replay(sources, resolve_target(served.settings), ReplayOptions(timeout=10))
+        # A new message id each time: a sample sent twice would otherwise be a duplicate.
+        options = ReplayOptions(fresh_ids=True, timeout=10, keep_response=True)
+        report = await replay(sources, resolve_target(served.settings), options)
         result = report.results[0]
-        assert result.delivered, result
-        ids.append(await _latest(served))
+        assert result.delivered and result.response_body, result
+        answer = orjson.loads(result.response_body)
+        assert answer["status"] == "stored", answer
+        ids.append(answer["id"])
     return ids
 
 
