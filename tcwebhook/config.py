@@ -323,6 +323,43 @@ class ReconcileSettings:
 
 
 @dataclass(frozen=True)
+class InspectorSettings:
+    """The local web page that shows stored events (``serve`` starts it; ``inspect`` alone)."""
+
+    enabled: bool = True
+    listen: str = "127.0.0.1:4041"  # not 4040: an ngrok tunnel in front of serve takes that
+    tls: TlsFiles = field(default_factory=TlsFiles)
+    username: str | None = None  # HTTP Basic; required (with tls) off loopback
+    password: str | None = None
+
+    def __post_init__(self) -> None:
+        split_listen(self.listen, "inspector.listen")  # fail at load time, naming the key
+        if bool(self.username) != bool(self.password):
+            raise ConfigError("inspector.username and inspector.password go together")
+        if self.username and ":" in self.username:
+            raise ConfigError("inspector.username must not contain ':'")
+
+    @property
+    def host(self) -> str:
+        return split_listen(self.listen, "inspector.listen")[0]
+
+    @property
+    def port(self) -> int:
+        return split_listen(self.listen, "inspector.listen")[1]
+
+
+def split_listen(value: str, what: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:4041`` for IPv6) as its parts; a ConfigError naming ``what``."""
+    host, separator, port = value.strip().rpartition(":")
+    host = host.strip("[]")
+    if not separator or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(
+            f"{what} must be HOST:PORT, e.g. 127.0.0.1:4041 or [::1]:4041 (got {value!r})"
+        )
+    return host, int(port)
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = field(default_factory=lambda: default_data_dir())
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -332,6 +369,7 @@ class Settings:
     sinks: tuple[SinkSettings, ...] = ()
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
+    inspector: InspectorSettings = field(default_factory=InspectorSettings)
     source: Path | None = None  # the file the settings came from, for messages
 
     def __post_init__(self) -> None:

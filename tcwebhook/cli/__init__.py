@@ -11,7 +11,17 @@ import sys
 import typer
 
 from tcwebhook import __version__
-from tcwebhook.cli import check_tls, deliver, events, fetch, reconcile, replay, samples, serve
+from tcwebhook.cli import (
+    check_tls,
+    deliver,
+    events,
+    fetch,
+    inspect,
+    reconcile,
+    replay,
+    samples,
+    serve,
+)
 from tcwebhook.cli.common import show_flags_as_flags
 from tcwebhook.errors import EXIT_USAGE, TcwebhookError
 
@@ -43,7 +53,7 @@ def root(
     """Receive, check, replay and inspect Tradecloud webhooks."""
 
 
-for module in (serve, events, check_tls, samples, replay, fetch, reconcile, deliver):
+for module in (serve, inspect, events, check_tls, samples, replay, fetch, reconcile, deliver):
     module.register(app)
 
 

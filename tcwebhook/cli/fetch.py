@@ -407,16 +407,11 @@ def _prices(line: Mapping[str, Any], buyer_line: Mapping[str, Any]) -> str:
 
 
 def _price(prices: Any) -> str:
-    prices = _map(prices)
-    net = _map(prices.get("netPrice") or prices.get("grossPrice"))
-    amount = _map(net.get("priceInTransactionCurrency"))
-    if amount.get("value") is None:
-        return "—"
-    text = f"{_s(amount.get('value'))} {_s(amount.get('currencyIso'), '')}".strip()
-    per = prices.get("priceUnitQuantity")
-    if per not in (None, 1):
-        text += f" per {_s(per)} {_s(prices.get('priceUnitOfMeasureIso'), '')}".rstrip()
-    return text
+    from rich.markup import escape
+
+    from tcwebhook.inspector.lines import price_text
+
+    return escape(price_text(prices, empty="—"))
 
 
 def _line_status(status: Mapping[str, Any]) -> str:

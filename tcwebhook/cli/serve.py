@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from tcwebhook.config import Settings
     from tcwebhook.delivery.sinks import TaskPolicy
     from tcwebhook.server.app import RequestLog
-    from tcwebhook.server.run import ServePlan
+    from tcwebhook.server.run import ExtraListener, ServePlan
     from tcwebhook.store import TaskRecord
 
 
@@ -47,6 +47,14 @@ def serve(
         max=64,
         help="Processes sharing the port and the store (SO_REUSEPORT); see BENCHMARKS.md.",
     ),
+    inspector: str | None = typer.Option(
+        None,
+        "--inspector",
+        metavar="HOST:PORT",
+        help="Serve the inspector (the web page of stored events) here.",
+        show_default="127.0.0.1:4041",
+    ),
+    no_inspector: bool = typer.Option(False, "--no-inspector", help="Do not serve the inspector."),
 ) -> None:
     """Receive Tradecloud webhooks over HTTPS and store each event durably before answering."""
     from tcwebhook.server.run import plan, serve_processes, tune_process
@@ -54,7 +62,14 @@ def serve(
     from tcwebhook.server.systemd import activated_sockets
 
     def load_settings() -> Settings:
-        return load(config, server__host=host, server__port=port, data_dir=data_dir)
+        return load(
+            config,
+            server__host=host,
+            server__port=port,
+            data_dir=data_dir,
+            inspector__listen=inspector,
+            inspector__enabled=False if no_inspector else None,
+        )
 
     settings = load_settings()
     activated = activated_sockets()
@@ -63,9 +78,11 @@ def serve(
     serve_plan = plan(settings).with_loader(load_settings)
     json_lines = log_format is LogFormat.json
     _log_to_stderr()
+    inspector_state: dict[str, str | None] = {}
+    listeners = _inspector_listener(serve_plan, inspector_state)
 
     def ready(bound_port: int) -> None:
-        _print_banner(serve_plan, bound_port, json_lines)
+        _print_banner(serve_plan, bound_port, json_lines, inspector_state)
 
     tune_process()
     request_logger = _json_line if json_lines else _text_line
@@ -82,6 +99,7 @@ def serve(
             on_ready=ready,
             inherited=activated[0] if activated else None,
             reconcile_listener=reconcile_listener,
+            extra_listeners=listeners,
         )
         return
     run(
@@ -92,6 +110,7 @@ def serve(
             on_ready=ready,
             sock=activated[0] if activated else None,
             reconcile_listener=reconcile_listener,
+            extra_listeners=listeners,
         )
     )
 
@@ -119,11 +138,28 @@ def _log_to_stderr() -> None:
         logger.setLevel(logging.INFO)
 
 
+def _inspector_listener(serve_plan: ServePlan, state: dict[str, str | None]) -> list[ExtraListener]:
+    """The inspector beside the receiver, checked now (a refused address stops serve before
+    it binds); ``state`` receives its URL or why it could not start, for the banner."""
+    from tcwebhook.inspector import run as inspector
+
+    if not serve_plan.settings.inspector.enabled:
+        return []
+    inspector.check(serve_plan.settings)
+
+    def started(url: str | None, problem: str | None) -> None:
+        state.update(url=url, problem=problem)
+
+    return [inspector.beside_serve(started)]
+
+
 # ----------------------------------------------------------------------------------------------
 # Rendering. Request lines bypass Rich: they are written at full request rate.
 
 
-def _print_banner(serve_plan: ServePlan, port: int, json_lines: bool) -> None:
+def _print_banner(
+    serve_plan: ServePlan, port: int, json_lines: bool, inspector: dict[str, str | None]
+) -> None:
     from tcwebhook import console
 
     paths = serve_plan.settings.server.paths
@@ -134,7 +170,8 @@ def _print_banner(serve_plan: ServePlan, port: int, json_lines: bool) -> None:
     if json_lines:
         console.print_json_line(
             {"listening": True, "order_url": order_url, "shipment_url": shipment_url,
-             "ca_file": serve_plan.dev_ca, "store": serve_plan.settings.store_url}
+             "ca_file": serve_plan.dev_ca, "store": serve_plan.settings.store_url,
+             "inspector_url": inspector.get("url")}
         )  # fmt: skip
         return
     out = console.stderr()
@@ -142,6 +179,14 @@ def _print_banner(serve_plan: ServePlan, port: int, json_lines: bool) -> None:
     out.print(f"  order webhooks:    {order_url}")
     out.print(f"  shipment webhooks: {shipment_url}")
     out.print(f"  events stored in:  {serve_plan.settings.store_url}")
+    if inspector.get("url"):
+        out.print(f"  inspector:         {inspector['url']} (open it in a browser)")
+    elif inspector.get("problem"):
+        out.print(
+            f"  inspector:         not started: {inspector['problem']}",
+            style="yellow",
+            markup=False,
+        )
     if serve_plan.dev_ca is not None:
         out.print(f"  development CA:    {serve_plan.dev_ca} (trust it in local clients)")
     if serve_plan.dev_token_file is not None:
@@ -159,15 +204,9 @@ def _print_banner(serve_plan: ServePlan, port: int, json_lines: bool) -> None:
 
 def _curl_line(serve_plan: ServePlan, url: str) -> str:
     """A ready-to-paste curl command that never contains the secret itself."""
-    auth = serve_plan.settings.auth
-    if serve_plan.dev_token_file is not None:
-        header = f'-H "Authorization: Bearer $(cat {serve_plan.dev_token_file})"'
-    elif auth.type == "bearer":
-        header = '-H "Authorization: Bearer $TCWEBHOOK_TOKEN"'
-    elif auth.type == "entra":
-        header = '-H "Authorization: Bearer $ENTRA_ACCESS_TOKEN"'
-    else:
-        header = f"-u '{auth.username}:'\"$TCWEBHOOK_PASSWORD\""
+    from tcwebhook.server.local import curl_authorization
+
+    header = curl_authorization(serve_plan.settings)
     cacert = f"--cacert {serve_plan.dev_ca} " if serve_plan.dev_ca else ""
     return (
         f"curl {cacert}{header} -H 'Content-Type: application/json' "

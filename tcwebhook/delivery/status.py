@@ -10,6 +10,9 @@ from tcwebhook.errors import StoreUnavailable
 from tcwebhook.store import SqliteStore
 
 ERROR_LIMIT = 300  # characters of a last error quoted in a problem
+# Defaults of 'tcwebhook status' (seconds), also used by the inspector's status page.
+MAX_PENDING_AGE = 3600.0
+MAX_FAILING_AGE = 300.0
 
 
 def outbox_status(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,3 +43,30 @@ def local_target(settings: Settings) -> LocalTarget:
         authorization = "Bearer " + token_file.read_text().strip()
     paths = settings.server.paths
     return LocalTarget(base + paths.order, base + paths.shipment, ca_file, authorization)
+
+
+def curl_authorization(settings: Settings) -> str:
+    """The curl option that sends this receiver's credentials without writing them out: the
+    generated token is read from its file, configured secrets from the environment."""
+    auth = settings.auth
+    if auth.type == "entra":
+        return '-H "Authorization: Bearer $ENTRA_ACCESS_TOKEN"'
+    if auth.type == "bearer":
+        token_file = settings.data_dir / DEV_TOKEN_FILE
+        generated = token_file.is_file() and (
+            not auth.token or token_file.read_text().strip() == auth.token
+        )
+        if generated:
+            return f'-H "Authorization: Bearer $(cat {shlex.quote(str(token_file))})"'
+        return '-H "Authorization: Bearer $TCWEBHOOK_TOKEN"'
+    return f"-u '{auth.username}:'\"$TCWEBHOOK_PASSWORD\""
+
+
+def is_loopback(host: str) -> bool:
+    """Only this machine can reach ``host`` (``localhost``, 127.0.0.0/8, ``::1``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

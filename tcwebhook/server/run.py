@@ -6,11 +6,10 @@ import asyncio
 import contextlib
 import dataclasses
 import gc
-import ipaddress
 import os
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from tcwebhook.reconcile import ReportListener, reconcile_timer
 from tcwebhook.server import systemd
 from tcwebhook.server.app import RequestLogger, create_app
 from tcwebhook.server.auth import DEV_TOKEN_FILE, dev_token
-from tcwebhook.server.local import base_url
+from tcwebhook.server.local import base_url, is_loopback
 from tcwebhook.server.proxy import check_plain_http
 from tcwebhook.server.reload import Reloader
 from tcwebhook.server.tls import CertificateFiles, dev_certificates, server_context
@@ -35,6 +34,10 @@ from tcwebhook.store import SqliteStore, open_store
 SHUTDOWN_TIMEOUT = 10.0
 TLS_READ_BUFFER = 64 * 1024
 GC_THRESHOLD = (20_000, 20, 20)
+
+# Another listener started beside the receiver (the inspector): given the settings, the store
+# and the receiver's bound port, it starts and returns the coroutine function that stops it.
+ExtraListener = Callable[[Settings, SqliteStore, int], Awaitable[Callable[[], Awaitable[None]]]]
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ class ServePlan:
 def plan(settings: Settings) -> ServePlan:
     """Check the settings are safe to serve with, and fill in development mode."""
     server = settings.server
-    loopback = _is_loopback(server.host)
+    loopback = is_loopback(server.host)
     check_plain_http(server, loopback)
     behind_proxy = not server.tls.enabled
     if not loopback and not (settings.auth.configured and server.tls.cert):
@@ -87,15 +90,6 @@ def plan(settings: Settings) -> ServePlan:
     return ServePlan(settings, certificates, dev_ca, token_file)
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 async def serve(
     serve_plan: ServePlan,
     *,
@@ -108,6 +102,7 @@ async def serve(
     metrics: Metrics | None = None,
     on_reload: Callable[[], None] | None = None,
     reconcile_listener: ReportListener | None = None,
+    extra_listeners: Sequence[ExtraListener] = (),
 ) -> None:
     """Serve until SIGINT/SIGTERM; then stop accepting, finish in-flight work, close the store.
 
@@ -185,8 +180,10 @@ async def serve(
         if deliver
         else asyncio.sleep(0)
     )
+    port = _bound_port(site) or settings.server.port
+    stop_listeners = [await start(settings, store, port) for start in extra_listeners]
     if on_ready is not None:
-        on_ready(_bound_port(site) or settings.server.port)
+        on_ready(port)
     if deliver:
         systemd.ready()
     try:
@@ -197,6 +194,8 @@ async def serve(
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(signum)
         await reloader.wait()
+        for stop_listener in stop_listeners:
+            await stop_listener()
         await runner.cleanup()  # stops accepting, waits for in-flight requests
         if metrics_runner is not None:
             await metrics_runner.cleanup()
@@ -231,6 +230,7 @@ def serve_processes(
     on_ready: Callable[[int], None] | None = None,
     inherited: socket.socket | None = None,
     reconcile_listener: ReportListener | None = None,
+    extra_listeners: Sequence[ExtraListener] = (),
 ) -> None:
     """``serve`` in ``workers`` processes sharing one port (SO_REUSEPORT) and one store.
 
@@ -284,6 +284,7 @@ def serve_processes(
                 metrics=metrics,
                 on_reload=lambda: _signal_all(children, signal.SIGHUP),
                 reconcile_listener=reconcile_listener,
+                extra_listeners=extra_listeners,
             )
         )
     finally:

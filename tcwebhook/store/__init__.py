@@ -7,6 +7,7 @@ from pathlib import Path
 from tcwebhook.errors import ConfigError
 from tcwebhook.store.records import (
     AppendResult,
+    EventQuery,
     KnownObject,
     NewEvent,
     Outcome,
@@ -17,6 +18,7 @@ from tcwebhook.store.sqlite import SqliteStore, utc_now
 
 __all__ = [
     "AppendResult",
+    "EventQuery",
     "KnownObject",
     "NewEvent",
     "Outcome",

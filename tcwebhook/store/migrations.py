@@ -91,6 +91,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0006_inspector_indexes",
+        """
+        -- Keyset paging of the inspector's event list, newest first, under each filter:
+        -- by event name, by PO / shipment number (search), by message id, by delivery state.
+        CREATE INDEX IF NOT EXISTS events_event_name ON events (event_name, id);
+        CREATE INDEX IF NOT EXISTS events_number ON events (number, id);
+        CREATE INDEX IF NOT EXISTS events_message_id ON events (message_id);
+        CREATE INDEX IF NOT EXISTS tasks_state_event ON tasks (state, event_id);
+        """,
+    ),
 ]
 
 

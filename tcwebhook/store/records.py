@@ -93,6 +93,24 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class EventQuery:
+    """One page of events, newest first, for a browsing UI (keyset paging on the id).
+
+    ``search``: an event id (``#12`` or ``12``), a PO / shipment number or its start, a
+    Tradecloud order / shipment id, or a message id. ``before`` / ``after``: the page below /
+    above that id.
+    """
+
+    kind: str | None = None
+    event_name: str | None = None  # exact, or a glob with '*'
+    task_state: str | None = None
+    search: str | None = None
+    before: int | None = None
+    after: int | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True)
 class StoredEvent:
     id: int
     received_at: str

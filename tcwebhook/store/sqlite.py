@@ -30,6 +30,7 @@ from tcwebhook.errors import NotFound, StoreUnavailable
 from tcwebhook.store.migrations import migrate, pending
 from tcwebhook.store.records import (
     AppendResult,
+    EventQuery,
     KnownObject,
     NewEvent,
     Outcome,
@@ -840,6 +841,69 @@ class SqliteStore:
                 raise NotFound(f"no event with id {event_id} in {self.path}")
             return self._event(connection, row)
 
+    # ---------------------------------------------------------------------------------------
+    # Browsing (the inspector). Every query here is keyset-paged on an index (migration 0006),
+    # so a page costs the same with a million stored events as with ten. Another backend
+    # implements these same four methods.
+
+    def latest_event_id(self) -> int:
+        """The id of the newest event (0 when none): cheap enough to poll for live views."""
+        with self.reading() as connection:
+            return int(connection.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0])
+
+    def page_events(self, query: EventQuery) -> list[StoredEvent]:
+        """One page of events matching ``query``, newest first."""
+        where, params = _query_filters(query)
+        ascending = query.after is not None and query.before is None
+        if query.before is not None:
+            where.append("e.id < ?")
+            params.append(query.before)
+        if query.after is not None:
+            where.append("e.id > ?")
+            params.append(query.after)
+        order = "ASC" if ascending else "DESC"
+        if query.task_state:
+            # Driven by the (state, event_id) index: stops after one page however rare the state.
+            sql = (
+                "SELECT e.id FROM tasks t JOIN events e ON e.id = t.event_id WHERE t.state = ? "
+                + "".join(f" AND {clause}" for clause in where)
+                + f" GROUP BY t.event_id ORDER BY t.event_id {order} LIMIT ?"
+            )
+            params.insert(0, query.task_state)
+        else:
+            sql = "SELECT e.id FROM events e"
+            if where:
+                sql += " WHERE " + " AND ".join(where)
+            sql += f" ORDER BY e.id {order} LIMIT ?"
+        with self.reading() as connection:
+            ids = [row[0] for row in connection.execute(sql, [*params, query.limit])]
+            if not ids:
+                return []
+            marks = ",".join("?" * len(ids))
+            rows = connection.execute(
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE id IN ({marks}) ORDER BY id DESC", ids
+            ).fetchall()
+            return [self._event(connection, row) for row in rows]
+
+    def resource_events(self, resource_id: str, limit: int = 500) -> list[StoredEvent]:
+        """The events of one order or shipment (by Tradecloud id), oldest first."""
+        with self.reading() as connection:
+            rows = connection.execute(
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE resource_id = ? ORDER BY id LIMIT ?",
+                (resource_id, limit),
+            ).fetchall()
+            return [self._event(connection, row) for row in rows]
+
+    def previous_event(self, resource_id: str, before_event_id: int) -> StoredEvent | None:
+        """The newest event of the same order or shipment received before this one."""
+        with self.reading() as connection:
+            row = connection.execute(
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE resource_id = ? AND id < ? "
+                "ORDER BY id DESC LIMIT 1",
+                (resource_id, before_event_id),
+            ).fetchone()
+            return self._event(connection, row) if row is not None else None
+
     def _event(self, connection: sqlite3.Connection, row: tuple[Any, ...]) -> StoredEvent:
         tasks = [
             TaskRecord(*task)
@@ -868,6 +932,31 @@ class SqliteStore:
             fetched_at=_text(row[14]),
             tasks=tuple(tasks),
         )
+
+
+def _query_filters(query: EventQuery) -> tuple[list[str], list[Any]]:
+    """SQL conditions on ``events e`` for the filters and search of ``query``."""
+    where: list[str] = []
+    params: list[Any] = []
+    if query.kind:
+        where.append("e.kind = ?")
+        params.append(query.kind)
+    if query.event_name:
+        glob = "*" in query.event_name or "?" in query.event_name
+        where.append("e.event_name GLOB ?" if glob else "e.event_name = ?")
+        params.append(query.event_name)
+    search = (query.search or "").strip()
+    if search:
+        # Each alternative has its own index; a number matches by its start (PO2025 finds
+        # PO2025000417) through a range, which an index serves, unlike LIKE.
+        terms = ["(e.number >= ? AND e.number < ?)", "e.resource_id = ?", "e.message_id = ?"]
+        params.extend([search, search + "\U0010ffff", search, search])
+        event_id = search.removeprefix("#")
+        if event_id.isdigit():
+            terms.append("e.id = ?")
+            params.append(int(event_id))
+        where.append("(" + " OR ".join(terms) + ")")
+    return where, params
 
 
 class _Checkpointer:

@@ -35,7 +35,6 @@ reconcile:
 """
     )
     settings = load_settings(config)
-    from tcwebhook.store import open_store
 
     store = open_store(settings.store_url)
     try:  # what `reconcile --since T` leaves behind on a first run

@@ -1,0 +1,48 @@
+"""The inspector as an aiohttp application, built from settings and a store.
+
+It reads only through the store's methods (in a thread: the receiver may share this event loop)
+and acts only through the library functions the CLI calls.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from tcwebhook.config import Settings
+from tcwebhook.inspector import actions, live, security, views
+from tcwebhook.inspector.keys import GUARD, SETTINGS, STORE, WATCHER
+from tcwebhook.store import SqliteStore
+
+STATIC = Path(__file__).parent / "static"
+# Forms only: an action's fields are a token, a URL, a sample name.
+MAX_REQUEST_BYTES = 64 * 1024
+
+
+def create_app(settings: Settings, store: SqliteStore) -> web.Application:
+    """The inspector for ``store``; ``settings`` as the receiver serves (for "this serve")."""
+    guard = security.Guard(settings.inspector)
+    app = web.Application(
+        client_max_size=MAX_REQUEST_BYTES, middlewares=[security.middleware(guard)]
+    )
+    app[SETTINGS] = settings
+    app[STORE] = store
+    app[GUARD] = guard
+    app.cleanup_ctx.append(live.cleanup_context(WATCHER, store))
+    app.on_shutdown.append(live.end_streams(WATCHER))
+    router = app.router
+    router.add_get("/", views.events_page, name="events")
+    router.add_get("/events/{event_id:\\d+}", views.event_page, name="event")
+    router.add_get("/events/{event_id:\\d+}/raw", views.raw_body)
+    router.add_get("/events/{event_id:\\d+}/fetched", views.raw_fetched)
+    router.add_get("/timeline/{resource_id}", views.timeline_page, name="timeline")
+    router.add_get("/status", views.status_page, name="status")
+    router.add_get("/live/events", views.live_events)
+    router.add_get("/live/status", views.live_status)
+    router.add_post("/events/{event_id:\\d+}/retry", actions.retry)
+    router.add_post("/events/{event_id:\\d+}/replay", actions.replay_event)
+    router.add_post("/samples/send", actions.send_sample)
+    router.add_post("/documents/{object_id}/download", actions.download)
+    router.add_static("/static", STATIC)
+    return app

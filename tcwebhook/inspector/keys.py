@@ -1,0 +1,15 @@
+"""The inspector app's typed keys, shared by its views and actions."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from tcwebhook.config import Settings
+from tcwebhook.inspector.live import Watcher
+from tcwebhook.inspector.security import Guard
+from tcwebhook.store import SqliteStore
+
+SETTINGS = web.AppKey("inspector_settings", Settings)
+STORE = web.AppKey("inspector_store", SqliteStore)
+GUARD = web.AppKey("inspector_guard", Guard)
+WATCHER = web.AppKey("inspector_watcher", Watcher)

@@ -1,0 +1,214 @@
+"""The changed lines and documents of one event as table rows, each cell compared with the
+previous version of the same order or shipment. Pure: no I/O, no HTML.
+
+Which lines changed comes from the event itself (``changed_lines``, computed at receipt by
+``tcwebhook.changes``); what changed in each is found here by comparing the cells with the
+same line in the previous event or fetched object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+
+from tcwebhook.changes import find_documents, order_line_key, shipment_lines
+from tcwebhook.events import PAYLOAD_KEYS
+from tcwebhook.store import StoredEvent
+
+ORDER_COLUMNS = ("item", "quantities", "dates", "price", "status")
+SHIPMENT_COLUMNS = ("carrier", "order line", "item", "quantity")
+DOCUMENT_COLUMNS = ("name", "type", "code", "revision", "updated")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line or document: its key, cell texts, and which cells differ from before."""
+
+    key: str
+    cells: dict[str, str]
+    marked: bool  # in the event's changed lines (documents: always shown, never marked)
+    new: bool = False  # absent from the previous version
+    before: dict[str, str] = field(default_factory=dict)  # old text of each differing cell
+    object_id: str | None = None  # documents: the id to download it by from the API
+
+
+@dataclass(frozen=True)
+class Table:
+    columns: tuple[str, ...]
+    rows: list[Row]
+
+
+@dataclass(frozen=True)
+class Changes:
+    """The line and document tables of one event, and what they were compared with."""
+
+    resource: Literal["order", "shipment"]
+    lines: Table
+    documents: Table
+    compared_with: str | None  # "event #12", "the object fetched for event #12", or None
+
+
+def subject(event: StoredEvent) -> Mapping[str, Any] | None:
+    """The order or shipment an event carries: its webhook payload, else the fetched object."""
+    try:
+        if event.body:
+            data = orjson.loads(event.body)
+            for key in PAYLOAD_KEYS:
+                if isinstance(data, Mapping) and isinstance(data.get(key), Mapping):
+                    payload: Mapping[str, Any] = data[key]
+                    return payload
+            return None
+        if event.fetched:
+            fetched = orjson.loads(event.fetched)
+            return fetched if isinstance(fetched, Mapping) else None
+    except orjson.JSONDecodeError:
+        return None
+    return None
+
+
+def event_changes(event: StoredEvent, previous: StoredEvent | None) -> Changes | None:
+    """The tables for ``event``, compared with ``previous`` (same resource, earlier)."""
+    current = subject(event)
+    if current is None:
+        return None
+    resource: Literal["order", "shipment"] = "shipment" if "shipment" in event.kind else "order"
+    before = subject(previous) if previous is not None else None
+    marked = set(event.changed_lines if event.body else event.fetched_changed_lines or ())
+    cells = _order_lines if resource == "order" else _shipment_lines
+    columns = ORDER_COLUMNS if resource == "order" else SHIPMENT_COLUMNS
+    lines = _compare(cells(current), cells(before) if before else None, marked, columns)
+    documents = _compare(
+        _documents(current),
+        _documents(before) if before else None,
+        set(),
+        DOCUMENT_COLUMNS,
+        _stored_documents(current),
+    )
+    compared_with = None
+    if previous is not None and before is not None:
+        what = "event" if previous.body else "the object fetched for event"
+        compared_with = f"{what} #{previous.id}"
+    return Changes(resource, lines, documents, compared_with)
+
+
+def _compare(
+    current: dict[str, dict[str, str]],
+    previous: dict[str, dict[str, str]] | None,
+    marked: set[str],
+    columns: tuple[str, ...],
+    downloadable: frozenset[str] = frozenset(),
+) -> Table:
+    rows = []
+    for key, cells in current.items():
+        old = previous.get(key) if previous is not None else None
+        before = {}
+        if old is not None:
+            before = {name: old[name] for name in columns if old.get(name) != cells.get(name)}
+        new = previous is not None and old is None
+        object_id = key if key in downloadable else None
+        rows.append(Row(key, cells, key in marked, new, before, object_id))
+    return Table(columns, rows)
+
+
+# ------------------------------------------------------------------------------------------
+# Cells
+
+
+def _order_lines(order: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    rows = {}
+    for line in _maps(order.get("lines")):
+        buyer_line = _map(line.get("buyerLine"))
+        item = _map(buyer_line.get("item"))
+        schedule = _maps(line.get("deliverySchedule") or buyer_line.get("deliverySchedule"))
+        unit = _text(item.get("purchaseUnitOfMeasureIso"), "")
+        status = _map(line.get("status"))
+        rows[order_line_key(line)] = {
+            "item": _join(_text(item.get("number"), ""), _text(item.get("name"), "")),
+            "quantities": _join(*(f"{_text(d.get('quantity'))} {unit}".strip() for d in schedule)),
+            "dates": _join(*(_text(d.get("date")) for d in schedule)),
+            "price": price_text(line.get("prices") or buyer_line.get("prices")),
+            "status": _join(
+                _text(status.get("processStatus"), ""), _text(status.get("logisticsStatus"), "")
+            ),
+        }
+    return rows
+
+
+def _shipment_lines(shipment: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    rows = {}
+    for found in shipment_lines(shipment):
+        line = found.line
+        item = _map(line.get("item"))
+        supplier_line = _map(line.get("supplierLine"))
+        unit = _text(item.get("purchaseUnitOfMeasureIso"), "")
+        rows[found.key] = {
+            "carrier": found.carrier or "loose",
+            "order line": "/".join(
+                _text(line.get(name), "")
+                for name in ("purchaseOrderNumber", "purchaseOrderLinePosition")
+            ),
+            "item": _join(
+                _text(item.get("buyerItemNumber"), ""), _text(item.get("buyerItemName"), "")
+            ),
+            "quantity": f"{_text(supplier_line.get('despatchQuantity'))} {unit}".strip(),
+        }
+    return rows
+
+
+def _documents(obj: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    rows = {}
+    for index, document in enumerate(find_documents(obj)):
+        key = _text(document.get("objectId") or document.get("code"), f"#{index + 1}")
+        meta = _map(document.get("meta"))
+        rows[key] = {
+            "name": _text(document.get("name")),
+            "type": _text(document.get("type")),
+            "code": _text(document.get("code")),
+            "revision": _text(document.get("revision")),
+            "updated": _text(
+                document.get("lastUpdatedAt") or meta.get("lastUpdatedAt") or meta.get("createdAt")
+            ),
+        }
+    return rows
+
+
+def _stored_documents(obj: Mapping[str, Any]) -> frozenset[str]:
+    """The ``objectId`` of each document stored in Tradecloud (downloadable through the API)."""
+    return frozenset(
+        document["objectId"]
+        for document in find_documents(obj)
+        if isinstance(document.get("objectId"), str) and document["objectId"]
+    )
+
+
+def price_text(prices: Any, empty: str = "-") -> str:
+    """``1187.5 EUR per 100 PCE`` from a Tradecloud prices object (net, else gross)."""
+    prices = _map(prices)
+    net = _map(prices.get("netPrice") or prices.get("grossPrice"))
+    amount = _map(net.get("priceInTransactionCurrency"))
+    if amount.get("value") is None:
+        return empty
+    text = f"{_text(amount.get('value'))} {_text(amount.get('currencyIso'), '')}".strip()
+    per = prices.get("priceUnitQuantity")
+    if per not in (None, 1):
+        text += f" per {_text(per)} {_text(prices.get('priceUnitOfMeasureIso'), '')}".rstrip()
+    return text
+
+
+def _join(*parts: str) -> str:
+    return " · ".join(part for part in parts if part) or "-"
+
+
+def _text(value: Any, empty: str = "-") -> str:
+    return str(value) if value not in (None, "") else empty
+
+
+def _map(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _maps(value: Any) -> list[Mapping[str, Any]]:
+    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []

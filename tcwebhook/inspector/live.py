@@ -1,0 +1,137 @@
+"""Live updates over Server-Sent Events: new rows of the event list, and the status.
+
+One watcher per app polls the store for its newest event id (a cheap indexed read, which also
+sees events stored by another process) and wakes every open stream when it changes. Each stream
+then reads only the events newer than the last one it sent, under its own filters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from tcwebhook.errors import StoreUnavailable
+from tcwebhook.inspector.security import SECURITY_HEADERS
+from tcwebhook.store import SqliteStore
+
+POLL_SECONDS = 0.25
+STATUS_SECONDS = 1.0
+HEARTBEAT_SECONDS = 15.0
+# A stream ends after this long; the browser reconnects at once (resuming from Last-Event-ID),
+# so a forgotten tab never holds a connection forever.
+STREAM_LIFETIME = 600.0
+MAX_STREAMS = 32
+
+
+class Watcher:
+    """Knows the newest event id and wakes the streams when it moves."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self.latest = 0
+        self._changed = asyncio.Condition()
+        self.closing = asyncio.Event()
+        self.streams = 0
+
+    async def run(self) -> None:
+        while not self.closing.is_set():
+            with contextlib.suppress(StoreUnavailable):
+                latest = await asyncio.to_thread(self._store.latest_event_id)
+                if latest != self.latest:
+                    self.latest = latest
+                    async with self._changed:
+                        self._changed.notify_all()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.closing.wait(), POLL_SECONDS)
+
+    async def wait_past(self, seen: int, timeout: float) -> None:
+        """Return once an event newer than ``seen`` exists, on closing, or after ``timeout``."""
+        if self.latest > seen or self.closing.is_set():
+            return
+        with contextlib.suppress(TimeoutError):
+            async with self._changed:
+                await asyncio.wait_for(
+                    self._changed.wait_for(lambda: self.latest > seen or self.closing.is_set()),
+                    timeout,
+                )
+
+    async def close(self) -> None:
+        self.closing.set()
+        async with self._changed:
+            self._changed.notify_all()
+
+
+def cleanup_context(
+    watcher_key: web.AppKey[Watcher], store: SqliteStore
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Start the watcher with the app; stop it (and so every open stream) on shutdown."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        watcher = app[watcher_key] = Watcher(store)
+        task = asyncio.create_task(watcher.run())
+        yield
+        await watcher.close()
+        await task
+
+    return context
+
+
+def end_streams(
+    watcher_key: web.AppKey[Watcher],
+) -> Callable[[web.Application], Awaitable[None]]:
+    """On shutdown, end the live streams at once: the runner waits for open handlers."""
+
+    async def on_shutdown(app: web.Application) -> None:
+        await app[watcher_key].close()
+
+    return on_shutdown
+
+
+async def stream(
+    request: web.Request,
+    watcher: Watcher,
+    next_message: Callable[[int], Awaitable[tuple[int, str | None]]],
+    start: int,
+    interval: float | None = None,
+) -> web.StreamResponse:
+    """An SSE response: ``next_message(position)`` gives ``(position, data or None)``; it is
+    asked again whenever a newer event exists (or every ``interval`` seconds)."""
+    if watcher.streams >= MAX_STREAMS:
+        raise web.HTTPServiceUnavailable(
+            text="too many live views open", headers={"Retry-After": "5"}
+        )
+    watcher.streams += 1
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", **SECURITY_HEADERS})
+    try:
+        await response.prepare(request)
+        position = start
+        ends = time.monotonic() + STREAM_LIFETIME
+        last_write = time.monotonic()
+        await response.write(b"retry: 1000\n\n")
+        while not watcher.closing.is_set() and time.monotonic() < ends:
+            position, data = await next_message(position)
+            if data is not None:
+                await response.write(_frame(position, data))
+                last_write = time.monotonic()
+            elif time.monotonic() - last_write > HEARTBEAT_SECONDS:
+                await response.write(b": keep-alive\n\n")
+                last_write = time.monotonic()
+            if interval is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(watcher.closing.wait(), interval)
+            else:
+                await watcher.wait_past(position, HEARTBEAT_SECONDS)
+    except (ConnectionResetError, StoreUnavailable):
+        pass  # the browser went away, or the store is busy: the browser reconnects
+    finally:
+        watcher.streams -= 1
+    return response
+
+
+def _frame(position: int, data: str) -> bytes:
+    lines = "".join(f"data: {line}\n" for line in data.splitlines() or [""])
+    return f"id: {position}\n{lines}\n".encode()

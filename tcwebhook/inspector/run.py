@@ -1,0 +1,138 @@
+"""Serving the inspector: beside ``serve`` (one more listener) or alone (``tcwebhook inspect``)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from tcwebhook.config import Settings
+from tcwebhook.errors import ConfigError
+from tcwebhook.inspector.app import create_app
+from tcwebhook.server.local import is_loopback
+from tcwebhook.server.run import _bound_port
+from tcwebhook.server.tls import CertificateFiles, server_context
+from tcwebhook.store import SqliteStore, open_store
+
+SHUTDOWN_TIMEOUT = 2.0
+KEEPALIVE_TIMEOUT = 15.0
+MAX_LINE_BYTES = 8190  # request line and each header, as aiohttp's default, stated here
+MAX_HEADERS = 64
+
+
+def check(settings: Settings) -> None:
+    """Refuse an address other machines can reach unless TLS and a login are configured."""
+    inspector = settings.inspector
+    if is_loopback(inspector.host):
+        return
+    if not (inspector.tls.cert and inspector.username and inspector.password):
+        raise ConfigError(
+            f"refusing to serve the inspector on {inspector.listen}, which is reachable from "
+            "other machines, without inspector.tls.cert/key and inspector.username/password; "
+            "use --inspector 127.0.0.1:4041 (or an SSH tunnel) to look from elsewhere"
+        )
+
+
+def url(settings: Settings, port: int) -> str:
+    inspector = settings.inspector
+    scheme = "https" if inspector.tls.cert else "http"
+    host = inspector.host
+    if host in ("0.0.0.0", "::"):
+        host = "localhost"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port}/"
+
+
+@dataclass
+class Running:
+    """A started inspector: where it answers, and how to stop it."""
+
+    url: str
+    runner: web.AppRunner
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+async def start(settings: Settings, store: SqliteStore) -> Running:
+    """Bind the inspector and start answering; a ConfigError when the address is unusable."""
+    check(settings)
+    inspector = settings.inspector
+    runner = web.AppRunner(
+        create_app(settings, store),
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+        keepalive_timeout=KEEPALIVE_TIMEOUT,
+        max_line_size=MAX_LINE_BYTES,
+        max_field_size=MAX_LINE_BYTES,
+        max_headers=MAX_HEADERS,
+    )
+    await runner.setup()
+    ssl_context = None
+    if inspector.tls.cert and inspector.tls.key:
+        ssl_context = server_context(CertificateFiles(inspector.tls.cert, inspector.tls.key))
+    site = web.TCPSite(runner, inspector.host, inspector.port, ssl_context=ssl_context)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ConfigError(
+            f"cannot serve the inspector on {inspector.listen}: {exc.strerror}; choose another "
+            "address with --inspector HOST:PORT, or turn it off with --no-inspector"
+        ) from None
+    return Running(url(settings, _bound_port(site) or inspector.port), runner)
+
+
+def beside_serve(
+    on_started: Callable[[str | None, str | None], None],
+) -> Callable[[Settings, SqliteStore, int], Awaitable[Callable[[], Awaitable[None]]]]:
+    """The listener ``serve`` starts next to the receiver (bound to ``receiver_port``).
+
+    ``on_started(url, problem)``: the inspector's URL, or why it could not start; the receiver
+    runs either way, because receiving events matters more than looking at them.
+    """
+
+    async def start_beside(
+        settings: Settings, store: SqliteStore, receiver_port: int
+    ) -> Callable[[], Awaitable[None]]:
+        server = dataclasses.replace(settings.server, port=receiver_port)
+        try:
+            running = await start(dataclasses.replace(settings, server=server), store)
+        except ConfigError as exc:
+            on_started(None, str(exc))
+            return _nothing
+        on_started(running.url, None)
+        return running.stop
+
+    return start_beside
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def inspect_forever(settings: Settings, on_ready: Callable[[str], None]) -> None:
+    """``tcwebhook inspect``: serve the page for the configured store until SIGINT/SIGTERM."""
+    check(settings)
+    store = open_store(settings.store_url)
+    try:
+        running = await start(settings, store)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        on_ready(running.url)
+        try:
+            await stop.wait()
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+            await running.stop()
+    finally:
+        store.close()

@@ -1,0 +1,38 @@
+"""Where "this serve" is, and the curl command that re-sends an event to it."""
+
+from __future__ import annotations
+
+import shlex
+
+from aiohttp import web
+
+from tcwebhook.config import Settings
+from tcwebhook.server.local import curl_authorization, local_target
+from tcwebhook.server.tls import DEV_CA_FILE
+from tcwebhook.store import StoredEvent
+
+
+def receiver_urls(settings: Settings) -> dict[str, str]:
+    """The local receiver's URL for each event kind."""
+    target = local_target(settings)
+    return {
+        kind: target.shipment_url if "shipment" in kind else target.order_url
+        for kind in ("order", "single_delivery_order", "order_documents", "shipment",
+                     "order_notification", "shipment_notification")
+    }  # fmt: skip
+
+
+def curl_command(settings: Settings, event: StoredEvent, request: web.Request) -> str:
+    """A command that sends the stored bytes again; it names the token file, never the token."""
+    url = receiver_urls(settings)[event.kind]
+    cacert = ""
+    if settings.server.tls.cert is None:
+        cacert = f"--cacert {shlex.quote(str(settings.data_dir / DEV_CA_FILE))} "
+    send = (
+        f"curl {cacert}{curl_authorization(settings)} -H 'Content-Type: application/json' "
+        f"--data-binary @{{}} {shlex.quote(url)}"
+    )
+    if settings.inspector.username:  # the raw download needs a login: save it first
+        return send.format(f"event-{event.id}.json")
+    raw = f"{request.scheme}://{request.host}/events/{event.id}/raw"
+    return f"curl -s {shlex.quote(raw)} | " + send.format("-")

@@ -1,0 +1,226 @@
+"""The inspector's pages: the event list, one event, one order or shipment, the status."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from tcwebhook import samples
+from tcwebhook.delivery.status import MAX_FAILING_AGE, MAX_PENDING_AGE, outbox_status
+from tcwebhook.errors import NotFound
+from tcwebhook.events import KNOWN_EVENT_NAMES, EventKind
+from tcwebhook.inspector import live
+from tcwebhook.inspector.keys import GUARD, SETTINGS, STORE, WATCHER
+from tcwebhook.inspector.lines import event_changes
+from tcwebhook.inspector.render import pretty, render, render_macro, tree
+from tcwebhook.inspector.security import CSRF_FIELD, session_id
+from tcwebhook.inspector.targets import curl_command, receiver_urls
+from tcwebhook.store import EventQuery, StoredEvent
+
+PAGE_SIZE = 50
+TASK_STATES = ("pending", "running", "failed", "dead", "done")
+# Same default as 'tcwebhook status --max-pending-age'.
+
+
+def page(request: web.Request, template: str, **context: Any) -> web.Response:
+    """A full page: the template with the navigation and this session's action token."""
+    csrf = request.app[GUARD].csrf_token(session_id(request))
+    api = request.app[SETTINGS].tradecloud
+    html = render(
+        template,
+        csrf=csrf,
+        csrf_field=CSRF_FIELD,
+        path=request.path,
+        can_download=bool(api.username and api.password),
+        **context,
+    )
+    return web.Response(text=html, content_type="text/html", charset="utf-8")
+
+
+def event_query(request: web.Request, limit: int = PAGE_SIZE) -> EventQuery:
+    """The list's filters from the query string (unknown values simply match nothing)."""
+    query = request.query
+
+    def text(name: str) -> str | None:
+        value = query.get(name, "").strip()
+        return value[:200] or None
+
+    def number(name: str) -> int | None:
+        value = query.get(name, "")
+        return int(value) if value.isdigit() and len(value) < 19 else None
+
+    return EventQuery(
+        kind=text("kind"),
+        event_name=text("event"),
+        task_state=text("state"),
+        search=text("q"),
+        before=number("before"),
+        after=number("after"),
+        limit=limit,
+    )
+
+
+async def events_page(request: web.Request) -> web.Response:
+    query = event_query(request)
+    store = request.app[STORE]
+    events, latest = await asyncio.gather(
+        asyncio.to_thread(store.page_events, query),
+        asyncio.to_thread(store.latest_event_id),
+    )
+    first_page = query.before is None and query.after is None
+    filters = {
+        name: request.query[name]
+        for name in ("kind", "event", "state", "q")
+        if request.query.get(name)
+    }
+    older = newer = None
+    if events:
+        older = {**filters, "before": str(events[-1].id)}
+        if not first_page:
+            newer = {**filters, "after": str(events[0].id)}
+    return page(
+        request,
+        "events.html",
+        events=events,
+        filters=filters,
+        kinds=[kind.value for kind in EventKind],
+        event_names=sorted(KNOWN_EVENT_NAMES - {None}),
+        states=TASK_STATES,
+        live_after=latest if first_page else None,
+        older=older,
+        newer=newer,
+        samples=[sample.name for sample in samples.catalog() if sample.is_webhook],
+    )
+
+
+async def event_page(request: web.Request) -> web.Response:
+    event = await _event(request)
+    store = request.app[STORE]
+    previous = None
+    if event.resource_id:
+        previous = await asyncio.to_thread(store.previous_event, event.resource_id, event.id)
+    settings = request.app[SETTINGS]
+    requeued = request.query.get("requeued", "")
+    notice = None
+    if requeued.isdigit():
+        notice = f"{requeued} delivery(ies) re-queued; a running serve or deliver picks them up"
+    return page(
+        request,
+        "event.html",
+        event=event,
+        notice=notice,
+        changes=event_changes(event, previous),
+        body_tree=tree(event.body) if event.body else None,
+        body_text=pretty(event.body) if event.body else "",
+        fetched_tree=tree(event.fetched) if event.fetched else None,
+        fetched_text=pretty(event.fetched) if event.fetched else "",
+        auth_scheme="Bearer" if settings.auth.type == "bearer" else "Basic",
+        curl=curl_command(settings, event, request) if event.body else None,
+        replay_url=receiver_urls(settings)[event.kind],
+    )
+
+
+async def raw_body(request: web.Request) -> web.Response:
+    event = await _event(request)
+    return download_response(event.body, f"event-{event.id}.json")
+
+
+async def raw_fetched(request: web.Request) -> web.Response:
+    event = await _event(request)
+    if event.fetched is None:
+        raise web.HTTPNotFound(text=f"event #{event.id} has no fetched object")
+    return download_response(event.fetched, f"event-{event.id}-fetched.json")
+
+
+async def timeline_page(request: web.Request) -> web.Response:
+    resource_id = request.match_info["resource_id"]
+    store = request.app[STORE]
+    events = await asyncio.to_thread(store.resource_events, resource_id)
+    if not events:
+        raise web.HTTPNotFound(text="no stored event for this order or shipment")
+    steps = [
+        (event, event_changes(event, events[index - 1] if index else None))
+        for index, event in enumerate(events)
+    ]
+    number = next((event.number for event in reversed(events) if event.number), None)
+    resource = "shipment" if "shipment" in events[-1].kind else "order"
+    return page(
+        request,
+        "timeline.html",
+        steps=steps,
+        resource=resource,
+        resource_id=resource_id,
+        number=number,
+    )
+
+
+async def status_page(request: web.Request) -> web.Response:
+    report = await _status(request)
+    return page(request, "status.html", report=report, states=TASK_STATES)
+
+
+async def live_events(request: web.Request) -> web.StreamResponse:
+    """New rows for the list, under the list's filters, from the id after which to start."""
+    watcher = request.app[WATCHER]
+    store = request.app[STORE]
+    filters = event_query(request, limit=PAGE_SIZE)
+    resume = request.headers.get("Last-Event-ID", "")
+    start = int(resume) if resume.isdigit() and len(resume) < 19 else (filters.after or 0)
+
+    async def next_rows(after: int) -> tuple[int, str | None]:
+        seen = watcher.latest
+        query = EventQuery(
+            filters.kind, filters.event_name, filters.task_state, filters.search, after=after,
+            limit=PAGE_SIZE,
+        )  # fmt: skip
+        events = await asyncio.to_thread(store.page_events, query)
+        if not events:
+            return max(after, seen), None
+        rows = "".join(render_macro("rows.html", "row", event) for event in events)
+        return events[0].id, rows
+
+    return await live.stream(request, watcher, next_rows, start)
+
+
+async def live_status(request: web.Request) -> web.StreamResponse:
+    shown: list[str] = []
+
+    async def next_status(position: int) -> tuple[int, str | None]:
+        html = render_macro("summary.html", "summary", await _status(request), TASK_STATES)
+        if shown and shown[-1] == html:
+            return position, None
+        shown[:] = [html]
+        return position, html
+
+    return await live.stream(
+        request, request.app[WATCHER], next_status, 0, interval=live.STATUS_SECONDS
+    )
+
+
+async def _status(request: web.Request) -> dict[str, Any]:
+    # The same report as 'tcwebhook status', from the same function.
+    return await asyncio.to_thread(
+        outbox_status, request.app[STORE], MAX_PENDING_AGE, MAX_FAILING_AGE
+    )
+
+
+async def _event(request: web.Request) -> StoredEvent:
+    event_id = request.match_info["event_id"]
+    if len(event_id) > 18:
+        raise web.HTTPNotFound(text="no such event")
+    try:
+        return await asyncio.to_thread(request.app[STORE].get_event, int(event_id))
+    except NotFound:
+        raise web.HTTPNotFound(text=f"no event with id {event_id}") from None
+
+
+def download_response(data: bytes, filename: str) -> web.Response:
+    """Bytes the browser saves and never renders: a payload or a document may hold HTML."""
+    return web.Response(
+        body=data,
+        content_type="application/octet-stream",
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"},
+    )
