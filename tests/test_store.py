@@ -54,7 +54,7 @@ def test_unsupported_url() -> None:
     from tcwebhook.errors import ConfigError
 
     with pytest.raises(ConfigError, match="sqlite:///"):
-        open_store("postgres://db/events")
+        open_store("mysql://db/events")
 
 
 async def test_append_list_get(store: SqliteStore) -> None:

@@ -10,7 +10,7 @@ import typer
 from tcwebhook.cli.common import ConfigOption, DataDirOption, JsonOption, load
 
 if TYPE_CHECKING:
-    from tcwebhook.store import SqliteStore, StoredEvent
+    from tcwebhook.store import Store, StoredEvent
 
 events_app = typer.Typer(help="List and inspect stored events.", no_args_is_help=True)
 
@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(events_app, name="events")
 
 
-def _open(config: Path | None, data_dir: Path | None) -> SqliteStore:
+def _open(config: Path | None, data_dir: Path | None) -> Store:
     from tcwebhook.store import open_store
 
     return open_store(load(config, data_dir=data_dir).store_url)

@@ -84,8 +84,12 @@ def serve(
 
 
 def _print_banner(serve_plan: ServePlan, port: int, json_lines: bool) -> None:
-    from tcwebhook import console
+    from rich.markup import escape
 
+    from tcwebhook import console
+    from tcwebhook.store.base import display_url
+
+    store = display_url(serve_plan.settings.store_url)  # never the password
     paths = serve_plan.settings.server.paths
     order_url, shipment_url = (
         serve_plan.url(paths.order, port),
@@ -94,14 +98,14 @@ def _print_banner(serve_plan: ServePlan, port: int, json_lines: bool) -> None:
     if json_lines:
         console.print_json_line(
             {"listening": True, "order_url": order_url, "shipment_url": shipment_url,
-             "ca_file": serve_plan.dev_ca, "store": serve_plan.settings.store_url}
+             "ca_file": serve_plan.dev_ca, "store": store}
         )  # fmt: skip
         return
     out = console.stderr()
     out.print(f"[bold green]tcwebhook[/] listening on port {port} (TLS 1.2/1.3)")
     out.print(f"  order webhooks:    {order_url}")
     out.print(f"  shipment webhooks: {shipment_url}")
-    out.print(f"  events stored in:  {serve_plan.settings.store_url}")
+    out.print(f"  events stored in:  {escape(store)}")
     if serve_plan.dev_ca is not None:
         out.print(f"  development CA:    {serve_plan.dev_ca} (trust it in local clients)")
     if serve_plan.dev_token_file is not None:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from tcwebhook.config import RetrySettings, Settings
 from tcwebhook.delivery.sinks import DeliveryFailed, Sink, TaskPolicy, make_sink
-from tcwebhook.store import Outcome, SqliteStore, TaskRecord
+from tcwebhook.store import Outcome, Store, TaskRecord
 
 log = logging.getLogger("tcwebhook.delivery")
 
@@ -42,6 +42,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop has closed: nobody to wake
+        loop.call_soon_threadsafe(callback)
+
+
 DeliveryListener = Callable[[TaskPolicy, TaskRecord, str, str | None], None]
 
 
@@ -50,7 +55,7 @@ class DeliveryWorker:
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: Store,
         settings: Settings,
         listener: DeliveryListener | None = None,
     ) -> None:
@@ -74,10 +79,14 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         """Deliver until ``stop``; in-flight deliveries finish first."""
+        loop = asyncio.get_running_loop()
+        # Other processes sharing the store announce their new tasks (PostgreSQL's NOTIFY).
+        unwatch = self.store.watch(lambda: _call_soon(loop, self.wake))
         try:
             await asyncio.to_thread(self.release_orphans)
             await asyncio.gather(*(self._run_sink(sink) for sink in self.sinks))
         finally:
+            unwatch()
             for sink in self.sinks:
                 await sink.close()
 
@@ -178,7 +187,7 @@ class DeliveryWorker:
 
 
 async def run_worker(
-    store: SqliteStore, settings: Settings, listener: DeliveryListener | None, once: bool
+    store: Store, settings: Settings, listener: DeliveryListener | None, once: bool
 ) -> int:
     """``tcwebhook deliver``: drain once, or deliver until SIGINT/SIGTERM."""
     import signal

@@ -7,7 +7,6 @@ Tradecloud never retries a 500 and the event would be lost.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -21,7 +20,7 @@ from tcwebhook.config import Settings
 from tcwebhook.errors import PayloadError, StoreUnavailable, UnsupportedContentType
 from tcwebhook.events import Resource, WebhookEvent, parse_notification, parse_webhook
 from tcwebhook.server.auth import Authenticator
-from tcwebhook.store import AppendResult, NewEvent, SqliteStore, utc_now
+from tcwebhook.store import AppendResult, NewEvent, Store, dedup_key, utc_now
 
 log = logging.getLogger("tcwebhook.server")
 
@@ -71,7 +70,7 @@ class _Wiring:
 
 
 SETTINGS = web.AppKey("settings", Settings)
-STORE = web.AppKey("store", SqliteStore)
+STORE = web.AppKey("store", Store)
 _WIRING = web.AppKey("wiring", _Wiring)
 
 
@@ -95,7 +94,7 @@ _OUTCOME: Any = web.RequestKey("outcome", _Outcome) if hasattr(web, "RequestKey"
 
 def create_app(
     settings: Settings,
-    store: SqliteStore,
+    store: Store,
     *,
     request_logger: RequestLogger | None = None,
     task_router: TaskRouter = no_tasks,
@@ -216,11 +215,7 @@ def _json(data: object, status: int = 200) -> web.Response:
 
 
 def _dedup_key(event: WebhookEvent, body: bytes) -> str | None:
-    if event.kind.is_notification:
-        return None  # each GET notification is news: the same order changes many times
-    if event.message_id:
-        return "m:" + event.message_id
-    return "b:" + hashlib.sha256(body).hexdigest()
+    return dedup_key(event.kind.is_notification, event.message_id, body)
 
 
 def _check_content_type(request: web.Request) -> None:

@@ -1,31 +1,60 @@
-"""The durable event store: ``open_store(url)``."""
+"""The durable event store: ``open_store(url)`` picks the backend by the URL's scheme."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tcwebhook.errors import ConfigError
-from tcwebhook.store.records import AppendResult, NewEvent, Outcome, StoredEvent, TaskRecord
+from tcwebhook.store.base import POSTGRES_SCHEMES, Store, display_url
+from tcwebhook.store.records import (
+    AppendResult,
+    NewEvent,
+    Outcome,
+    StoredEvent,
+    TaskRecord,
+    dedup_key,
+)
 from tcwebhook.store.sqlite import SqliteStore, utc_now
+
+if TYPE_CHECKING:
+    from tcwebhook.config import Settings
 
 __all__ = [
     "AppendResult",
     "NewEvent",
     "Outcome",
     "SqliteStore",
+    "Store",
     "StoredEvent",
     "TaskRecord",
+    "dedup_key",
+    "display_url",
     "open_store",
     "utc_now",
 ]
 
+SQLITE_PREFIX = "sqlite:///"
 
-def open_store(url: str, busy_timeout: float = 2.0) -> SqliteStore:
-    """Open (and migrate) the store at ``sqlite:///path``; the only backend so far."""
-    prefix = "sqlite:///"
-    if not url.startswith(prefix) or len(url) == len(prefix):
+
+def open_store(url_or_settings: str | Settings, busy_timeout: float = 2.0) -> Store:
+    """Open (and migrate) the store at ``sqlite:///path`` or ``postgresql://…``."""
+    url = url_or_settings if isinstance(url_or_settings, str) else url_or_settings.store_url
+    scheme = url.partition("://")[0].lower()
+    if scheme in POSTGRES_SCHEMES:
+        try:
+            from tcwebhook.store.postgres import PostgresStore
+        except ImportError as exc:
+            if exc.name not in ("psycopg", "psycopg_pool"):
+                raise
+            raise ConfigError(
+                "store.url is a PostgreSQL URL but the PostgreSQL driver is not installed: "
+                "pip install 'tcwebhook[postgres]'"
+            ) from None
+        return PostgresStore(url)
+    if not url.startswith(SQLITE_PREFIX) or len(url) == len(SQLITE_PREFIX):
         raise ConfigError(
-            f"store.url {url!r} is not supported: use sqlite:///path/to/events.db "
-            "(sqlite:////abs/path for an absolute path)"
+            f"store.url {display_url(url)!r} is not supported: use sqlite:///path/to/events.db "
+            "(sqlite:////abs/path for an absolute path) or postgresql://USER:PASSWORD@HOST/DB"
         )
-    return SqliteStore(Path(url[len(prefix) :]).expanduser(), busy_timeout=busy_timeout)
+    return SqliteStore(Path(url[len(SQLITE_PREFIX) :]).expanduser(), busy_timeout=busy_timeout)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,3 +118,15 @@ class StoredEvent:
             ],
         )
         return detail
+
+
+def dedup_key(is_notification: bool, message_id: str | None, body: bytes) -> str | None:
+    """The key that makes an event stored once: its messageId, else the hash of its body.
+
+    None for a GET notification: each one is news, the same order changes many times.
+    """
+    if is_notification:
+        return None
+    if message_id:
+        return "m:" + message_id
+    return "b:" + hashlib.sha256(body).hexdigest()

@@ -25,6 +25,7 @@ import orjson
 import zstandard
 
 from tcwebhook.errors import NotFound, StoreUnavailable
+from tcwebhook.store.base import Store
 from tcwebhook.store.migrations import migrate
 from tcwebhook.store.records import AppendResult, NewEvent, Outcome, StoredEvent, TaskRecord
 
@@ -129,7 +130,7 @@ def utc_now() -> str:
     return f"{prefix}.{ns // 1_000_000 % 1000:03d}Z"
 
 
-class SqliteStore:
+class SqliteStore(Store):
     """Durable event store in one SQLite file."""
 
     def __init__(self, path: Path, busy_timeout: float = 2.0) -> None:
