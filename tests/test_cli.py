@@ -12,6 +12,7 @@ import pytest
 
 from tcwebhook import __version__
 from tcwebhook.store import open_store
+from tests.conftest import backend_url
 from tests.test_store import new_event
 
 
@@ -75,8 +76,9 @@ def test_serve_reports_a_busy_port(tmp_path: Path) -> None:
         )
 
 
+@pytest.mark.usefixtures("store_backend")
 def test_events_list_and_show_json(tmp_path: Path) -> None:
-    store = open_store(f"sqlite:///{tmp_path / 'data' / 'events.db'}")
+    store = open_store(backend_url(tmp_path))
     first = store.append_sync(new_event(1))
     store.append_sync(new_event(2))
     store.close()
@@ -92,6 +94,7 @@ def test_events_list_and_show_json(tmp_path: Path) -> None:
     assert "PO1" in table.stdout and "OrderIssuedByBuyer" in table.stdout
 
 
+@pytest.mark.usefixtures("store_backend")
 def test_events_show_unknown_id_exits_1(tmp_path: Path) -> None:
     result = tcwebhook("events", "show", "42")
     assert result.returncode == 1

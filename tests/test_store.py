@@ -1,4 +1,8 @@
-"""The SQLite store: migrations, durability semantics, deduplication, failures."""
+"""The stores: migrations, durability, deduplication, failures.
+
+The shared behaviour runs on every backend (the ``store`` fixture); SQLite's own file
+handling on SQLite only (``sqlite_store``).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,15 @@ import asyncio
 import dataclasses
 import os
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tcwebhook.errors import NotFound, StoreUnavailable
-from tcwebhook.store import NewEvent, SqliteStore, open_store, utc_now
+from tcwebhook.store import NewEvent, SqliteStore, Store, open_store, utc_now
 from tcwebhook.store.migrations import MIGRATIONS
+from tests.conftest import backend_url
 
 
 def new_event(n: int, dedup: str | None = None, tasks: tuple[str, ...] = ()) -> NewEvent:
@@ -34,8 +40,15 @@ def new_event(n: int, dedup: str | None = None, tasks: tuple[str, ...] = ()) -> 
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SqliteStore:
-    store = open_store(f"sqlite:///{tmp_path}/events.db")
+def store(tmp_path: Path, store_backend: str) -> Iterator[Store]:
+    store = open_store(backend_url(tmp_path))
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[SqliteStore]:
+    store = SqliteStore(tmp_path / "events.db")
     yield store
     store.close()
 
@@ -57,7 +70,7 @@ def test_unsupported_url() -> None:
         open_store("mysql://db/events")
 
 
-async def test_append_list_get(store: SqliteStore) -> None:
+async def test_append_list_get(store: Store) -> None:
     first = await store.append(new_event(1, tasks=("erp",)))
     second = await store.append(new_event(2))
     assert (first.duplicate, second.duplicate) == (False, False)
@@ -72,14 +85,14 @@ async def test_append_list_get(store: SqliteStore) -> None:
         store.get_event(999)
 
 
-async def test_duplicates_are_stored_once(store: SqliteStore) -> None:
+async def test_duplicates_are_stored_once(store: Store) -> None:
     results = await asyncio.gather(*(store.append(new_event(1)) for _ in range(5)))
     assert len({r.id for r in results}) == 1
     assert sum(not r.duplicate for r in results) == 1
     assert store.count() == 1
 
 
-async def test_one_batch_mixing_new_duplicate_and_unkeyed_events(store: SqliteStore) -> None:
+async def test_one_batch_mixing_new_duplicate_and_unkeyed_events(store: Store) -> None:
     earlier = await store.append(new_event(1, tasks=("erp",)))
     notification = dataclasses.replace(new_event(9), dedup_key=None, tasks=("@fetch",))
     # Queued together, so the writer stores them in one transaction.
@@ -101,7 +114,7 @@ async def test_one_batch_mixing_new_duplicate_and_unkeyed_events(store: SqliteSt
     assert store.get_event(results[5].id).number == "PO3"
 
 
-async def test_many_concurrent_appends_share_commits(store: SqliteStore) -> None:
+async def test_many_concurrent_appends_share_commits(store: Store) -> None:
     results = await asyncio.gather(*(store.append(new_event(n)) for n in range(500)))
     assert len({r.id for r in results}) == 500
     assert store.count() == 500
@@ -129,7 +142,7 @@ def test_unwritable_location_is_one_clear_error(tmp_path: Path) -> None:
 
 
 async def test_large_bodies_are_stored_compressed_and_read_back_byte_exact(
-    store: SqliteStore,
+    sqlite_store: SqliteStore,
 ) -> None:
     from tcwebhook.store.sqlite import COMPRESS_FROM
 
@@ -140,9 +153,9 @@ async def test_large_bodies_are_stored_compressed_and_read_back_byte_exact(
     small = b'{"eventName": "OrderIssuedByBuyer"}\r\n'
     ids = {}
     for n, body in enumerate((large, random_large, small)):
-        result = await store.append(dataclasses.replace(new_event(n), body=body))
+        result = await sqlite_store.append(dataclasses.replace(new_event(n), body=body))
         ids[body] = result.id
-    with sqlite3.connect(store.path) as connection:
+    with sqlite3.connect(sqlite_store.path) as connection:
         stored = dict(connection.execute("SELECT id, body_encoding FROM events").fetchall())
         raw_size = connection.execute(
             "SELECT length(body) FROM events WHERE id = ?", (ids[large],)
@@ -150,8 +163,8 @@ async def test_large_bodies_are_stored_compressed_and_read_back_byte_exact(
     assert stored == {ids[large]: "zstd", ids[random_large]: None, ids[small]: None}
     assert raw_size < len(large) / 5
     for body, event_id in ids.items():
-        assert store.get_event(event_id).body == body
-    assert [event.body for event in store.iter_events()] == [large, random_large, small]
+        assert sqlite_store.get_event(event_id).body == body
+    assert [event.body for event in sqlite_store.iter_events()] == [large, random_large, small]
 
 
 async def test_database_of_the_previous_schema_is_migrated_and_keeps_its_bodies(
@@ -182,26 +195,26 @@ async def test_database_of_the_previous_schema_is_migrated_and_keeps_its_bodies(
         store.close()
 
 
-def test_unknown_body_encoding_is_one_clear_error(store: SqliteStore) -> None:
-    event_id = store.append_sync(new_event(1)).id
-    with sqlite3.connect(store.path) as connection:
+def test_unknown_body_encoding_is_one_clear_error(sqlite_store: SqliteStore) -> None:
+    event_id = sqlite_store.append_sync(new_event(1)).id
+    with sqlite3.connect(sqlite_store.path) as connection:
         connection.execute("UPDATE events SET body_encoding = 'brotli' WHERE id = ?", (event_id,))
     with pytest.raises(StoreUnavailable, match=r"'brotli'.*upgrade tcwebhook"):
-        store.get_event(event_id)
+        sqlite_store.get_event(event_id)
 
 
-async def test_checkpoints_run_beside_the_writer(store: SqliteStore) -> None:
+async def test_checkpoints_run_beside_the_writer(sqlite_store: SqliteStore) -> None:
     """Far below the writer's own checkpoint threshold, committed pages still reach the
     database file: the checkpointer thread copies them out of the WAL."""
     body = os.urandom(40_000)  # incompressible: 150 of them are ~6 MB of pages
     await asyncio.gather(
         *(
-            store.append(dataclasses.replace(new_event(n), body=body + b"%d" % n))
+            sqlite_store.append(dataclasses.replace(new_event(n), body=body + b"%d" % n))
             for n in range(150)
         )
     )
     for _ in range(100):
-        if store.path.stat().st_size > 4_000_000:
+        if sqlite_store.path.stat().st_size > 4_000_000:
             break
         await asyncio.sleep(0.05)
-    assert store.path.stat().st_size > 4_000_000
+    assert sqlite_store.path.stat().st_size > 4_000_000

@@ -9,11 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from aiohttp import web
 
 from tcwebhook import samples
 from tcwebhook.store import open_store
 from tests.delivery.conftest import make_settings, sink, store_body, with_message_id
+
+pytestmark = pytest.mark.usefixtures("store_backend")  # every command on both backends
 
 
 def tcwebhook(*args: str) -> subprocess.CompletedProcess[str]:
