@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from tcwebhook.delivery.worker import DeliveryWorker
-from tcwebhook.store import Store
+from tcwebhook.store import SqliteStore, Store
 from tests.delivery.conftest import make_settings, open_for, store_notification
 from tests.fake_tradecloud import ORDER_ID, PASSWORD, SHIPMENT_ID, USERNAME, FakeTradecloud
 
@@ -124,7 +124,7 @@ async def test_get_webhook_to_the_real_serve_ends_with_the_order_attached(
         ):
             assert response.status == 200
             event_id = (await response.json())["id"]
-        store = Store(data_dir / "events.db")
+        store = SqliteStore(data_dir / "events.db")
         for _ in range(100):
             event = store.get_event(event_id)
             if event.fetched is not None:
