@@ -11,7 +11,7 @@ import sys
 import typer
 
 from tcwebhook import __version__
-from tcwebhook.cli import check_tls, deliver, events, fetch, replay, samples, serve
+from tcwebhook.cli import check_tls, deliver, events, fetch, replay, samples, serve, store
 from tcwebhook.errors import EXIT_USAGE, TcwebhookError
 
 app = typer.Typer(
@@ -40,7 +40,7 @@ def root(
     """Receive, check, replay and inspect Tradecloud webhooks."""
 
 
-for module in (serve, events, check_tls, samples, replay, fetch, deliver):
+for module in (serve, events, check_tls, samples, replay, fetch, deliver, store):
     module.register(app)
 
 

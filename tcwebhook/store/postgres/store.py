@@ -39,7 +39,6 @@ from tcwebhook.store.records import (
     Outcome,
     StoredEvent,
     TaskRecord,
-    dedup_key,
 )
 from tcwebhook.store.sqlite import MAX_BATCH, _event_row, _wake_all, decode_body, utc_now
 
@@ -409,44 +408,16 @@ class PostgresStore(Store):
     # ---------------------------------------------------------------------------------------
     # Copying (``tcwebhook store copy``)
 
-    def restore(self, events: Sequence[StoredEvent]) -> int:
-        """Insert events with their ids, fetched objects and tasks; skip ids already present.
-        Returns how many were new."""
+    @contextmanager
+    def copying(self) -> Iterator[psycopg.Connection]:
+        """A transaction for ``store copy`` to insert events with their own ids."""
         with self._connection("copy events") as connection, connection.transaction():
-            inserted = 0
-            for event in events:
-                row = connection.execute(
-                    "INSERT INTO events (id, received_at, kind, event_name, message_id, "
-                    "dedup_key, resource_id, number, changed_lines, method, path, headers, body, "
-                    "body_encoding, fetched, fetched_changed_lines, fetched_at) VALUES "
-                    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                    "ON CONFLICT DO NOTHING RETURNING id",
-                    restore_row(event),
-                ).fetchone()
-                if row is None:
-                    continue
-                inserted += 1
-                with connection.cursor() as cursor:
-                    cursor.executemany(
-                        "INSERT INTO tasks (event_id, target, state, attempts, next_attempt_at, "
-                        "last_error, output, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
-                        "ON CONFLICT DO NOTHING",
-                        [restore_task(event.id, task) for task in event.tasks],
-                    )
+            yield connection
             # Events stored after the copy must not reuse the copied ids.
             connection.execute(
                 "SELECT setval(pg_get_serial_sequence('events', 'id'), "
                 "greatest((SELECT max(id) FROM events), 1))"
             )
-            return inserted
-
-    def dedup_key_of(self, event_id: int) -> tuple[str | None, str] | None:
-        """(dedup key, received_at) of an event, to tell a copied event from another."""
-        with self._connection("read events") as connection:
-            row = connection.execute(
-                "SELECT dedup_key, received_at FROM events WHERE id = %s", (event_id,)
-            ).fetchone()
-        return (row[0], row[1]) if row else None
 
 
 def _insert_batch(connection: psycopg.Connection, events: Sequence[NewEvent]) -> list[AppendResult]:
@@ -507,44 +478,6 @@ def stored_event(row: Sequence[Any], tasks: Sequence[TaskRecord]) -> StoredEvent
         fetched_changed_lines=tuple(orjson.loads(row[13])) if row[13] else None,
         fetched_at=row[14],
         tasks=tuple(tasks),
-    )
-
-
-def restore_row(event: StoredEvent) -> tuple[Any, ...]:
-    """The columns of a copied event, in the order of ``restore``'s INSERT (body re-encoded)."""
-    new = NewEvent(
-        received_at=event.received_at,
-        kind=event.kind,
-        event_name=event.event_name,
-        message_id=event.message_id,
-        dedup_key=dedup_key(event.kind.endswith("_notification"), event.message_id, event.body),
-        resource_id=event.resource_id,
-        number=event.number,
-        changed_lines=event.changed_lines,
-        method=event.method,
-        path=event.path,
-        headers=event.headers,
-        body=event.body,
-    )
-    fetched_lines = (
-        orjson.dumps(event.fetched_changed_lines).decode()
-        if event.fetched_changed_lines is not None
-        else None
-    )
-    return (event.id, *_event_row(new), event.fetched, fetched_lines, event.fetched_at)
-
-
-def restore_task(event_id: int, task: TaskRecord) -> tuple[Any, ...]:
-    state = "pending" if task.state == "running" else task.state  # its claimant is elsewhere
-    return (
-        event_id,
-        task.target,
-        state,
-        task.attempts,
-        task.next_attempt_at,
-        task.last_error,
-        task.output,
-        task.updated_at,
     )
 
 
