@@ -81,6 +81,7 @@ def test_status_deliver_once_and_retry_dead(tmp_path: Path) -> None:
     assert len(list(outbox.glob("*.json"))) == 3
 
 
+@pytest.mark.parametrize("store_backend", ["sqlite"], indirect=True)  # no store involved
 def test_retry_needs_an_id_or_dead(tmp_path: Path) -> None:
     config, _, _ = setup_outbox(tmp_path, events=1)
     result = tcwebhook("events", "retry", "--config", str(config))

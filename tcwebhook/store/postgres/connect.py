@@ -13,6 +13,9 @@ from tcwebhook.store.base import POSTGRES_SCHEMES, display_url
 CONNECT_TIMEOUT = 3  # seconds; an unreachable server must not hold a request for long
 STATEMENT_TIMEOUT_MS = 10_000
 LOCK_TIMEOUT_MS = 10_000
+# A client that vanished inside a transaction (a host gone, a frozen VM) must not keep holding
+# the append lock: the server ends such a session after this long.
+IDLE_IN_TRANSACTION_MS = 10_000
 # Dead peers (a host that vanished, a failover) are noticed within about this many seconds.
 KEEPALIVES = {
     "keepalives": 1,
@@ -44,6 +47,7 @@ def conninfo(url: str) -> str:
                 str(params.get("options") or ""),
                 f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
                 f"-c lock_timeout={LOCK_TIMEOUT_MS}",
+                f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}",
                 "-c synchronous_commit=on",
             ],
         )
