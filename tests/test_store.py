@@ -10,15 +10,18 @@ import asyncio
 import dataclasses
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from tcwebhook.errors import NotFound, StoreUnavailable
-from tcwebhook.store import NewEvent, SqliteStore, Store, open_store, utc_now
+from tcwebhook.store import NewEvent, Outcome, SqliteStore, Store, open_store, utc_now
 from tcwebhook.store.migrations import MIGRATIONS
 from tests.conftest import backend_url
+from tests.pg import PostgresServer
 
 
 def new_event(n: int, dedup: str | None = None, tasks: tuple[str, ...] = ()) -> NewEvent:
@@ -218,3 +221,63 @@ async def test_checkpoints_run_beside_the_writer(sqlite_store: SqliteStore) -> N
             break
         await asyncio.sleep(0.05)
     assert sqlite_store.path.stat().st_size > 4_000_000
+
+
+def test_claims_lapse_and_are_taken_over(store: Store) -> None:
+    event_id = store.append_sync(new_event(1, tasks=("erp",))).id
+    (first,) = store.claim_tasks("erp", 10, 0.2, False, "host-a:1")
+    assert first.event_id == event_id
+    assert store.claim_tasks("erp", 10, 60, False, "host-b:2") == []  # held by host-a
+    time.sleep(0.3)  # host-a died: its lease runs out
+    (taken,) = store.claim_tasks("erp", 10, 60, False, "host-b:2")
+    assert taken.id == first.id and store.claimants() == ["host-b:2"]
+
+
+def test_concurrent_claimers_never_share_a_task(store: Store) -> None:
+    for n in range(60):
+        store.append_sync(new_event(n, tasks=("erp",)))
+
+    def claim_all(claimant: str) -> list[int]:
+        claimed: list[int] = []
+        while batch := store.claim_tasks("erp", 4, 60, False, claimant):
+            claimed += [task.id for task in batch]
+        return claimed
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(claim_all, [f"host-{n}:1" for n in range(4)]))
+    everything = [task_id for claimed in results for task_id in claimed]
+    assert len(everything) == len(set(everything)) == 60
+
+
+def test_strict_order_claims_one_run_at_a_time(store: Store) -> None:
+    for n in range(5):
+        store.append_sync(new_event(n, tasks=("erp",)))
+    first = store.claim_tasks("erp", 2, 60, True, "host-a:1")
+    assert len(first) == 2
+    assert store.claim_tasks("erp", 2, 60, True, "host-b:1") == []  # the head is running
+    store.finish_tasks([Outcome(first[0], "done")], released=[first[1].id])
+    second = store.claim_tasks("erp", 10, 60, True, "host-b:1")
+    assert [task.id for task in second] == sorted(task.id for task in second)
+    assert second[0].id == first[1].id and len(second) == 4  # in order, from the released one
+
+
+def test_instances_starting_together_migrate_once(tmp_path: Path, postgres: PostgresServer) -> None:
+    from tcwebhook.store.postgres.migrations import MIGRATIONS as PG_MIGRATIONS
+
+    url = postgres.new_schema()
+    with ThreadPoolExecutor(4) as pool:
+        stores = list(pool.map(lambda _: open_store(url), range(4)))
+    for store in stores:
+        store.close()
+    import psycopg
+
+    schema = url.rsplit("%3D", 1)[1]
+    with psycopg.connect(postgres.url()) as connection:
+        names = [
+            row[0]
+            for row in connection.execute(
+                f"SELECT name FROM {schema}.schema_migrations ORDER BY name"
+            )
+        ]
+    # Every SQLite migration has its PostgreSQL counterpart of the same name.
+    assert names == [name for name, _ in PG_MIGRATIONS] == [name for name, _ in MIGRATIONS]
