@@ -528,7 +528,7 @@ def plan(
             if size == "small" and connections == 64 and not quick:
                 order.append("tcwebhook-rich")
             if postgres and connections == 64:  # one and two serve processes on PostgreSQL
-                order += ["tcwebhook-pg", "tcwebhook-pg-w2"]
+                order += ["tcwebhook-pg"] if quick else ["tcwebhook-pg", "tcwebhook-pg-w2"]
             cells.extend((target, size, connections) for target in order)
     return cells
 
