@@ -281,3 +281,23 @@ def test_instances_starting_together_migrate_once(tmp_path: Path, postgres: Post
         ]
     # Every SQLite migration has its PostgreSQL counterpart of the same name.
     assert names == [name for name, _ in PG_MIGRATIONS] == [name for name, _ in MIGRATIONS]
+
+
+def test_new_tasks_wake_the_workers_of_other_processes(postgres: PostgresServer) -> None:
+    import threading
+
+    url = postgres.new_schema()
+    receiver, worker = open_store(url), open_store(url)  # as two processes would
+    woken = threading.Event()
+    try:
+        stop_watching = worker.watch(woken.set)
+        assert woken.wait(5)  # once on connecting: for what was stored while not listening
+        woken.clear()
+        receiver.append_sync(new_event(1))  # no tasks: nobody to wake
+        assert not woken.wait(0.5)
+        receiver.append_sync(new_event(2, tasks=("erp",)))
+        assert woken.wait(5)
+        stop_watching()
+    finally:
+        receiver.close()
+        worker.close()
