@@ -94,6 +94,18 @@ class PostgresServer:
     def stop(self, mode: str = "fast") -> None:
         self._run(str(self.bindir / "pg_ctl"), "stop", "-D", str(self.data), "-m", mode, "-w")
 
+    def processes(self) -> list[int]:
+        """The postmaster and its children (backends, WAL writer ...) of this server only."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
+        return [postmaster, *map(int, children)]
+
+    def signal(self, signum: int) -> None:
+        """SIGSTOP freezes the server without closing a connection; SIGCONT thaws it."""
+        for pid in self.processes():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
     def destroy(self) -> None:
         with contextlib.suppress(PostgresUnavailable, subprocess.TimeoutExpired):
             self.stop("immediate")

@@ -301,3 +301,31 @@ def test_new_tasks_wake_the_workers_of_other_processes(postgres: PostgresServer)
     finally:
         receiver.close()
         worker.close()
+
+
+async def test_a_frozen_server_gives_store_unavailable_in_bounded_time(
+    postgres: PostgresServer,
+) -> None:
+    import signal
+
+    store = open_store(postgres.new_schema())
+    store.append_timeout = 0.5  # type: ignore[attr-defined]
+    try:
+        await store.append(new_event(1))  # the writer is connected
+        postgres.signal(signal.SIGSTOP)  # no answers, no closed connection
+        try:
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable, match="did not commit in time"):
+                await store.append(new_event(2))
+            assert time.monotonic() - started < 3
+        finally:
+            postgres.signal(signal.SIGCONT)
+        for _ in range(40):  # the batch stuck on the frozen server goes through once it thaws
+            try:
+                assert (await store.append(new_event(3))).duplicate is False
+                break
+            except StoreUnavailable:
+                await asyncio.sleep(0.25)
+        assert {event.message_id for event in store.iter_events()} == {"m-1", "m-2", "m-3"}
+    finally:
+        store.close()

@@ -22,6 +22,7 @@ KEEPALIVES = {
     "keepalives_idle": 5,
     "keepalives_interval": 2,
     "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,  # ms: sent data unacknowledged this long ends the connection
 }
 
 

@@ -45,6 +45,7 @@ from tcwebhook.store.sqlite import MAX_BATCH, _event_row, _wake_all, decode_body
 CHANNEL = "tcwebhook_tasks"
 POOL_SIZE = 4
 NOTIFY_WAIT = 0.5  # seconds the listener waits for a notification before checking for stop
+APPEND_TIMEOUT = 10.0  # seconds a request waits for its commit before it is answered 503
 _STOP = object()
 
 _TASK_COLUMNS = (
@@ -89,6 +90,7 @@ class PostgresStore(Store):
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._listener: _Listener | None = None
+        self.append_timeout = APPEND_TIMEOUT
 
     # ---------------------------------------------------------------------------------------
     # Connections
@@ -130,6 +132,10 @@ class PostgresStore(Store):
             self._writer.start()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[AppendResult] = loop.create_future()
+        # A server that stopped answering without closing the connection (frozen, or packets
+        # dropped) enforces no statement_timeout: the request gets its 503 from here instead.
+        expiry = loop.call_later(self.append_timeout, _expire, future, self.location)
+        future.add_done_callback(lambda _: expiry.cancel())
         self._queue.put((event, future, loop))
         return future
 
@@ -451,6 +457,13 @@ def _insert_batch(connection: psycopg.Connection, events: Sequence[NewEvent]) ->
             cursor.executemany(_INSERT_TASK, tasks)
             cursor.execute("SELECT pg_notify(%s, '')", (CHANNEL,))  # delivered at commit
     return results
+
+
+def _expire(future: asyncio.Future[AppendResult], location: str) -> None:
+    if not future.done():  # if it commits later, Tradecloud's retry is answered as a duplicate
+        future.set_exception(
+            StoreUnavailable(f"the PostgreSQL store {location} did not commit in time")
+        )
 
 
 def glob_to_like(pattern: str) -> str:
