@@ -17,6 +17,7 @@ from pathlib import Path
 
 import aiohttp
 import orjson
+import pytest
 
 from tcwebhook.server.tls import DEV_CA_FILE
 from tcwebhook.store import open_store
@@ -132,10 +133,10 @@ def tcwebhook(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_two_instances_share_one_store(
-    tmp_path: Path, postgres: PostgresServer, monkeypatch: object
+    tmp_path: Path, postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = postgres.new_schema()
-    os.environ["TCWEBHOOK_STORE_URL"] = url  # the hermetic fixture removes it afterwards
+    monkeypatch.setenv("TCWEBHOOK_STORE_URL", url)  # the instances and the commands use it
     processes, urls = start_instances(tmp_path, 2)
     data_dir = tmp_path / "data"
     token = (data_dir / "token").read_text().strip()
@@ -208,10 +209,10 @@ def test_two_instances_share_one_store(
 
 
 def test_postgres_stopped_under_load_gives_503_then_recovers(
-    tmp_path: Path, postgres: PostgresServer
+    tmp_path: Path, postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = postgres.new_schema()
-    os.environ["TCWEBHOOK_STORE_URL"] = url
+    monkeypatch.setenv("TCWEBHOOK_STORE_URL", url)
     processes, urls = start_instances(tmp_path, 1)
     data_dir = tmp_path / "data"
     token = (data_dir / "token").read_text().strip()
