@@ -8,6 +8,7 @@ events than 2xx answers fails the run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -95,6 +96,20 @@ class Environment:
         self.body_sizes: dict[str, int] = json.loads(output)
         self.python_env = dict(os.environ, PYTHONPATH=str(ROOT))
         self.counter = 0
+        self.postgres: Any = None  # tests.pg.PostgresServer, started for the first PG cell
+
+    def postgres_url(self) -> str:
+        """A fresh schema on a throwaway local PostgreSQL (fsync on, like production)."""
+        if self.postgres is None:
+            sys.path.insert(0, str(ROOT))
+            from tests.pg import start_server
+
+            self.postgres = start_server()
+        return str(self.postgres.new_schema())
+
+    def close(self) -> None:
+        if self.postgres is not None:
+            self.postgres.destroy()
 
     def fresh_dir(self, name: str) -> Path:
         self.counter += 1
@@ -119,6 +134,17 @@ def start_target(env: Environment, target: str, port: int) -> Running:
             "--token-file", str(env.pki / "token"),
         ]  # fmt: skip
         return Running(_spawn(command, env.python_env, data_dir), data_dir, lambda: None)
+    if target.startswith("tcwebhook-pg"):  # the PostgreSQL store; -w2: two serve processes
+        data_dir = env.tcwebhook_data_dir(target)
+        url = env.postgres_url()
+        command = [sys.executable, "-m", "tcwebhook", "serve", "--port", str(port)]
+        command += ["--log-format", "json"]
+        if target.endswith("-w2"):
+            command += ["--workers", "2"]
+        process_env = dict(env.python_env, TCWEBHOOK_DATA_DIR=str(data_dir))
+        process_env["TCWEBHOOK_STORE_URL"] = url
+        process = _spawn(command, process_env, data_dir, cwd=data_dir)
+        return Running(process, data_dir, lambda: _count_store(url))
     if target.startswith("tcwebhook"):
         data_dir = env.tcwebhook_data_dir(target)
         command = [sys.executable, "-m", "tcwebhook", "serve", "--port", str(port)]
@@ -194,6 +220,16 @@ def _count_sqlite(path: Path) -> int:
         return int(connection.execute("SELECT count(*) FROM events").fetchone()[0])
     finally:
         connection.close()
+
+
+def _count_store(url: str) -> int:
+    from tcwebhook.store import open_store
+
+    store = open_store(url)
+    try:
+        return store.count()
+    finally:
+        store.close()
 
 
 def _count_lines(path: Path) -> int:
@@ -459,7 +495,23 @@ def measure_check_tls(env: Environment) -> dict[str, Any]:
 # Plan, report
 
 
-def plan(quick: bool, sink_reason: str | None, flask: bool) -> list[tuple[str, str, int]]:
+def _postgres_available() -> bool:
+    """psycopg importable and PostgreSQL's server binaries installed."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        import psycopg  # noqa: F401
+
+        from tests.pg import find_bindir
+
+        find_bindir()
+    except Exception:
+        return False
+    return True
+
+
+def plan(
+    quick: bool, sink_reason: str | None, flask: bool, postgres: bool
+) -> list[tuple[str, str, int]]:
     sizes = ["small"] if quick else ["small", "large"]
     connection_counts = [64] if quick else [16, 64]
     cells = []
@@ -475,6 +527,8 @@ def plan(quick: bool, sink_reason: str | None, flask: bool) -> list[tuple[str, s
                 order.append("tcwebhook-w2")  # serve --workers 2
             if size == "small" and connections == 64 and not quick:
                 order.append("tcwebhook-rich")
+            if postgres and connections == 64:  # one and two serve processes on PostgreSQL
+                order += ["tcwebhook-pg"] if quick else ["tcwebhook-pg", "tcwebhook-pg-w2"]
             cells.extend((target, size, connections) for target in order)
     return cells
 
@@ -514,6 +568,18 @@ def summarise(cells: list[Cell]) -> list[dict[str, Any]]:
             and r["connections"] == row["connections"]
         )
         row["ratio"] = round(row["rps"] / baseline["rps"], 2) if baseline["rps"] else None
+        sqlite = next(
+            (
+                r
+                for r in rows
+                if r["target"] == "tcwebhook"
+                and r["size"] == row["size"]
+                and r["connections"] == row["connections"]
+            ),
+            None,
+        )
+        if row["target"].startswith("tcwebhook-pg") and sqlite and sqlite["rps"]:
+            row["ratio_sqlite"] = round(row["rps"] / sqlite["rps"], 2)
     return rows
 
 
@@ -554,6 +620,12 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {row['peak_rss_mb']:.0f} | {row['answered_2xx']} | {stored} |"
         )
     lines.append("")
+    for row in report["rows"]:
+        if "ratio_sqlite" in row:
+            lines.append(
+                f"- {row['target']} ({row['size']}, {row['connections']} connections): "
+                f"{row['ratio_sqlite']:.2f}x the SQLite store's req/s"
+            )
     for name, value in report["extras"].items():
         lines.append(f"- {name}: {json.dumps(value)}")
     return "\n".join(lines) + "\n"
@@ -564,13 +636,23 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smoke test: short cells, one size")
     parser.add_argument("--seconds", type=float, help="length of a measured cell")
     parser.add_argument("--results", type=Path, default=BENCH / "results")
+    parser.add_argument(
+        "--only", help="comma-separated targets to run (e.g. baseline,tcwebhook,tcwebhook-pg)"
+    )
+    parser.add_argument(
+        "--no-postgres", action="store_true", help="skip the PostgreSQL store's cells"
+    )
     arguments = parser.parse_args()
     quick = arguments.quick
     seconds = arguments.seconds or (2.0 if quick else 10.0)
     warmup = 1.0 if quick else 2.0
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="tcwebhook-bench-") as scratch:
+    with (
+        tempfile.TemporaryDirectory(prefix="tcwebhook-bench-") as scratch,
+        contextlib.ExitStack() as cleanup,
+    ):
         env = Environment(Path(scratch))
+        cleanup.callback(env.close)
         sink_reason = sinks_supported(env)
         flask = subprocess.run(
             [sys.executable, "-c", "import flask, gunicorn"], capture_output=True
@@ -581,7 +663,13 @@ def main() -> int:
             skipped["tcwebhook-sink"] = f"sinks not supported yet ({sink_reason})"
         if not flask and not quick:
             skipped["flask"] = "flask and gunicorn are not installed"
-        for target, size, connections in plan(quick, sink_reason, flask):
+        postgres = not arguments.no_postgres and _postgres_available()
+        if not postgres and not arguments.no_postgres:
+            skipped["tcwebhook-pg"] = "PostgreSQL or psycopg is not installed"
+        only = set(arguments.only.split(",")) if arguments.only else None
+        for target, size, connections in plan(quick, sink_reason, flask, postgres):
+            if only is not None and target not in only:
+                continue
             cell = run_cell(env, target, size, connections, seconds, warmup)
             cells.append(cell)
             print(

@@ -12,6 +12,8 @@ import pytest
 
 from tcwebhook import __version__
 from tcwebhook.store import open_store
+from tests.conftest import backend_url
+from tests.pg import PostgresServer, free_port
 from tests.test_store import new_event
 
 
@@ -75,8 +77,9 @@ def test_serve_reports_a_busy_port(tmp_path: Path) -> None:
         )
 
 
+@pytest.mark.usefixtures("store_backend")
 def test_events_list_and_show_json(tmp_path: Path) -> None:
-    store = open_store(f"sqlite:///{tmp_path / 'data' / 'events.db'}")
+    store = open_store(backend_url(tmp_path))
     first = store.append_sync(new_event(1))
     store.append_sync(new_event(2))
     store.close()
@@ -92,6 +95,7 @@ def test_events_list_and_show_json(tmp_path: Path) -> None:
     assert "PO1" in table.stdout and "OrderIssuedByBuyer" in table.stdout
 
 
+@pytest.mark.usefixtures("store_backend")
 def test_events_show_unknown_id_exits_1(tmp_path: Path) -> None:
     open_store(f"sqlite:///{tmp_path / 'data' / 'events.db'}").close()
     result = tcwebhook("events", "show", "42")
@@ -104,3 +108,20 @@ def test_serve_with_unwritable_data_dir_exits_2(tmp_path: Path) -> None:
     blocker.write_text("not a folder")
     result = tcwebhook("serve", "--data-dir", str(blocker / "data"))
     assert_one_line_error(result, "cannot write to the data directory")
+
+
+def test_unusable_postgres_urls_are_one_line_without_the_password(
+    postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cases = {
+        postgres.url(password="wrong-pw-123"): "password authentication failed",
+        postgres.url(database="missing"): 'database "missing" does not exist',
+        f"postgresql://u:wrong-pw-123@127.0.0.1:{free_port()}/db": "refused",
+        "postgresql://u:wrong-pw-123@127.0.0.1/": "the database name is required",
+    }
+    for n, (url, fragment) in enumerate(cases.items()):
+        monkeypatch.setenv("TCWEBHOOK_STORE_URL", url)
+        command = ("serve", "--port", "0") if n == 0 else ("events", "list")
+        result = tcwebhook(*command)
+        assert_one_line_error(result, fragment)
+        assert "wrong-pw-123" not in result.stderr + result.stdout

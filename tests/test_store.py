@@ -1,4 +1,8 @@
-"""The SQLite store: migrations, durability semantics, deduplication, failures."""
+"""The stores: migrations, durability, deduplication, failures.
+
+The shared behaviour runs on every backend (the ``store`` fixture); SQLite's own file
+handling on SQLite only (``sqlite_store``).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,18 @@ import asyncio
 import dataclasses
 import os
 import sqlite3
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from tcwebhook.errors import NotFound, StoreUnavailable
-from tcwebhook.store import NewEvent, SqliteStore, open_store, utc_now
+from tcwebhook.store import NewEvent, Outcome, SqliteStore, Store, open_store, utc_now
 from tcwebhook.store.migrations import MIGRATIONS
+from tests.conftest import backend_url
+from tests.pg import PostgresServer
 
 
 def new_event(n: int, dedup: str | None = None, tasks: tuple[str, ...] = ()) -> NewEvent:
@@ -34,8 +43,15 @@ def new_event(n: int, dedup: str | None = None, tasks: tuple[str, ...] = ()) -> 
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SqliteStore:
-    store = open_store(f"sqlite:///{tmp_path}/events.db")
+def store(tmp_path: Path, store_backend: str) -> Iterator[Store]:
+    store = open_store(backend_url(tmp_path))
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[SqliteStore]:
+    store = SqliteStore(tmp_path / "events.db")
     yield store
     store.close()
 
@@ -54,10 +70,10 @@ def test_unsupported_url() -> None:
     from tcwebhook.errors import ConfigError
 
     with pytest.raises(ConfigError, match="sqlite:///"):
-        open_store("postgres://db/events")
+        open_store("mysql://db/events")
 
 
-async def test_append_list_get(store: SqliteStore) -> None:
+async def test_append_list_get(store: Store) -> None:
     first = await store.append(new_event(1, tasks=("erp",)))
     second = await store.append(new_event(2))
     assert (first.duplicate, second.duplicate) == (False, False)
@@ -72,14 +88,14 @@ async def test_append_list_get(store: SqliteStore) -> None:
         store.get_event(999)
 
 
-async def test_duplicates_are_stored_once(store: SqliteStore) -> None:
+async def test_duplicates_are_stored_once(store: Store) -> None:
     results = await asyncio.gather(*(store.append(new_event(1)) for _ in range(5)))
     assert len({r.id for r in results}) == 1
     assert sum(not r.duplicate for r in results) == 1
     assert store.count() == 1
 
 
-async def test_one_batch_mixing_new_duplicate_and_unkeyed_events(store: SqliteStore) -> None:
+async def test_one_batch_mixing_new_duplicate_and_unkeyed_events(store: Store) -> None:
     earlier = await store.append(new_event(1, tasks=("erp",)))
     notification = dataclasses.replace(new_event(9), dedup_key=None, tasks=("@fetch",))
     # Queued together, so the writer stores them in one transaction.
@@ -101,7 +117,7 @@ async def test_one_batch_mixing_new_duplicate_and_unkeyed_events(store: SqliteSt
     assert store.get_event(results[5].id).number == "PO3"
 
 
-async def test_many_concurrent_appends_share_commits(store: SqliteStore) -> None:
+async def test_many_concurrent_appends_share_commits(store: Store) -> None:
     results = await asyncio.gather(*(store.append(new_event(n)) for n in range(500)))
     assert len({r.id for r in results}) == 500
     assert store.count() == 500
@@ -129,7 +145,7 @@ def test_unwritable_location_is_one_clear_error(tmp_path: Path) -> None:
 
 
 async def test_large_bodies_are_stored_compressed_and_read_back_byte_exact(
-    store: SqliteStore,
+    sqlite_store: SqliteStore,
 ) -> None:
     from tcwebhook.store.sqlite import COMPRESS_FROM
 
@@ -140,9 +156,9 @@ async def test_large_bodies_are_stored_compressed_and_read_back_byte_exact(
     small = b'{"eventName": "OrderIssuedByBuyer"}\r\n'
     ids = {}
     for n, body in enumerate((large, random_large, small)):
-        result = await store.append(dataclasses.replace(new_event(n), body=body))
+        result = await sqlite_store.append(dataclasses.replace(new_event(n), body=body))
         ids[body] = result.id
-    with sqlite3.connect(store.path) as connection:
+    with sqlite3.connect(sqlite_store.path) as connection:
         stored = dict(connection.execute("SELECT id, body_encoding FROM events").fetchall())
         raw_size = connection.execute(
             "SELECT length(body) FROM events WHERE id = ?", (ids[large],)
@@ -150,8 +166,8 @@ async def test_large_bodies_are_stored_compressed_and_read_back_byte_exact(
     assert stored == {ids[large]: "zstd", ids[random_large]: None, ids[small]: None}
     assert raw_size < len(large) / 5
     for body, event_id in ids.items():
-        assert store.get_event(event_id).body == body
-    assert [event.body for event in store.iter_events()] == [large, random_large, small]
+        assert sqlite_store.get_event(event_id).body == body
+    assert [event.body for event in sqlite_store.iter_events()] == [large, random_large, small]
 
 
 async def test_database_of_the_previous_schema_is_migrated_and_keeps_its_bodies(
@@ -182,26 +198,134 @@ async def test_database_of_the_previous_schema_is_migrated_and_keeps_its_bodies(
         store.close()
 
 
-def test_unknown_body_encoding_is_one_clear_error(store: SqliteStore) -> None:
-    event_id = store.append_sync(new_event(1)).id
-    with sqlite3.connect(store.path) as connection:
+def test_unknown_body_encoding_is_one_clear_error(sqlite_store: SqliteStore) -> None:
+    event_id = sqlite_store.append_sync(new_event(1)).id
+    with sqlite3.connect(sqlite_store.path) as connection:
         connection.execute("UPDATE events SET body_encoding = 'brotli' WHERE id = ?", (event_id,))
     with pytest.raises(StoreUnavailable, match=r"'brotli'.*upgrade tcwebhook"):
-        store.get_event(event_id)
+        sqlite_store.get_event(event_id)
 
 
-async def test_checkpoints_run_beside_the_writer(store: SqliteStore) -> None:
+async def test_checkpoints_run_beside_the_writer(sqlite_store: SqliteStore) -> None:
     """Far below the writer's own checkpoint threshold, committed pages still reach the
     database file: the checkpointer thread copies them out of the WAL."""
     body = os.urandom(40_000)  # incompressible: 150 of them are ~6 MB of pages
     await asyncio.gather(
         *(
-            store.append(dataclasses.replace(new_event(n), body=body + b"%d" % n))
+            sqlite_store.append(dataclasses.replace(new_event(n), body=body + b"%d" % n))
             for n in range(150)
         )
     )
     for _ in range(100):
-        if store.path.stat().st_size > 4_000_000:
+        if sqlite_store.path.stat().st_size > 4_000_000:
             break
         await asyncio.sleep(0.05)
-    assert store.path.stat().st_size > 4_000_000
+    assert sqlite_store.path.stat().st_size > 4_000_000
+
+
+def test_claims_lapse_and_are_taken_over(store: Store) -> None:
+    event_id = store.append_sync(new_event(1, tasks=("erp",))).id
+    (first,) = store.claim_tasks("erp", 10, 0.2, False, "host-a:1")
+    assert first.event_id == event_id
+    assert store.claim_tasks("erp", 10, 60, False, "host-b:2") == []  # held by host-a
+    time.sleep(0.3)  # host-a died: its lease runs out
+    (taken,) = store.claim_tasks("erp", 10, 60, False, "host-b:2")
+    assert taken.id == first.id and store.claimants() == ["host-b:2"]
+
+
+def test_concurrent_claimers_never_share_a_task(store: Store) -> None:
+    for n in range(60):
+        store.append_sync(new_event(n, tasks=("erp",)))
+
+    def claim_all(claimant: str) -> list[int]:
+        claimed: list[int] = []
+        while batch := store.claim_tasks("erp", 4, 60, False, claimant):
+            claimed += [task.id for task in batch]
+        return claimed
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(claim_all, [f"host-{n}:1" for n in range(4)]))
+    everything = [task_id for claimed in results for task_id in claimed]
+    assert len(everything) == len(set(everything)) == 60
+
+
+def test_strict_order_claims_one_run_at_a_time(store: Store) -> None:
+    for n in range(5):
+        store.append_sync(new_event(n, tasks=("erp",)))
+    first = store.claim_tasks("erp", 2, 60, True, "host-a:1")
+    assert len(first) == 2
+    assert store.claim_tasks("erp", 2, 60, True, "host-b:1") == []  # the head is running
+    store.finish_tasks([Outcome(first[0], "done")], released=[first[1].id])
+    second = store.claim_tasks("erp", 10, 60, True, "host-b:1")
+    assert [task.id for task in second] == sorted(task.id for task in second)
+    assert second[0].id == first[1].id and len(second) == 4  # in order, from the released one
+
+
+def test_instances_starting_together_migrate_once(tmp_path: Path, postgres: PostgresServer) -> None:
+    from tcwebhook.store.postgres.migrations import MIGRATIONS as PG_MIGRATIONS
+
+    url = postgres.new_schema()
+    with ThreadPoolExecutor(4) as pool:
+        stores = list(pool.map(lambda _: open_store(url), range(4)))
+    for store in stores:
+        store.close()
+    import psycopg
+
+    schema = url.rsplit("%3D", 1)[1]
+    with psycopg.connect(postgres.url()) as connection:
+        names = [
+            row[0]
+            for row in connection.execute(
+                f"SELECT name FROM {schema}.schema_migrations ORDER BY name"
+            )
+        ]
+    # Every SQLite migration has its PostgreSQL counterpart of the same name.
+    assert names == [name for name, _ in PG_MIGRATIONS] == [name for name, _ in MIGRATIONS]
+
+
+def test_new_tasks_wake_the_workers_of_other_processes(postgres: PostgresServer) -> None:
+    import threading
+
+    url = postgres.new_schema()
+    receiver, worker = open_store(url), open_store(url)  # as two processes would
+    woken = threading.Event()
+    try:
+        stop_watching = worker.watch(woken.set)
+        assert woken.wait(5)  # once on connecting: for what was stored while not listening
+        woken.clear()
+        receiver.append_sync(new_event(1))  # no tasks: nobody to wake
+        assert not woken.wait(0.5)
+        receiver.append_sync(new_event(2, tasks=("erp",)))
+        assert woken.wait(5)
+        stop_watching()
+    finally:
+        receiver.close()
+        worker.close()
+
+
+async def test_a_frozen_server_gives_store_unavailable_in_bounded_time(
+    postgres: PostgresServer,
+) -> None:
+    import signal
+
+    store = open_store(postgres.new_schema())
+    store.append_timeout = 0.5  # type: ignore[attr-defined]
+    try:
+        await store.append(new_event(1))  # the writer is connected
+        postgres.signal(signal.SIGSTOP)  # no answers, no closed connection
+        try:
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable, match="did not commit in time"):
+                await store.append(new_event(2))
+            assert time.monotonic() - started < 3
+        finally:
+            postgres.signal(signal.SIGCONT)
+        for _ in range(40):  # the batch stuck on the frozen server goes through once it thaws
+            try:
+                assert (await store.append(new_event(3))).duplicate is False
+                break
+            except StoreUnavailable:
+                await asyncio.sleep(0.25)
+        assert {event.message_id for event in store.iter_events()} == {"m-1", "m-2", "m-3"}
+    finally:
+        store.close()

@@ -21,6 +21,7 @@ from tcwebhook.cli import (
     replay,
     samples,
     serve,
+    store,
 )
 from tcwebhook.cli.common import show_flags_as_flags
 from tcwebhook.errors import EXIT_USAGE, TcwebhookError
@@ -53,7 +54,18 @@ def root(
     """Receive, check, replay and inspect Tradecloud webhooks."""
 
 
-for module in (serve, inspect, events, check_tls, samples, replay, fetch, reconcile, deliver):
+for module in (
+    serve,
+    inspect,
+    events,
+    check_tls,
+    samples,
+    replay,
+    fetch,
+    reconcile,
+    deliver,
+    store,
+):
     module.register(app)
 
 

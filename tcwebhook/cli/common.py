@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import typer
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from tcwebhook.config import Settings
     from tcwebhook.store import SqliteStore
 
@@ -79,3 +81,27 @@ def show_flags_as_flags() -> None:
 
     display_type_rich._flags_shown_bare = True  # type: ignore[attr-defined]
     TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+def progress_bar() -> Progress:
+    """A progress bar on stderr (counts, elapsed, remaining) that disappears when done."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from tcwebhook import console
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console.stderr(),
+        transient=True,
+    )

@@ -13,8 +13,6 @@ from tcwebhook.cli.common import ConfigOption, JsonOption
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from rich.progress import Progress
-
     from tcwebhook.replay import ReplayOptions, ReplayReport, SendResult, Source, Target
 
 
@@ -164,10 +162,10 @@ def replay_command(
 def _run_with_progress(
     loaded: list[Source], target: Target, options: ReplayOptions, total: int
 ) -> ReplayReport:
-    from tcwebhook.cli.common import run
+    from tcwebhook.cli.common import progress_bar, run
     from tcwebhook.replay import replay
 
-    with _progress() as progress:
+    with progress_bar() as progress:
         task = progress.add_task("sending", total=total)
 
         def advance(result: SendResult) -> None:
@@ -176,29 +174,6 @@ def _run_with_progress(
                 progress.update(task, description="[yellow]sending (some not delivered)")
 
         return run(replay(loaded, target, options, advance))
-
-
-def _progress() -> Progress:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    from tcwebhook import console
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console.stderr(),
-        transient=True,
-    )
 
 
 # ------------------------------------------------------------------------------------------

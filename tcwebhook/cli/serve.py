@@ -160,8 +160,12 @@ def _inspector_listener(serve_plan: ServePlan, state: dict[str, str | None]) -> 
 def _print_banner(
     serve_plan: ServePlan, port: int, json_lines: bool, inspector: dict[str, str | None]
 ) -> None:
-    from tcwebhook import console
+    from rich.markup import escape
 
+    from tcwebhook import console
+    from tcwebhook.store.base import display_url
+
+    store = display_url(serve_plan.settings.store_url)  # never the password
     paths = serve_plan.settings.server.paths
     order_url, shipment_url = (
         serve_plan.url(paths.order, port),
@@ -170,7 +174,7 @@ def _print_banner(
     if json_lines:
         console.print_json_line(
             {"listening": True, "order_url": order_url, "shipment_url": shipment_url,
-             "ca_file": serve_plan.dev_ca, "store": serve_plan.settings.store_url,
+             "ca_file": serve_plan.dev_ca, "store": store,
              "inspector_url": inspector.get("url")}
         )  # fmt: skip
         return
@@ -178,7 +182,7 @@ def _print_banner(
     out.print(f"[bold green]tcwebhook[/] listening on port {port} (TLS 1.2/1.3)")
     out.print(f"  order webhooks:    {order_url}")
     out.print(f"  shipment webhooks: {shipment_url}")
-    out.print(f"  events stored in:  {serve_plan.settings.store_url}")
+    out.print(f"  events stored in:  {escape(store)}")
     if inspector.get("url"):
         out.print(f"  inspector:         {inspector['url']} (open it in a browser)")
     elif inspector.get("problem"):

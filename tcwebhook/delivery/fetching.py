@@ -13,7 +13,7 @@ from tcwebhook.config import RetrySettings, Settings
 from tcwebhook.delivery.sinks import DeliveryFailed
 from tcwebhook.errors import TcwebhookError
 from tcwebhook.events import Resource
-from tcwebhook.store import SqliteStore, StoredEvent
+from tcwebhook.store import Store, StoredEvent
 
 FETCH_TARGET = "@fetch"
 
@@ -33,7 +33,7 @@ class FetchPolicy:
 class FetchSink:
     """A 'sink' whose delivery is fetching the object of a GET notification from the API."""
 
-    def __init__(self, settings: Settings, store: SqliteStore) -> None:
+    def __init__(self, settings: Settings, store: Store) -> None:
         from tcwebhook.tradecloud import TradecloudClient
 
         self.settings = FetchPolicy()

@@ -23,7 +23,7 @@ from tcwebhook.delivery.sinks import (
     TaskPolicy,
     make_sink,
 )
-from tcwebhook.store import Outcome, SqliteStore, TaskRecord
+from tcwebhook.store import Outcome, Store, TaskRecord
 
 log = logging.getLogger("tcwebhook.delivery")
 
@@ -50,6 +50,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop has closed: nobody to wake
+        loop.call_soon_threadsafe(callback)
+
+
 DeliveryListener = Callable[[TaskPolicy, TaskRecord, str, str | None], None]
 
 
@@ -58,7 +63,7 @@ class DeliveryWorker:
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: Store,
         settings: Settings,
         listener: DeliveryListener | None = None,
     ) -> None:
@@ -86,10 +91,14 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         """Deliver until ``stop``; in-flight deliveries finish first."""
+        loop = asyncio.get_running_loop()
+        # Other processes sharing the store announce their new tasks (PostgreSQL's NOTIFY).
+        unwatch = self.store.watch(lambda: _call_soon(loop, self.wake))
         try:
             await asyncio.to_thread(self.release_orphans)
             await asyncio.gather(*(self._run_sink(sink) for sink in self.sinks))
         finally:
+            unwatch()
             for sink in self.sinks:
                 await sink.close()
 
@@ -233,7 +242,7 @@ class DeliveryWorker:
 
 
 async def run_worker(
-    store: SqliteStore, settings: Settings, listener: DeliveryListener | None, once: bool
+    store: Store, settings: Settings, listener: DeliveryListener | None, once: bool
 ) -> int:
     """``tcwebhook deliver``: drain once, or deliver until SIGINT/SIGTERM."""
     import signal

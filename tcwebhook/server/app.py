@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -25,7 +24,7 @@ from tcwebhook.errors import PayloadError, StoreUnavailable, UnsupportedContentT
 from tcwebhook.events import Resource, WebhookEvent, parse_notification, parse_webhook
 from tcwebhook.server import proxy
 from tcwebhook.server.proxy import ClientAddresses
-from tcwebhook.store import AppendResult, NewEvent, SqliteStore, utc_now
+from tcwebhook.store import AppendResult, NewEvent, Store, dedup_key, utc_now
 
 if TYPE_CHECKING:
     from tcwebhook.metrics import Metrics
@@ -81,7 +80,7 @@ class _Wiring:
 
 
 SETTINGS = web.AppKey("settings", Settings)
-STORE = web.AppKey("store", SqliteStore)
+STORE = web.AppKey("store", Store)
 _WIRING = web.AppKey("wiring", _Wiring)
 GATE = web.AppKey("gate", Gate)  # swapped credentials take effect through it (SIGHUP)
 
@@ -103,7 +102,7 @@ _OUTCOME: Any = web.RequestKey("outcome", _Outcome) if hasattr(web, "RequestKey"
 
 def create_app(
     settings: Settings,
-    store: SqliteStore,
+    store: Store,
     *,
     request_logger: RequestLogger | None = None,
     task_router: TaskRouter = no_tasks,
@@ -246,11 +245,7 @@ def _json(data: object, status: int = 200) -> web.Response:
 
 
 def _dedup_key(event: WebhookEvent, body: bytes) -> str | None:
-    if event.kind.is_notification:
-        return None  # each GET notification is news: the same order changes many times
-    if event.message_id:
-        return "m:" + event.message_id
-    return "b:" + hashlib.sha256(body).hexdigest()
+    return dedup_key(event.kind.is_notification, event.message_id, body)
 
 
 def _check_content_type(request: web.Request) -> None:

@@ -29,7 +29,7 @@ from tcwebhook.server.local import base_url, is_loopback
 from tcwebhook.server.proxy import check_plain_http
 from tcwebhook.server.reload import Reloader
 from tcwebhook.server.tls import CertificateFiles, dev_certificates, server_context
-from tcwebhook.store import SqliteStore, open_store
+from tcwebhook.store import Store, open_store
 
 SHUTDOWN_TIMEOUT = 10.0
 TLS_READ_BUFFER = 64 * 1024
@@ -96,7 +96,7 @@ async def serve(
     request_logger: RequestLogger | None = None,
     delivery_listener: DeliveryListener | None = None,
     on_ready: Callable[[int], None] | None = None,
-    store: SqliteStore | None = None,
+    store: Store | None = None,
     sock: socket.socket | None = None,
     deliver: bool = True,
     metrics: Metrics | None = None,

@@ -1,10 +1,12 @@
-"""The durable event store: ``open_store(url)``."""
+"""The durable event store: ``open_store(url)`` picks the backend by the URL's scheme."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tcwebhook.errors import ConfigError
+from tcwebhook.store.base import POSTGRES_SCHEMES, Store, display_url
 from tcwebhook.store.records import (
     AppendResult,
     EventQuery,
@@ -13,8 +15,12 @@ from tcwebhook.store.records import (
     Outcome,
     StoredEvent,
     TaskRecord,
+    dedup_key,
 )
 from tcwebhook.store.sqlite import SqliteStore, utc_now
+
+if TYPE_CHECKING:
+    from tcwebhook.config import Settings
 
 __all__ = [
     "AppendResult",
@@ -23,29 +29,50 @@ __all__ = [
     "NewEvent",
     "Outcome",
     "SqliteStore",
+    "Store",
     "StoredEvent",
     "TaskRecord",
+    "dedup_key",
+    "display_url",
     "open_store",
     "utc_now",
 ]
 
+SQLITE_PREFIX = "sqlite:///"
+
 
 def open_store(
-    url: str, busy_timeout: float = 2.0, *, read_only: bool = False, create: bool = True
-) -> SqliteStore:
-    """Open (and migrate) the store at ``sqlite:///path``; the only backend so far.
+    url_or_settings: str | Settings,
+    busy_timeout: float = 2.0,
+    *,
+    read_only: bool = False,
+    create: bool = True,
+) -> Store:
+    """Open (and migrate) the store at ``sqlite:///path`` or ``postgresql://…``.
 
     ``read_only``: for commands that only read; never creates, migrates or writes, and works on
     a read-only copy. ``create=False``: a missing database is an error, not a new empty one.
     """
-    prefix = "sqlite:///"
-    if not url.startswith(prefix) or len(url) == len(prefix):
+    url = url_or_settings if isinstance(url_or_settings, str) else url_or_settings.store_url
+    scheme = url.partition("://")[0].lower()
+    if scheme in POSTGRES_SCHEMES:
+        try:
+            from tcwebhook.store.postgres import PostgresStore
+        except ImportError as exc:
+            if exc.name not in ("psycopg", "psycopg_pool"):
+                raise
+            raise ConfigError(
+                "store.url is a PostgreSQL URL but the PostgreSQL driver is not installed: "
+                "pip install 'tcwebhook[postgres]'"
+            ) from None
+        return PostgresStore(url)
+    if not url.startswith(SQLITE_PREFIX) or len(url) == len(SQLITE_PREFIX):
         raise ConfigError(
-            f"store.url {url!r} is not supported: use sqlite:///path/to/events.db "
-            "(sqlite:////abs/path for an absolute path)"
+            f"store.url {display_url(url)!r} is not supported: use sqlite:///path/to/events.db "
+            "(sqlite:////abs/path for an absolute path) or postgresql://USER:PASSWORD@HOST/DB"
         )
     return SqliteStore(
-        Path(url[len(prefix) :]).expanduser(),
+        Path(url[len(SQLITE_PREFIX) :]).expanduser(),
         busy_timeout=busy_timeout,
         read_only=read_only,
         create=create,

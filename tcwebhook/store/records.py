@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -181,3 +182,15 @@ class KnownObject:
     change_body: bytes | None = None  # the body of that event
     legacy_body: bytes | None = None  # the newest such event stored without a change key
     fetched: bytes | None = None  # the newest object fetched for a GET notification of it
+
+
+def dedup_key(is_notification: bool, message_id: str | None, body: bytes) -> str | None:
+    """The key that makes an event stored once: its messageId, else the hash of its body.
+
+    None for a GET notification: each one is news, the same order changes many times.
+    """
+    if is_notification:
+        return None
+    if message_id:
+        return "m:" + message_id
+    return "b:" + hashlib.sha256(body).hexdigest()

@@ -27,6 +27,7 @@ import orjson
 import zstandard
 
 from tcwebhook.errors import NotFound, StoreUnavailable
+from tcwebhook.store.base import Store
 from tcwebhook.store.migrations import migrate, pending
 from tcwebhook.store.records import (
     AppendResult,
@@ -149,7 +150,7 @@ def utc_now() -> str:
     return f"{prefix}.{ns // 1_000_000 % 1000:03d}Z"
 
 
-class SqliteStore:
+class SqliteStore(Store):
     """Durable event store in one SQLite file."""
 
     def __init__(

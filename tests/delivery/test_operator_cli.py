@@ -9,11 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from aiohttp import web
 
 from tcwebhook import samples
 from tcwebhook.store import open_store
 from tests.delivery.conftest import make_settings, sink, store_body, with_message_id
+
+pytestmark = pytest.mark.usefixtures("store_backend")  # every command on both backends
 
 
 def tcwebhook(*args: str) -> subprocess.CompletedProcess[str]:
@@ -78,6 +81,7 @@ def test_status_deliver_once_and_retry_dead(tmp_path: Path) -> None:
     assert len(list(outbox.glob("*.json"))) == 3
 
 
+@pytest.mark.parametrize("store_backend", ["sqlite"], indirect=True)  # no store involved
 def test_retry_needs_an_id_or_dead(tmp_path: Path) -> None:
     config, _, _ = setup_outbox(tmp_path, events=1)
     result = tcwebhook("events", "retry", "--config", str(config))

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from aiohttp import web
 
 from tcwebhook import samples
 from tcwebhook.config import RetrySettings
 from tcwebhook.delivery.sinks import file_name
 from tcwebhook.delivery.worker import DeliveryWorker
-from tcwebhook.store import SqliteStore
+from tcwebhook.store import Store
 from tests.delivery.conftest import (
     make_settings,
     open_for,
@@ -23,6 +24,8 @@ from tests.delivery.conftest import (
     store_notification,
     with_message_id,
 )
+
+pytestmark = pytest.mark.usefixtures("store_backend")  # every test on both backends
 
 WEBHOOK_SAMPLES = [sample for sample in samples.catalog() if sample.is_webhook]
 
@@ -230,7 +233,7 @@ async def test_sink_waits_for_the_fetch_of_a_notification(tmp_path: Path, stores
         sink("files", "directory", path=tmp_path / "out", content="envelope"),
         base_url="https://127.0.0.1:9/v2",  # nothing listens: the fetch fails
     )
-    store: SqliteStore = open_for(settings, stores)
+    store: Store = open_for(settings, stores)
     event_id = store_notification(store, settings, "order", "o-1")
     await DeliveryWorker(store, settings).drain()
     states = {t.target: t.state for t in store.get_event(event_id).tasks}

@@ -9,9 +9,10 @@ import os
 from pathlib import Path
 
 import orjson
+import pytest
 
 from tcwebhook.delivery.worker import DeliveryWorker
-from tcwebhook.store import SqliteStore
+from tcwebhook.store import SqliteStore, Store
 from tests.delivery.conftest import make_settings, open_for, store_notification
 from tests.fake_tradecloud import ORDER_ID, PASSWORD, SHIPMENT_ID, USERNAME, FakeTradecloud
 
@@ -22,11 +23,12 @@ def settings_for(tmp_path: Path, fake: FakeTradecloud, ca_file: Path):  # type: 
     )
 
 
+@pytest.mark.usefixtures("store_backend")
 async def test_order_notification_gets_the_order_and_its_changed_lines(
     tmp_path: Path, fake_api: FakeTradecloud, ca_file: Path, stores: list
 ) -> None:
     settings = settings_for(tmp_path, fake_api, ca_file)
-    store: SqliteStore = open_for(settings, stores)
+    store: Store = open_for(settings, stores)
     event_id = store_notification(store, settings, "order", ORDER_ID)
     await DeliveryWorker(store, settings).drain()
     event = store.get_event(event_id)

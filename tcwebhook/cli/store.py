@@ -1,0 +1,56 @@
+"""``tcwebhook store``: manage the event store itself (``store copy SRC DST``)."""
+
+from __future__ import annotations
+
+import typer
+
+from tcwebhook.cli.common import JsonOption
+
+store_app = typer.Typer(help="Manage the event store.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(store_app, name="store")
+
+
+@store_app.command("copy")
+def copy(
+    source: str = typer.Argument(
+        ..., help="Store to copy from: sqlite:///path/events.db or postgresql://…"
+    ),
+    destination: str = typer.Argument(..., help="Store to copy into (created and migrated)."),
+    json: bool = JsonOption,
+) -> None:
+    """Copy every event, delivery and fetched object from one store to another.
+
+    Events keep their ids; run it again to copy only what is missing (idempotent).
+    """
+    from tcwebhook import console
+    from tcwebhook.cli.common import progress_bar
+    from tcwebhook.store import display_url, open_store
+    from tcwebhook.store.copy import copy_store
+
+    src = open_store(source)
+    try:
+        dst = open_store(destination)
+        try:
+            if json:
+                report = copy_store(src, dst)
+            else:
+                with progress_bar() as progress:
+                    task = progress.add_task("copying events", total=src.count())
+                    report = copy_store(src, dst, lambda n: progress.advance(task, n))
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    if json:
+        console.print_json(
+            {"total": report.total, "copied": report.copied, "skipped": report.skipped}
+        )
+        return
+    console.stdout().print(
+        f"{report.copied} event(s) copied, {report.skipped} already there, "
+        f"into {display_url(destination)}",
+        markup=False,
+    )
