@@ -1,4 +1,6 @@
-"""Which lines and documents changed, by the rules of TRADECLOUD.md §10.2. Pure functions.
+"""Which lines and documents changed, by the rules of docs/tradecloud.md#changed-lines.
+
+Pure functions.
 
 Timestamps are compared as instants, never as strings: ``…11.200Z``, ``…11.2Z`` and
 ``…T16:03:11.2+01:00`` are the same moment. A value without an offset is UTC. A line or document
@@ -194,7 +196,7 @@ def order_line_changes(
 
     With ``previous`` (an earlier fetched version of the same order) a line is changed when its
     timestamp differs from that line's timestamp then, or when it is new. Otherwise ``since`` or
-    the header rule of §10.2 decides.
+    the header rule of docs/tradecloud.md#changed-lines decides.
     """
     lines = _dicts(order.get("lines"))
     result = Classified()
@@ -220,7 +222,8 @@ def order_line_changes(
 
 
 def order_event_lines(event_payload: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """In an order webhook every line of the payload is affected (§10.2)."""
+    """In an order webhook every line of the payload is affected
+    (docs/tradecloud.md#changed-lines)."""
     return _dicts(event_payload.get("lines"))
 
 
@@ -246,7 +249,8 @@ def select_lines(
 ) -> list[SelectedLine]:
     """Changed and unknown lines (every line with ``all_lines``) of a fetched object.
 
-    ``since`` given: changed means updated after it; otherwise the §10.2 reference rule.
+    ``since`` given: changed means updated after it; otherwise the reference rule of
+    docs/tradecloud.md#changed-lines.
     """
     if kind == "order":
         reference = order_reference(obj)

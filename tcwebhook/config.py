@@ -121,7 +121,8 @@ class AuthSettings:
     token: str | None = None
     username: str | None = None
     password: str | None = None
-    # entra: access tokens from Microsoft Entra ID (TRADECLOUD.md §2.4, OAuth client credentials)
+    # entra: access tokens from Microsoft Entra ID (OAuth client credentials,
+    # docs/tradecloud.md#webhook-authentication)
     tenant: str | None = None  # directory (tenant) id
     audiences: tuple[str, ...] = ()  # accepted ``aud`` values
     client_ids: tuple[str, ...] = ()  # accepted ``azp`` (v2) / ``appid`` (v1): Tradecloud's app

@@ -2,7 +2,7 @@
 
 The parser is strict about structure (one payload key, right types) and lenient about content:
 unknown fields and unknown event names are kept and accepted, since Tradecloud may add them at any
-time (TRADECLOUD.md §2.7) and a 4xx would lose the event for good.
+time (docs/tradecloud.md#delivery) and a 4xx would lose the event for good.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class EventKind(StrEnum):
         return self in (EventKind.ORDER_NOTIFICATION, EventKind.SHIPMENT_NOTIFICATION)
 
 
-# Payload key → kind. Legacy names (TRADECLOUD.md §12.2, §12.4) map to the current kinds.
+# Payload key → kind. Legacy names (docs/tradecloud.md#ambiguities) map to the current kinds.
 PAYLOAD_KEYS: dict[str, EventKind] = {
     "orderEvent": EventKind.ORDER,
     "singleDeliveryOrderEvent": EventKind.SINGLE_DELIVERY_ORDER,
@@ -230,7 +230,8 @@ def parse_notification(resource: Resource, resource_id: str) -> WebhookEvent:
 
 
 def _message_id(data: Mapping[str, Any], payload: Mapping[str, Any]) -> str | None:
-    # meta sits at the top level in the receive docs, inside the event in others (§12.13).
+    # meta sits at the top level in the receive docs, inside the event in others
+    # (docs/tradecloud.md#ambiguities).
     for meta in (data.get("meta"), payload.get("meta")):
         if meta is None:
             continue
@@ -301,7 +302,7 @@ def _shipment_event(
     meta = payload.get("meta")
     last_updated_at = meta.get("lastUpdatedAt") if isinstance(meta, dict) else None
     if not isinstance(last_updated_at, str):
-        last_updated_at = payload.get("lastUpdatedAt")  # the flattened form (§12.15)
+        last_updated_at = payload.get("lastUpdatedAt")  # flattened (docs/tradecloud.md#ambiguities)
     return WebhookEvent(
         EventKind.SHIPMENT,
         event_name,
@@ -354,6 +355,7 @@ def _json_type(value: Any) -> str:
 # rest (still checking it is valid JSON). It accepts only what the full parser would accept with
 # the same result; anything unusual returns None and goes through the full parser, which also
 # words the errors. The full body is parsed on first use only (nothing in the receive path does).
+# docs/performance-notes.md#3-a-fast-path-for-parsing-order-events
 
 
 class _BuyerLine(msgspec.Struct):

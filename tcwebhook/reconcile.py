@@ -2,9 +2,9 @@
 
 A webhook can be missed without the receiver ever seeing a request (endpoint unreachable, the
 integration switched off, an event name not enabled). Tradecloud's polling endpoints
-(TRADECLOUD.md §11.4) list every order or shipment updated after an instant; each one whose
-change the store does not hold yet becomes a *recovered event* that is shown and delivered like a
-received one. ``tcwebhook reconcile`` and the timer in ``serve`` both call ``reconcile``; it
+(docs/tradecloud.md#api-polling) list every order or shipment updated after an instant; each one
+whose change the store does not hold yet becomes a *recovered event* that is shown and delivered
+like a received one. ``tcwebhook reconcile`` and the timer in ``serve`` both call ``reconcile``; it
 prints nothing and returns a report.
 
 One change is stored once. A change is identified by the object id and its ``lastUpdatedAt``

@@ -1,5 +1,5 @@
 """Send webhook events to an endpoint exactly as Tradecloud does, and say what Tradecloud would
-make of each answer (TRADECLOUD.md §2.3, §2.6).
+make of each answer (docs/tradecloud.md#methods, #status-codes-and-retries).
 
 The library returns result objects and prints nothing. Sources are JSON files, directories,
 standard input or built-in samples; the target is a URL as entered in the Tradecloud portal or
@@ -445,7 +445,10 @@ TRADECLOUD_REACTION: dict[Verdict, str] = {
 
 
 def classify(status: int | None) -> Verdict:
-    """What Tradecloud does with an answer (TRADECLOUD.md §2.6, rule since 2025-07)."""
+    """What Tradecloud does with an answer (rule since 2025-07).
+
+    See docs/tradecloud.md#status-codes-and-retries.
+    """
     if status is None:
         return "no-answer"
     if 200 <= status < 300:

@@ -1,14 +1,14 @@
-"""A fake Tradecloud API v2 (TRADECLOUD.md §11.1-§11.3) for tests and demos.
+"""A fake Tradecloud API v2 (docs/tradecloud.md#the-tradecloud-api) for tests and demos.
 
 Faithful where the client's behaviour depends on it: tokens arrive in ``Set-Authorization`` and
 ``Set-Refresh-Token`` headers; refresh and logout accept only ``Refresh-Token`` (an
 ``Authorization`` header is refused); refresh tokens are single-use; access tokens are JWTs whose
 ``exp`` the client may read, and an expired or unknown one gets 401; documents go through
 metadata and a pre-signed download URL that expires and refuses an ``Authorization`` header.
-The poll endpoints (§11.4) filter on ``lastUpdatedAfter``, page with ``offset``/``limit`` (at most
-100) and answer ``data``, ``total`` and ``lastUpdatedAt``. Failures can be queued per route
-(``fail_next["order"] = [503]``; ``(429, 1.0)`` adds ``Retry-After: 1.0``; ``0`` lets one call
-through first).
+The poll endpoints (docs/tradecloud.md#api-polling) filter on ``lastUpdatedAfter``, page with
+``offset``/``limit`` (at most 100) and answer ``data``, ``total`` and ``lastUpdatedAt``. Failures
+can be queued per route (``fail_next["order"] = [503]``; ``(429, 1.0)`` adds ``Retry-After: 1.0``;
+``0`` lets one call through first).
 
 Run it on its own::
 
@@ -73,7 +73,8 @@ class FakeTradecloud:
     password: str = PASSWORD
     access_lifetime: float = 3600.0
     refresh_lifetime: float = 24 * 3600.0
-    bearer_prefix_on_refresh: bool = True  # the header "may already carry" one (§11.1)
+    # The header "may already carry" one (docs/tradecloud.md#api-authentication).
+    bearer_prefix_on_refresh: bool = True
     orders: dict[str, bytes] = field(default_factory=dict)
     shipments: dict[str, bytes] = field(default_factory=dict)
     documents: dict[str, tuple[str, str, bytes]] = field(default_factory=dict)

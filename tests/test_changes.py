@@ -1,4 +1,4 @@
-"""Change detection per TRADECLOUD.md §10.2, against EXPECTED.json and edge cases."""
+"""Change detection per docs/tradecloud.md#changed-lines, against EXPECTED.json and edge cases."""
 
 from __future__ import annotations
 

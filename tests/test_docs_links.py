@@ -94,3 +94,20 @@ def test_anchor_rule() -> None:
     )
     assert slug("Sample events: `tcwebhook samples`") == "sample-events-tcwebhook-samples"
     assert slug("Monitoring: `status` and `/healthz`") == "monitoring-status-and-healthz"
+
+
+CODE_REFERENCE = re.compile(r"\b(docs/[\w.-]+\.md)#([\w-]+)")
+
+
+def test_code_comments_cite_existing_docs_sections() -> None:
+    """Comments such as ``docs/tradecloud.md#changed-lines`` name a page and heading that exist."""
+    broken = []
+    for folder in ("tcwebhook", "tests", "bench", "scripts"):
+        for source in sorted((ROOT / folder).rglob("*.py")):
+            for number, line in enumerate(source.read_text(encoding="utf-8").splitlines(), 1):
+                for page, anchor in CODE_REFERENCE.findall(line):
+                    target = ROOT / page
+                    if not target.exists() or anchor not in anchors(target):
+                        where = f"{source.relative_to(ROOT)}:{number}"
+                        broken.append(f"{where}: {page}#{anchor}")
+    assert broken == []

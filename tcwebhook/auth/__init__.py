@@ -1,7 +1,8 @@
 """Who may deliver webhooks: one ``authenticate(request) -> Principal | Refusal`` per path.
 
-The methods Tradecloud offers (TRADECLOUD.md §2.4): Basic, a static Bearer token, and Entra ID
-access tokens (order and order-documents webhooks only). Each path of the receiver may use its own.
+The methods Tradecloud offers (docs/tradecloud.md#webhook-authentication): Basic, a static Bearer
+token, and Entra ID access tokens (order and order-documents webhooks only). Each path of the
+receiver may use its own.
 """
 
 from __future__ import annotations

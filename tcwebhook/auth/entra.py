@@ -1,4 +1,5 @@
-"""Microsoft Entra ID access tokens, as Tradecloud sends them for OAuth (TRADECLOUD.md §2.4).
+"""Microsoft Entra ID access tokens, as Tradecloud sends them for OAuth
+(docs/tradecloud.md#webhook-authentication).
 
 Only RS256 signatures by the tenant's published keys are accepted: ``alg: none`` and HMAC
 (``HS256`` signed with the public key as a shared secret, the classic confusion attack) are refused

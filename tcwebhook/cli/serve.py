@@ -258,6 +258,7 @@ def _json_line(entry: RequestLog) -> None:
     # to bytes with the newline: the fields are plain str/int/float/bool/None, so the line is the
     # same as console.print_json_line's, without its text round trip. Every other line on stdout
     # is flushed as it is written, so nothing is pending in the text layer.
+    # docs/performance-notes.md#12-a-cheaper-request-log-line-and-timestamp
     stdout = getattr(sys.stdout, "buffer", None)
     if stdout is None:  # a text-only stream stands in for stdout (an embedding tool)
         from tcwebhook import console

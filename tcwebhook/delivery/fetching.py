@@ -61,7 +61,8 @@ class FetchSink:
 
 
 def changed_line_keys(kind: str, data: dict[str, Any], previous: bytes | None) -> list[str]:
-    """Changed lines against the previous fetched version of the same object, else §10.2."""
+    """Changed lines against the previous fetched version of the same object, else the rule of
+    docs/tradecloud.md#changed-lines."""
     if kind == "order":
         earlier = orjson.loads(previous) if previous else None
         result = changes.order_line_changes(data, previous=earlier)

@@ -55,7 +55,7 @@ def actor(event_name: str) -> Literal["buyer", "supplier"]:
 
 
 def message_meta(sample_name: str, event_name: str, created: str) -> dict[str, Any]:
-    """The webhook ``meta`` of TRADECLOUD.md §3, stable per sample."""
+    """The webhook ``meta`` of docs/tradecloud.md#webhook-bodies, stable per sample."""
     by_buyer = actor(event_name) == "buyer"
     return {
         "messageId": str(uuid.uuid5(_NAMESPACE, sample_name)),

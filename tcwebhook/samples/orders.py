@@ -1,9 +1,10 @@
 """Order, single-delivery and order-documents webhook samples, derived from the order template.
 
-Each order event is the template's header plus only the lines the event affects (TRADECLOUD.md
-§3), with statuses, requests and confirmed values that fit the event: a rejection has rejected
-lines, a proposal carries ``supplierLine.requests.proposal``, a reopen request sits on the side
-that asked for it, a cancellation sets the logistics status to ``Cancelled``.
+Each order event is the template's header plus only the lines the event affects
+(docs/tradecloud.md#webhook-bodies), with statuses, requests and confirmed values that fit the
+event: a rejection has rejected lines, a proposal carries ``supplierLine.requests.proposal``, a
+reopen request sits on the side that asked for it, a cancellation sets the logistics status to
+``Cancelled``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Shipment webhook samples, derived from the shipment template.
 
 A shipment webhook always carries the whole shipment; what changed is marked by line and
-document ``meta.lastUpdatedAt`` equal to ``shipment.meta.lastUpdatedAt`` (TRADECLOUD.md §4).
+document ``meta.lastUpdatedAt`` equal to ``shipment.meta.lastUpdatedAt``
+(docs/tradecloud.md#changed-lines).
 So each event here sets the shipment's timestamp and touches exactly the parts it changed.
 """
 

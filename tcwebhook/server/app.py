@@ -1,8 +1,8 @@
 """The receiver as an aiohttp application, built from settings and a store.
 
-Status codes follow Tradecloud's retry rules (TRADECLOUD.md §2.6): 2xx only after the event is
-committed; 4xx for what a retry cannot fix; 503 for anything transient or unexpected, because
-Tradecloud never retries a 500 and the event would be lost.
+Status codes follow Tradecloud's retry rules (docs/tradecloud.md#status-codes-and-retries): 2xx only
+after the event is committed; 4xx for what a retry cannot fix; 503 for anything transient or
+unexpected, because Tradecloud never retries a 500 and the event would be lost.
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def create_app(
     )
     for resource, path in routes:
         app.router.add_post(path, _receive_post)
-        app.router.add_put(path, _receive_post)  # legacy alias (TRADECLOUD.md §2.3)
+        app.router.add_put(path, _receive_post)  # legacy alias (docs/tradecloud.md#methods)
         by_query = _notification_handler(resource, from_path=False)
         app.router.add_get(path, by_query, allow_head=False)
         app.router.add_get(
@@ -240,7 +240,8 @@ def _stored(request: web.Request, record: NewEvent, result: AppendResult) -> web
 
 
 def _json(data: object, status: int = 200) -> web.Response:
-    # orjson: this runs for every request, and the stdlib encoder costs several times more.
+    # orjson: this runs for every request, and the stdlib encoder costs several times more
+    # (docs/performance-notes.md#1-json-log-lines-encoded-by-orjson).
     return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 

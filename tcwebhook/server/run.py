@@ -212,10 +212,12 @@ def tune_process() -> None:
     # A webhook body parses into hundreds of containers, so with the default generation-0
     # threshold (700) the cyclic collector ran every few requests; freezing moves everything
     # loaded at start-up out of its reach. Garbage without cycles is still freed at once.
+    # docs/performance-notes.md#2-the-garbage-collector-frozen-after-start-up
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLD)
     # asyncio gives every TLS connection a 256 KiB read buffer, touched at once: 1,000 idle
     # keep-alive connections would hold 256 MB. A TLS record carries at most 16 KiB.
+    # docs/performance-notes.md#4-a-smaller-tls-read-buffer
     from asyncio import sslproto
 
     sslproto.SSLProtocol.max_size = TLS_READ_BUFFER
@@ -238,6 +240,7 @@ def serve_processes(
     writer, and a file lock hands the SQLite write lock from one writer to the next without
     SQLite's sleeping busy handler. Only this process delivers (the others' tasks are found by
     its poll). Call before any thread or event loop exists: the workers are forked.
+    Measured in docs/performance-notes.md#9-serve---workers.
     """
     settings = serve_plan.settings
     open_store(settings.store_url).close()  # create and migrate once, before the workers race

@@ -1,4 +1,7 @@
-"""Which lines ``fetch`` shows, on the shared samples and on edge cases (TRADECLOUD.md §10.2)."""
+"""Which lines ``fetch`` shows, on the shared samples and on edge cases.
+
+The rule: docs/tradecloud.md#changed-lines.
+"""
 
 from __future__ import annotations
 

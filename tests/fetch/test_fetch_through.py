@@ -34,7 +34,8 @@ async def test_order_notification_gets_the_order_and_its_changed_lines(
     event = store.get_event(event_id)
     assert event.tasks[0].state == "done"
     assert orjson.loads(event.fetched)["id"] == ORDER_ID
-    assert event.fetched_changed_lines == ("0003",)  # no earlier version: the §10.2 rule
+    # No earlier version: the rule of docs/tradecloud.md#changed-lines.
+    assert event.fetched_changed_lines == ("0003",)
     detail = event.detail()
     assert detail["fetched"]["id"] == ORDER_ID and detail["fetched_changed_lines"] == ["0003"]
 
