@@ -19,8 +19,8 @@ from tcwebhook.tradecloud.client import (
 from tcwebhook.tradecloud.tokens import (
     REFRESH_MARGIN_SECONDS,
     TOKEN_CACHE_NAME,
-    Authenticator,
     TokenCache,
+    TokenManager,
     Tokens,
     jwt_expiry,
 )
@@ -33,7 +33,6 @@ __all__ = [
     "TOKEN_CACHE_NAME",
     "USERNAME_ENV",
     "Answer",
-    "Authenticator",
     "DocumentMetadata",
     "Fetched",
     "LogoutResult",
@@ -41,6 +40,7 @@ __all__ = [
     "PollEndpoint",
     "PollPage",
     "TokenCache",
+    "TokenManager",
     "Tokens",
     "TradecloudClient",
     "Transport",

@@ -23,8 +23,8 @@ from tcwebhook.errors import ApiAccessDenied, ApiError, ApiNotFound, ApiUnavaila
 from tcwebhook.tradecloud.tokens import (
     REFRESH_MARGIN_SECONDS,
     TOKEN_CACHE_NAME,
-    Authenticator,
     TokenCache,
+    TokenManager,
     bearer_headers,
 )
 from tcwebhook.tradecloud.transport import Answer, Transport, endpoint_url
@@ -108,7 +108,7 @@ class TradecloudClient:
             backoff=backoff,
             requests_per_second=requests_per_second,
         )
-        self.auth = Authenticator(
+        self.auth = TokenManager(
             self.transport,
             self.base_url,
             username,

@@ -140,10 +140,10 @@ def bearer_headers(token: str, body: bytes | None = None) -> dict[str, str]:
     return headers
 
 
-class Authenticator:
+class TokenManager:
     """Keeps one user's access token valid: from the cache, by refreshing, or by logging in.
 
-    One authenticator may serve many tasks: renewing is serialised, so concurrent calls that get a
+    One token manager may serve many tasks: renewing is serialised, so concurrent calls that get a
     401 renew the tokens once.
     """
 
