@@ -99,11 +99,11 @@ async def test_refused_refresh_token_falls_back_to_login(
 ) -> None:
     async with client(fake_api, ca_file) as api:
         await api.get_order(ORDER_ID)
-        old_refresh = api._tokens.refresh if api._tokens else ""
+        old_refresh = api.auth.tokens.refresh if api.auth.tokens else ""
         fake_api.expire_access_tokens()
         await api.get_order(ORDER_ID)  # refresh: the old refresh token is now used up
         fake_api.expire_access_tokens()
-        api._tokens = Tokens(api._tokens.access, old_refresh, None, None)  # type: ignore[union-attr]
+        api.auth.tokens = Tokens(api.auth.tokens.access, old_refresh, None, None)  # type: ignore[union-attr]
         await api.get_order(ORDER_ID)
     assert routes(fake_api) == [
         *["login", "order"],
@@ -130,7 +130,7 @@ async def test_expired_cache_logs_in_without_trying_the_dead_refresh_token(
     stale = Tokens(make_jwt(USERNAME, -60), make_jwt(USERNAME, -30), time.time() - 60, None)
     stale = Tokens(stale.access, stale.refresh, stale.access_expires, jwt_expiry(stale.refresh))
     api = client(fake_api, ca_file)
-    cache.save(api.cache_key, stale)
+    cache.save(api.auth.cache_key, stale)
     async with client(fake_api, ca_file, tmp_path / "tokens.json") as api:
         await api.get_order(ORDER_ID)
     assert routes(fake_api) == ["login", "order"]
@@ -250,7 +250,7 @@ async def test_logout_sends_only_the_refresh_token_and_forgets_tokens(
     cache = tmp_path / "tokens.json"
     async with client(fake_api, ca_file, cache) as api:
         await api.get_order(ORDER_ID)
-        refresh_token = api._tokens.refresh if api._tokens else ""
+        refresh_token = api.auth.tokens.refresh if api.auth.tokens else ""
         result = await api.logout()
         again = await api.logout()
     assert result.outcome == "logged-out" and again.outcome == "not-logged-in"
