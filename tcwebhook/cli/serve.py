@@ -57,6 +57,9 @@ def serve(
     def ready(bound_port: int) -> None:
         _print_banner(serve_plan, bound_port, json_lines)
 
+    def stopping() -> None:
+        _print_stopping(json_lines)
+
     tune_process()
     request_logger = _json_line if json_lines else _text_line
     delivery_listener = _json_delivery if json_lines else print_delivery
@@ -67,6 +70,7 @@ def serve(
             request_logger=request_logger,
             delivery_listener=delivery_listener,
             on_ready=ready,
+            on_stopping=stopping,
         )
         return
     run(
@@ -75,12 +79,15 @@ def serve(
             request_logger=request_logger,
             delivery_listener=delivery_listener,
             on_ready=ready,
+            on_stopping=stopping,
         )
     )
 
 
 # ----------------------------------------------------------------------------------------------
-# Rendering. Request lines bypass Rich: they are written at full request rate.
+# Rendering. Everything serve logs goes to stdout (banner, request and delivery lines, the stop
+# line); stderr is for errors and warnings. Request lines bypass Rich: they are written at full
+# request rate.
 
 
 def _print_banner(serve_plan: ServePlan, port: int, json_lines: bool) -> None:
@@ -97,24 +104,40 @@ def _print_banner(serve_plan: ServePlan, port: int, json_lines: bool) -> None:
              "ca_file": serve_plan.dev_ca, "store": serve_plan.settings.store_url}
         )  # fmt: skip
         return
-    out = console.stderr()
-    out.print(f"[bold green]tcwebhook[/] listening on port {port} (TLS 1.2/1.3)")
-    out.print(f"  order webhooks:    {order_url}")
-    out.print(f"  shipment webhooks: {shipment_url}")
-    out.print(f"  events stored in:  {serve_plan.settings.store_url}")
+    out = console.stdout()
+    out.print(f"[bold green]tcwebhook[/] listening on port {port} (TLS 1.2/1.3)", soft_wrap=True)
+    out.print(f"  order webhooks:    {order_url}", soft_wrap=True)
+    out.print(f"  shipment webhooks: {shipment_url}", soft_wrap=True)
+    out.print(f"  events stored in:  {serve_plan.settings.store_url}", soft_wrap=True)
     if serve_plan.dev_ca is not None:
-        out.print(f"  development CA:    {serve_plan.dev_ca} (trust it in local clients)")
+        out.print(
+            f"  development CA:    {serve_plan.dev_ca} (trust it in local clients)", soft_wrap=True
+        )
     if serve_plan.dev_token_file is not None:
-        out.print(f"  bearer token:      generated, in {serve_plan.dev_token_file} (mode 0600)")
-    out.print("Try it:", style="bold")
+        out.print(
+            f"  bearer token:      generated, in {serve_plan.dev_token_file} (mode 0600)",
+            soft_wrap=True,
+        )
+    out.print("Try it:", style="bold", soft_wrap=True)
     out.print(_curl_line(serve_plan, order_url), soft_wrap=True, markup=False, highlight=False)
     out.print(
         "  (no order-event.json at hand? tcwebhook samples show order-issued --json > "
         "order-event.json, or simply: tcwebhook replay order-issued)",
         style="dim",
         markup=False,
+        soft_wrap=True,
     )
-    out.print("Stop with Ctrl-C.", style="dim")
+    out.print("Stop with Ctrl-C.", style="dim", soft_wrap=True)
+
+
+def _print_stopping(json_lines: bool) -> None:
+    from tcwebhook import console
+
+    message = "stopping: finishing the requests and deliveries under way"
+    if json_lines:
+        console.print_json_line({"stopping": True, "message": message})
+    else:
+        console.stdout().print(message, style="dim", markup=False, highlight=False)
 
 
 def _curl_line(serve_plan: ServePlan, url: str) -> str:

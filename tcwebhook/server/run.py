@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import dataclasses
+import errno
 import gc
 import ipaddress
 import os
 import signal
 import socket
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +23,10 @@ from tcwebhook.config import AuthSettings, Settings
 from tcwebhook.delivery.routing import task_router
 from tcwebhook.delivery.worker import DeliveryListener, DeliveryWorker
 from tcwebhook.errors import ConfigError
+from tcwebhook.server import errorlog
 from tcwebhook.server.app import RequestLogger, create_app
 from tcwebhook.server.auth import DEV_TOKEN_FILE, dev_token
+from tcwebhook.server.guard import GuardedSite
 from tcwebhook.server.local import base_url
 from tcwebhook.server.tls import CertificateFiles, dev_certificates, server_context
 from tcwebhook.store import SqliteStore, open_store
@@ -85,6 +90,7 @@ async def serve(
     request_logger: RequestLogger | None = None,
     delivery_listener: DeliveryListener | None = None,
     on_ready: Callable[[int], None] | None = None,
+    on_stopping: Callable[[], None] | None = None,
     store: SqliteStore | None = None,
     sock: socket.socket | None = None,
     deliver: bool = True,
@@ -106,49 +112,56 @@ async def serve(
         task_router=task_router(settings),
         on_tasks_stored=worker.wake if deliver else None,
     )
+    limits = settings.server.limits
     runner = web.AppRunner(
-        app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT
+        app,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+        keepalive_timeout=limits.idle_timeout,
     )
     await runner.setup()
-    ssl_context = server_context(serve_plan.certificates)
-    site: web.BaseSite
-    if sock is not None:
-        site = web.SockSite(runner, sock, ssl_context=ssl_context, backlog=1024)
-    else:
-        site = web.TCPSite(
-            runner,
-            settings.server.host,
-            settings.server.port,
-            ssl_context=ssl_context,
-            backlog=1024,
-            reuse_address=True,
-        )
+    failures = errorlog.FailureLog()
+    errorlog.install(failures)
+    site = GuardedSite(
+        runner,
+        server_context(serve_plan.certificates),
+        limits,
+        failures,
+        host=settings.server.host,
+        port=settings.server.port,
+        sock=sock,
+    )
     try:
         await site.start()
     except OSError as exc:
         await runner.cleanup()
         store.close()
-        raise ConfigError(
-            f"cannot listen on {settings.server.host}:{settings.server.port}: {exc.strerror}; "
-            "choose another --port or stop the program using it"
-        ) from None
-    _quiet_handshake_errors()
+        raise listen_error(settings.server.host, settings.server.port, exc) from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     delivering = asyncio.create_task(worker.run() if deliver else asyncio.sleep(0))
+    # A forked worker (given a socket, not delivering) stops when its parent is gone.
+    orphan = sock is not None and not deliver
+    orphan_watch = asyncio.create_task(_stop_when_orphaned(stop)) if orphan else None
     if on_ready is not None:
         on_ready(_bound_port(site) or settings.server.port)
     try:
         await stop.wait()
+        if on_stopping is not None:
+            on_stopping()
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
+        if orphan_watch is not None:
+            orphan_watch.cancel()
         await runner.cleanup()  # stops accepting, waits for in-flight requests
         worker.stop()  # deliveries under way finish; the rest wait in the outbox
         await delivering
         store.close()
+        failures.flush()
 
 
 def tune_process() -> None:
@@ -172,6 +185,7 @@ def serve_processes(
     request_logger: RequestLogger | None = None,
     delivery_listener: DeliveryListener | None = None,
     on_ready: Callable[[int], None] | None = None,
+    on_stopping: Callable[[], None] | None = None,
 ) -> None:
     """``serve`` in ``workers`` processes sharing one port (SO_REUSEPORT) and one store.
 
@@ -185,10 +199,12 @@ def serve_processes(
     sockets = bind_sockets(settings.server.host, settings.server.port, workers)
     children = []
     for sock in sockets[1:]:
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # a worker: serve until signalled, never return into the caller
             code = 0
             try:
+                _die_with_parent(parent)
                 asyncio.run(
                     serve(serve_plan, request_logger=request_logger, sock=sock, deliver=False)
                 )
@@ -208,6 +224,7 @@ def serve_processes(
                 request_logger=request_logger,
                 delivery_listener=delivery_listener,
                 on_ready=on_ready,
+                on_stopping=on_stopping,
                 sock=sockets[0],
             )
         )
@@ -222,11 +239,11 @@ def serve_processes(
 
 def bind_sockets(host: str, port: int, count: int) -> list[socket.socket]:
     """``count`` listening sockets on one port with SO_REUSEPORT (port 0: the first's port)."""
+    sockets: list[socket.socket] = []
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )[0]
-        sockets: list[socket.socket] = []
         # Bind once without SO_REUSEPORT first: another server on the port (even another
         # ``serve --workers``) makes this fail, instead of silently sharing the port with us.
         with socket.socket(family, kind, proto) as probe:
@@ -245,10 +262,7 @@ def bind_sockets(host: str, port: int, count: int) -> list[socket.socket]:
     except OSError as exc:
         for sock in sockets:
             sock.close()
-        raise ConfigError(
-            f"cannot listen on {host}:{port}: {exc.strerror}; "
-            "choose another --port or stop the program using it"
-        ) from None
+        raise listen_error(host, port, exc) from None
     return sockets
 
 
@@ -258,13 +272,49 @@ def _bound_port(site: web.BaseSite) -> int | None:
     return int(sockets[0].getsockname()[1]) if sockets else None
 
 
-def _quiet_handshake_errors() -> None:
-    """Failed TLS handshakes (plain HTTP, TLS 1.1 clients, scanners) are not our errors."""
+def listen_error(host: str, port: int, exc: OSError) -> ConfigError:
+    """One line for a failed bind that blames the right flag."""
+    where = f"cannot listen on {host}:{port}"
+    if isinstance(exc, socket.gaierror):
+        return ConfigError(
+            f"{where}: --host {host} is not an address or a name this machine can resolve "
+            f"({exc.strerror}); use an IP address such as 127.0.0.1 or 0.0.0.0"
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return ConfigError(
+            f"{where}: {host} is not an address of this machine; use 127.0.0.1, 0.0.0.0 "
+            "or one of its own addresses as --host"
+        )
+    if exc.errno == errno.EACCES:
+        return ConfigError(
+            f"{where}: permission denied; ports below 1024 need privileges, choose another --port"
+        )
+    return ConfigError(
+        f"{where}: {exc.strerror or exc}; choose another --port or stop the program using it"
+    )
 
-    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
-        exception = context.get("exception")
-        if isinstance(exception, OSError) and "SSL" in type(exception).__name__ + str(exception):
-            return
-        loop.default_exception_handler(context)
 
-    asyncio.get_running_loop().set_exception_handler(handler)
+# ----------------------------------------------------------------------------------------------
+# Workers die with their parent: a worker left behind after ``kill -9`` of the parent keeps the
+# listening socket, so new connections hang and a restart finds the port in use.
+
+_PR_SET_PDEATHSIG = 1
+ORPHAN_POLL = 1.0
+
+
+def _die_with_parent(parent: int) -> None:
+    """In a forked worker: get SIGTERM when the parent dies (Linux); else the poll below."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(0)
+
+
+async def _stop_when_orphaned(stop: asyncio.Event) -> None:
+    """Where PR_SET_PDEATHSIG is missing: notice that the parent is gone (we were re-parented)."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        await asyncio.sleep(ORPHAN_POLL)
+    stop.set()
