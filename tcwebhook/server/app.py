@@ -92,6 +92,10 @@ class _ClientGone(Exception):
     """The client closed the connection before its request was read: nobody to answer."""
 
 
+class _UndecodableBody(PayloadError):
+    """A corrupt gzip/deflate body or chunked framing: 400, and the rest is not read."""
+
+
 class _BodyTimeout(StoreUnavailable):
     """The body did not arrive within server.limits.body_timeout: 503, so a real sender retries."""
 
@@ -170,8 +174,8 @@ async def _receive_post(request: web.Request) -> web.Response:
         raise _BodyTimeout(
             f"the body did not arrive within server.limits.body_timeout ({limits.body_timeout:g} s)"
         ) from None
-    except HttpProcessingError as exc:  # a corrupt gzip/deflate body or chunked framing
-        raise PayloadError(
+    except (HttpProcessingError, web.RequestPayloadError) as exc:
+        raise _UndecodableBody(
             f"the body cannot be decoded ({type(exc).__name__}); send it uncompressed or "
             "with a correct Content-Encoding"
         ) from None
@@ -304,7 +308,7 @@ async def _receive_middleware(
         response = _error_response(exc.status, error)
         if exc.status == 401:
             response.headers[hdrs.WWW_AUTHENTICATE] = wiring.authenticator.challenge
-        if exc.status == 413:
+        if exc.status == 413 or isinstance(exc, _UndecodableBody):
             response.force_close()  # the rest of the body was never read
     except _BodyTimeout as exc:
         error = str(exc)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from typing import Any
 INTERVAL = 10.0  # seconds between two lines about the same kind of failure
 # Loggers whose records may carry request bytes in their exceptions or arguments.
 _EDGE_LOGGERS = ("aiohttp", "asyncio", "tcwebhook.server")
+_ARGUMENT = re.compile(r"\s*(?:from\s+)?%[-#0 +\d.]*[sdrif]")  # "from %s", "%s": left out
 
 
 @dataclass
@@ -78,7 +80,8 @@ class _EdgeHandler(logging.Handler):
         if record.name.startswith(_EDGE_LOGGERS):
             # The template, not the formatted message: its arguments may hold request bytes.
             exception = record.exc_info[1] if record.exc_info else None
-            self.failures.report(f"{record.name}: {record.msg}", exception)
+            template = _ARGUMENT.sub("", str(record.msg))
+            self.failures.report(f"{record.name}: {template}", exception)
             return
         _stderr(self.format(record))
 
