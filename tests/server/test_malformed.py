@@ -21,21 +21,23 @@ TOKEN = "s3cret-token-that-must-never-be-logged"
 
 def exchange(port: int, context: ssl.SSLContext, request: bytes, *, close: bool = False) -> bytes:
     """Send ``request`` over TLS; the status line of the answer (b"" if none)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-        with context.wrap_socket(raw, server_hostname="localhost") as tls:
-            tls.sendall(request)
-            if close:
-                return b""
-            answer = b""
-            try:
-                while b"\r\n" not in answer:
-                    chunk = tls.recv(4096)
-                    if not chunk:
-                        break
-                    answer += chunk
-            except (ConnectionError, ssl.SSLError):
-                pass
-            return answer.split(b"\r\n", 1)[0]
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        tls.sendall(request)
+        if close:
+            return b""
+        answer = b""
+        try:
+            while b"\r\n" not in answer:
+                chunk = tls.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+        except (ConnectionError, ssl.SSLError):
+            pass
+        return answer.split(b"\r\n", 1)[0]
 
 
 def head(*lines: bytes, length: int | None = None, end: bytes = b"\r\n") -> bytes:
