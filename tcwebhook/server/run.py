@@ -134,7 +134,7 @@ async def serve(
     )
     try:
         await site.start()
-    except OSError as exc:
+    except (OSError, UnicodeError) as exc:
         await runner.cleanup()
         store.close()
         raise listen_error(settings.server.host, settings.server.port, exc) from None
@@ -259,7 +259,7 @@ def bind_sockets(host: str, port: int, count: int) -> list[socket.socket]:
             sock.listen(1024)
             sock.setblocking(False)
             address = sock.getsockname()  # port 0 resolved: the others join the same port
-    except OSError as exc:
+    except (OSError, UnicodeError) as exc:
         for sock in sockets:
             sock.close()
         raise listen_error(host, port, exc) from None
@@ -272,13 +272,14 @@ def _bound_port(site: web.BaseSite) -> int | None:
     return int(sockets[0].getsockname()[1]) if sockets else None
 
 
-def listen_error(host: str, port: int, exc: OSError) -> ConfigError:
+def listen_error(host: str, port: int, exc: OSError | UnicodeError) -> ConfigError:
     """One line for a failed bind that blames the right flag."""
     where = f"cannot listen on {host}:{port}"
-    if isinstance(exc, socket.gaierror):
+    if isinstance(exc, socket.gaierror | UnicodeError):  # the IDNA codec refuses bad names
+        reason = exc.strerror if isinstance(exc, socket.gaierror) else "not a valid host name"
         return ConfigError(
             f"{where}: --host {host} is not an address or a name this machine can resolve "
-            f"({exc.strerror}); use an IP address such as 127.0.0.1 or 0.0.0.0"
+            f"({reason}); use an IP address such as 127.0.0.1 or 0.0.0.0"
         )
     if exc.errno == errno.EADDRNOTAVAIL:
         return ConfigError(
