@@ -44,7 +44,7 @@ def test_an_unresolvable_host_is_one_line(monkeypatch: pytest.MonkeyPatch) -> No
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
     monkeypatch.setattr(socket, "getaddrinfo", no_such_name)  # the resolver, not our code
-    with pytest.raises(ConfigError, match="--host no-such-host.invalid is not an address"):
+    with pytest.raises(ConfigError, match=r"--host no-such-host\.invalid is not an address"):
         bind_sockets("no-such-host.invalid", 0, 2)
 
 
