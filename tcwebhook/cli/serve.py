@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from tcwebhook.store import TaskRecord
 
 
+ERROR_LIMIT = 400  # characters of an error in a request line
+
+
 class LogFormat(StrEnum):
     rich = "rich"
     json = "json"
@@ -157,17 +160,20 @@ def _curl_line(serve_plan: ServePlan, url: str) -> str:
 
 
 def _text_line(entry: RequestLog) -> None:
+    from tcwebhook.console import printable
+
     colour = sys.stdout.isatty()
     status = f"{entry.status}"
     if colour:
         code = "32" if entry.status < 300 else "33" if entry.status < 500 else "31"
         status = f"\x1b[{code}m{status}\x1b[0m"
     clock = entry.time[11:23]
+    error = printable(entry.error, ERROR_LIMIT) if entry.error else ""  # may quote the client
     if entry.kind is None:
-        line = f"{clock}  {status}  {entry.method} {entry.path}  {entry.error or ''}"
+        line = f"{clock}  {status}  {entry.method} {printable(entry.path)}  {error}"
     else:
         what = entry.event_name or f"GET notification {entry.resource_id}"
-        parts = [clock, status, entry.kind, what, entry.number or "-"]
+        parts = [clock, status, entry.kind, printable(what), printable(entry.number or "-")]
         if entry.changed_lines is not None:
             parts.append(
                 f"{entry.changed_lines} line{'s' if entry.changed_lines != 1 else ''} changed"
@@ -178,8 +184,8 @@ def _text_line(entry: RequestLog) -> None:
             parts.append(f"#{entry.event_id}")
         if entry.unknown_event:
             parts.append("(unknown event name: stored anyway)")
-        if entry.error:
-            parts.append(entry.error)
+        if error:
+            parts.append(error)
         line = "  ".join(parts)
     sys.stdout.write(line + "\n")
     sys.stdout.flush()

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from tcwebhook.config import AuthSettings, ServerSettings, Settings
+from tcwebhook.config import AuthSettings, ServerLimits, ServerSettings, Settings
 from tcwebhook.server.app import RequestLog, create_app
 from tcwebhook.store import SqliteStore, open_store
 
@@ -44,10 +44,14 @@ async def make_receiver(
 ) -> Any:
     stores: list[SqliteStore] = []
 
-    async def make(auth: AuthSettings | None = None, busy_timeout: float = 2.0) -> Receiver:
+    async def make(
+        auth: AuthSettings | None = None,
+        busy_timeout: float = 2.0,
+        limits: ServerLimits | None = None,
+    ) -> Receiver:
         settings = Settings(
             data_dir=tmp_path / "data",
-            server=ServerSettings(max_body_bytes=MAX_BODY),
+            server=ServerSettings(max_body_bytes=MAX_BODY, limits=limits or ServerLimits()),
             auth=auth or AuthSettings(type="bearer", token=TOKEN),
         )
         store = open_store(settings.store_url, busy_timeout=busy_timeout)
