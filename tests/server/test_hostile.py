@@ -25,6 +25,7 @@ FILE_LIMIT = 256  # the server's; its connection cap must fit below it
 IDLE_CLIENTS = 1800  # TCP connections that never start TLS
 SLOW_CLIENTS = 200  # TLS connections sending a request head one byte at a time
 ATTACK_SECONDS = 3.0
+RECONNECT = 1.0  # seconds before a closed attacker connects again: a siege, not a SYN flood
 TIMEOUT = 1.0  # head, idle and body timeouts given to the server
 SHORT_LIMITS = {
     "TCWEBHOOK_SERVER_LIMITS_HEAD_TIMEOUT": str(TIMEOUT),
@@ -49,42 +50,38 @@ class Attack:
     async def idle(self) -> None:
         """Connect, send nothing, wait to be closed; again, until the attack ends."""
         while time.monotonic() < self.until:
-            started = time.monotonic()
             try:
                 reader, writer = await asyncio.open_connection(self.host, self.port)
             except OSError:
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(RECONNECT)
                 continue
-            self.opened += 1
-            await self._held(reader, writer, started, None)
+            await self._held(reader, writer, None)
 
     async def slow(self) -> None:
-        """TLS, then a request head one byte every 100 ms (slowloris); again when closed."""
+        """TLS, then a request head one byte at a time (slowloris); again when closed."""
         while time.monotonic() < self.until:
-            started = time.monotonic()
             try:
                 reader, writer = await asyncio.open_connection(
                     self.host, self.port, ssl=self.context, server_hostname="localhost"
                 )
             except (OSError, ssl.SSLError):
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(RECONNECT)
                 continue
-            self.opened += 1
-            await self._held(reader, writer, started, b"POST /tradecloud/order HTTP/1.1\r\nX-a: ")
+            await self._held(reader, writer, b"POST /tradecloud/order HTTP/1.1\r\nX-a: ")
 
     async def _held(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        started: float,
-        head: bytes | None,
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes | None
     ) -> None:
+        """Until the server closes the connection (or the attack ends); then wait a little."""
+        self.opened += 1
+        connected = time.monotonic()
         try:
             if head is not None:
                 writer.write(head)
-            while time.monotonic() < self.until:
+            while (remaining := self.until - time.monotonic()) > 0:
                 try:
-                    if not await asyncio.wait_for(reader.read(1024), 0.1):
+                    wait = remaining if head is None else min(remaining, 0.3)
+                    if not await asyncio.wait_for(reader.read(1024), wait):
                         break  # closed by the server
                 except TimeoutError:
                     if head is not None:
@@ -92,9 +89,9 @@ class Attack:
         except (OSError, ssl.SSLError):
             pass
         finally:
-            self.lifetimes.append(time.monotonic() - started)
+            self.lifetimes.append(time.monotonic() - connected)
             writer.transport.abort()
-        await asyncio.sleep(0.2)  # an attacker, but not a busy loop in this test
+        await asyncio.sleep(RECONNECT)
 
 
 def attack(port: int, ca: Path, results: Connection) -> None:
@@ -155,7 +152,9 @@ def test_idle_and_slow_clients_do_not_starve_the_receiver(tmp_path: Path) -> Non
         process.wait(timeout=15)
     assert opened >= IDLE_CLIENTS + SLOW_CLIENTS
     assert [status for status, _ in probes] == [200] * 6
-    assert max(seconds for _, seconds in probes) < 2.0, probes
+    # Quickly even on a loaded machine (before the guard: 7 to 20 s); one dropped SYN is
+    # retransmitted after 1 s.
+    assert max(seconds for _, seconds in probes) < 3.0, probes
     # Closed after the head timeout, or earlier to make room: none outlived it by much.
     assert max(lifetimes) < TIMEOUT + 2.0
     log = server_log(process)
