@@ -12,7 +12,7 @@ import signal
 import ssl
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -25,6 +25,7 @@ FILE_LIMIT = 256  # the server's; its connection cap must fit below it
 IDLE_CLIENTS = 1800  # TCP connections that never start TLS
 SLOW_CLIENTS = 200  # TLS connections sending a request head one byte at a time
 ATTACK_SECONDS = 3.0
+SLACK = 1.0  # seconds a loaded machine may add to the head timeout
 RECONNECT = 1.0  # seconds before a closed attacker connects again: a siege, not a SYN flood
 TIMEOUT = 1.0  # head, idle and body timeouts given to the server
 SHORT_LIMITS = {
@@ -44,8 +45,8 @@ class Attack:
     port: int
     context: ssl.SSLContext
     until: float
-    lifetimes: list[float] = field(default_factory=list)  # of hostile connections, seconds
     opened: int = 0
+    overstayed: int = 0  # connections open longer than the head timeout allows, with slack
 
     async def idle(self) -> None:
         """Connect, send nothing, wait to be closed; again, until the attack ends."""
@@ -75,6 +76,7 @@ class Attack:
         """Until the server closes the connection (or the attack ends); then wait a little."""
         self.opened += 1
         connected = time.monotonic()
+        overstay = connected + TIMEOUT + SLACK
         try:
             if head is not None:
                 writer.write(head)
@@ -89,7 +91,8 @@ class Attack:
         except (OSError, ssl.SSLError):
             pass
         finally:
-            self.lifetimes.append(time.monotonic() - connected)
+            if time.monotonic() > overstay:
+                self.overstayed += 1
             writer.transport.abort()
         await asyncio.sleep(RECONNECT)
 
@@ -106,7 +109,7 @@ def attack(port: int, ca: Path, results: Connection) -> None:
         )
 
     asyncio.run(run())
-    results.send((clients.opened, clients.lifetimes))
+    results.send((clients.opened, clients.overstayed))
 
 
 async def probe(url: str, token: str, ca: Path) -> list[tuple[int, float]]:
@@ -144,19 +147,19 @@ def test_idle_and_slow_clients_do_not_starve_the_receiver(tmp_path: Path) -> Non
         token = (data_dir / "token").read_text().strip()
         probes = asyncio.run(probe(url, token, ca))
         assert receive.poll(ATTACK_SECONDS + 10)
-        opened, lifetimes = receive.recv()
+        opened, overstayed = receive.recv()
     finally:
         attacker.join(timeout=10)
         attacker.kill()
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=15)
     assert opened >= IDLE_CLIENTS + SLOW_CLIENTS
-    assert [status for status, _ in probes] == [200] * 6
+    assert [status for status, _ in probes] == [200] * 6, probes
     # Quickly even on a loaded machine (before the guard: 7 to 20 s); one dropped SYN is
     # retransmitted after 1 s.
     assert max(seconds for _, seconds in probes) < 3.0, probes
-    # Closed after the head timeout, or earlier to make room: none outlived it by much.
-    assert max(lifetimes) < TIMEOUT + 2.0
+    # Closed after the head timeout, or earlier to make room (before the guard: none was).
+    assert overstayed <= opened // 100, (overstayed, opened)
     log = server_log(process)
     assert b"Traceback" not in log
     assert len(log.splitlines()) < 40, log[-2000:]  # banner, stop line, a few rate-limited lines
