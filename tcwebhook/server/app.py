@@ -175,9 +175,13 @@ async def _receive_post(request: web.Request) -> web.Response:
             f"the body did not arrive within server.limits.body_timeout ({limits.body_timeout:g} s)"
         ) from None
     except (HttpProcessingError, web.RequestPayloadError) as exc:
+        # The answer closes the connection; without this, aiohttp would first try to read the
+        # rest of the body, meet the same error and log it as unhandled.
+        request.content.feed_eof()
+        encoding = request.headers.get(hdrs.CONTENT_ENCODING) or "the declared framing"
         raise _UndecodableBody(
-            f"the body cannot be decoded ({type(exc).__name__}); send it uncompressed or "
-            "with a correct Content-Encoding"
+            f"the body cannot be decoded as {encoding[:40]} ({type(exc).__name__}); "
+            "send it uncompressed or encoded correctly"
         ) from None
     except ConnectionError:
         raise _ClientGone from None
