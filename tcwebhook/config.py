@@ -97,6 +97,35 @@ class Paths:
             raise ConfigError("server.paths.order and server.paths.shipment must differ")
 
 
+# ---- server.limits: what a slow, idle or hostile client and an odd payload may cost ----------
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """Timeouts (seconds) and limits of the receiver; README "How it behaves under failure"."""
+
+    head_timeout: float = 10.0  # connect (TLS handshake included) to a complete request head
+    idle_timeout: float = 30.0  # a keep-alive connection waiting for its next request
+    body_timeout: float = 30.0  # reading one request body
+    max_connections: int = 1000  # lowered to fit the open-file limit; beyond it: refused
+    max_json_depth: int = 64  # nesting of objects and arrays in a body
+    max_id_length: int = 256  # characters in eventName, messageId, ids, numbers, line keys
+
+    def __post_init__(self) -> None:
+        for name in ("head_timeout", "idle_timeout", "body_timeout"):
+            value = getattr(self, name)
+            if not 0 < value <= 3600:  # also false for NaN
+                raise ConfigError(
+                    f"server.limits.{name} must be between 0 and 3600 seconds (got {value})"
+                )
+        for name, least in (("max_connections", 1), ("max_json_depth", 8), ("max_id_length", 64)):
+            if getattr(self, name) < least:
+                raise ConfigError(f"server.limits.{name} must be at least {least}")
+
+
+# ---- end of server.limits ------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class ServerSettings:
     host: str = "127.0.0.1"
@@ -107,6 +136,7 @@ class ServerSettings:
     unix_socket: Path | None = None  # listen here instead of host:port (behind a local proxy)
     proxy: ProxySettings = field(default_factory=lambda: ProxySettings())
     allow_from: tuple[str, ...] = ()  # client networks; empty: any client
+    limits: ServerLimits = field(default_factory=ServerLimits)
 
     def __post_init__(self) -> None:
         _check_networks("server.allow_from", self.allow_from)

@@ -89,6 +89,22 @@ def info(message: str) -> None:
     stderr().print(Text(message))
 
 
+# C0 and C1 control characters and DEL as visible escapes: a payload value shown on a terminal
+# must not move the cursor, recolour the screen or start a line of its own.
+_CONTROL_ESCAPES = {
+    code: ("\\n" if code == 10 else "\\t" if code == 9 else f"\\x{code:02x}")
+    for code in (*range(32), *range(127, 160))
+}
+DISPLAY_LIMIT = 200  # characters of one value in human output
+
+
+def printable(value: str, limit: int = DISPLAY_LIMIT) -> str:
+    """``value`` safe for one terminal line: controls escaped, cut to ``limit`` characters."""
+    if len(value) > limit:
+        value = value[:limit] + f"… ({len(value) - limit} more characters)"
+    return value.translate(_CONTROL_ESCAPES)
+
+
 def print_json_line(data: Any) -> None:
     """One compact JSON object per line (logs for machines)."""
     sys.stdout.write(to_json(data) + "\n")

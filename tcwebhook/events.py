@@ -7,6 +7,7 @@ time (docs/tradecloud.md#delivery) and a 4xx would lose the event for good.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -216,6 +217,74 @@ def parse_webhook_object(data: Any) -> WebhookEvent:
     if kind is EventKind.SHIPMENT:
         return _shipment_event(data, payload_key, payload, event_name, message_id)
     return _order_event(data, kind, payload_key, payload, event_name, message_id)
+
+
+# ----------------------------------------------------------------------------------------------
+# Receive-time limits: what a sink could never carry is refused with a 400 naming the limit, rather
+# than acknowledged and then retried for hours (Tradecloud's payloads nest about 10 levels deep and
+# their ids are well under 100 characters).
+
+# Objects become arrays (their depth is all that counts); all but brackets, quotes and
+# backslashes go.
+_STRUCTURE = bytes.maketrans(b"{}", b"[]")
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'{}[]"\\')
+_STRING = re.compile(rb'"[^"]*"')
+
+
+def check_depth(body: bytes, max_depth: int) -> None:
+    """A PayloadError if objects and arrays in the JSON ``body`` nest deeper than ``max_depth``."""
+    if body.count(b"{") + body.count(b"[") <= max_depth:
+        return  # too few containers to nest that deep
+    structure = _structure(body)
+    too_deep = b"[" * (max_depth + 1)
+    for _ in range(max_depth):
+        # A run of openers longer than the limit proves it; else drop the innermost level.
+        if too_deep in structure:
+            break
+        inner = structure.replace(b"[]", b"")
+        if not inner or len(inner) == len(structure):
+            return  # within the limit (or not JSON: the parser says so)
+        structure = inner
+    raise PayloadError(
+        f"body nests objects and arrays deeper than server.limits.max_json_depth "
+        f"({max_depth} levels); Tradecloud's events nest about 10 levels"
+    )
+
+
+def _structure(body: bytes) -> bytes:
+    """The brackets of a JSON text that are not inside strings, in order, all as ``[]``.
+
+    Linear passes in C, which cost less than parsing: keep brackets, quotes and backslashes;
+    drop escaped backslashes (pairs from the left, as JSON reads them), then escaped quotes and
+    the other backslashes; then the strings, which now hold brackets at most.
+    """
+    structure = body.translate(_STRUCTURE, _NOT_STRUCTURE)
+    if b"\\" in structure:
+        structure = structure.replace(b"\\\\", b"").replace(b'\\"', b"").replace(b"\\", b"")
+    structure = structure.replace(b'""', b"")
+    return _STRING.sub(b"", structure) if b'"' in structure else structure
+
+
+def check_lengths(event: WebhookEvent, max_length: int) -> None:
+    """A PayloadError if a name or id of ``event`` (used as keys and in sinks) is too long."""
+    fields = (
+        ("eventName", event.event_name),
+        ("meta.messageId", event.message_id),
+        ("the order or shipment id", event.resource_id),
+        ("the order or shipment number", event.number),
+    )
+    for name, value in fields:
+        if value is not None and len(value) > max_length:
+            raise _too_long(name, max_length)
+    for key in event.changed_lines:
+        if len(key) > max_length:
+            raise _too_long("a line position or id", max_length)
+
+
+def _too_long(name: str, max_length: int) -> PayloadError:
+    return PayloadError(
+        f"{name} is longer than server.limits.max_id_length ({max_length} characters)"
+    )
 
 
 def parse_notification(resource: Resource, resource_id: str) -> WebhookEvent:

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from tcwebhook.store import TaskRecord
 
 
+ERROR_LIMIT = 400  # characters of an error in a request line
+
+
 class LogFormat(StrEnum):
     rich = "rich"
     json = "json"
@@ -84,6 +87,9 @@ def serve(
     def ready(bound_port: int) -> None:
         _print_banner(serve_plan, bound_port, json_lines, inspector_state)
 
+    def stopping() -> None:
+        _print_stopping(json_lines)
+
     tune_process()
     request_logger = _json_line if json_lines else _text_line
     delivery_listener = _json_delivery if json_lines else print_delivery
@@ -100,6 +106,7 @@ def serve(
             inherited=activated[0] if activated else None,
             reconcile_listener=reconcile_listener,
             extra_listeners=listeners,
+            on_stopping=stopping,
         )
         return
     run(
@@ -111,6 +118,7 @@ def serve(
             sock=activated[0] if activated else None,
             reconcile_listener=reconcile_listener,
             extra_listeners=listeners,
+            on_stopping=stopping,
         )
     )
 
@@ -154,7 +162,9 @@ def _inspector_listener(serve_plan: ServePlan, state: dict[str, str | None]) -> 
 
 
 # ----------------------------------------------------------------------------------------------
-# Rendering. Request lines bypass Rich: they are written at full request rate.
+# Rendering. Everything serve logs goes to stdout (banner, request and delivery lines, the stop
+# line); stderr is for errors and warnings. Request lines bypass Rich: they are written at full
+# request rate.
 
 
 def _print_banner(
@@ -178,32 +188,49 @@ def _print_banner(
              "inspector_url": inspector.get("url")}
         )  # fmt: skip
         return
-    out = console.stderr()
-    out.print(f"[bold green]tcwebhook[/] listening on port {port} (TLS 1.2/1.3)")
-    out.print(f"  order webhooks:    {order_url}")
-    out.print(f"  shipment webhooks: {shipment_url}")
-    out.print(f"  events stored in:  {escape(store)}")
+    out = console.stdout()
+    out.print(f"[bold green]tcwebhook[/] listening on port {port} (TLS 1.2/1.3)", soft_wrap=True)
+    out.print(f"  order webhooks:    {order_url}", soft_wrap=True)
+    out.print(f"  shipment webhooks: {shipment_url}", soft_wrap=True)
+    out.print(f"  events stored in:  {escape(store)}", soft_wrap=True)
     if inspector.get("url"):
-        out.print(f"  inspector:         {inspector['url']} (open it in a browser)")
+        out.print(f"  inspector:         {inspector['url']} (open it in a browser)", soft_wrap=True)
     elif inspector.get("problem"):
         out.print(
             f"  inspector:         not started: {inspector['problem']}",
             style="yellow",
             markup=False,
+            soft_wrap=True,
         )
     if serve_plan.dev_ca is not None:
-        out.print(f"  development CA:    {serve_plan.dev_ca} (trust it in local clients)")
+        out.print(
+            f"  development CA:    {serve_plan.dev_ca} (trust it in local clients)", soft_wrap=True
+        )
     if serve_plan.dev_token_file is not None:
-        out.print(f"  bearer token:      generated, in {serve_plan.dev_token_file} (mode 0600)")
-    out.print("Try it:", style="bold")
+        out.print(
+            f"  bearer token:      generated, in {serve_plan.dev_token_file} (mode 0600)",
+            soft_wrap=True,
+        )
+    out.print("Try it:", style="bold", soft_wrap=True)
     out.print(_curl_line(serve_plan, order_url), soft_wrap=True, markup=False, highlight=False)
     out.print(
         "  (no order-event.json at hand? tcwebhook samples show order-issued --json > "
         "order-event.json, or simply: tcwebhook replay order-issued)",
         style="dim",
         markup=False,
+        soft_wrap=True,
     )
-    out.print("Stop with Ctrl-C.", style="dim")
+    out.print("Stop with Ctrl-C.", style="dim", soft_wrap=True)
+
+
+def _print_stopping(json_lines: bool) -> None:
+    from tcwebhook import console
+
+    message = "stopping: finishing the requests and deliveries under way"
+    if json_lines:
+        console.print_json_line({"stopping": True, "message": message})
+    else:
+        console.stdout().print(message, style="dim", markup=False, highlight=False)
 
 
 def _curl_line(serve_plan: ServePlan, url: str) -> str:
@@ -219,19 +246,22 @@ def _curl_line(serve_plan: ServePlan, url: str) -> str:
 
 
 def _text_line(entry: RequestLog) -> None:
+    from tcwebhook.console import printable
+
     colour = sys.stdout.isatty()
     status = f"{entry.status}"
     if colour:
         code = "32" if entry.status < 300 else "33" if entry.status < 500 else "31"
         status = f"\x1b[{code}m{status}\x1b[0m"
     clock = entry.time[11:23]
+    error = printable(entry.error, ERROR_LIMIT) if entry.error else ""  # may quote the client
     if entry.kind is None:
-        line = f"{clock}  {status}  {entry.method} {entry.path}  {entry.error or ''}"
+        line = f"{clock}  {status}  {entry.method} {printable(entry.path)}  {error}"
         if entry.client:
-            line += f"  from {entry.client}"
+            line += f"  from {printable(entry.client)}"
     else:
         what = entry.event_name or f"GET notification {entry.resource_id}"
-        parts = [clock, status, entry.kind, what, entry.number or "-"]
+        parts = [clock, status, entry.kind, printable(what), printable(entry.number or "-")]
         if entry.changed_lines is not None:
             parts.append(
                 f"{entry.changed_lines} line{'s' if entry.changed_lines != 1 else ''} changed"
@@ -242,10 +272,10 @@ def _text_line(entry: RequestLog) -> None:
             parts.append(f"#{entry.event_id}")
         if entry.unknown_event:
             parts.append("(unknown event name: stored anyway)")
-        if entry.error:
-            parts.append(entry.error)
+        if error:
+            parts.append(error)
         if entry.client:
-            parts.append(f"from {entry.client}")
+            parts.append(f"from {printable(entry.client)}")
         line = "  ".join(parts)
     sys.stdout.write(line + "\n")
     sys.stdout.flush()

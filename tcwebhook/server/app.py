@@ -17,11 +17,19 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import hdrs, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from tcwebhook.auth import Gate, Principal, Refusal
 from tcwebhook.config import Settings
 from tcwebhook.errors import PayloadError, StoreUnavailable, UnsupportedContentType
-from tcwebhook.events import Resource, WebhookEvent, parse_notification, parse_webhook
+from tcwebhook.events import (
+    Resource,
+    WebhookEvent,
+    check_depth,
+    check_lengths,
+    parse_notification,
+    parse_webhook,
+)
 from tcwebhook.server import proxy
 from tcwebhook.server.proxy import ClientAddresses
 from tcwebhook.store import AppendResult, NewEvent, Store, dedup_key, utc_now
@@ -83,6 +91,18 @@ SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 _WIRING = web.AppKey("wiring", _Wiring)
 GATE = web.AppKey("gate", Gate)  # swapped credentials take effect through it (SIGHUP)
+
+
+class _ClientGone(Exception):
+    """The client closed the connection before its request was read: nobody to answer."""
+
+
+class _UndecodableBody(PayloadError):
+    """A corrupt gzip/deflate body or chunked framing: 400, and the rest is not read."""
+
+
+class _BodyTimeout(StoreUnavailable):
+    """The body did not arrive within server.limits.body_timeout: 503, so a real sender retries."""
 
 
 @dataclass
@@ -165,15 +185,35 @@ async def _healthz(request: web.Request) -> web.Response:
 
 async def _receive_post(request: web.Request) -> web.Response:
     _check_content_type(request)
-    max_bytes = request.app[SETTINGS].server.max_body_bytes
+    server = request.app[SETTINGS].server
+    max_bytes, limits = server.max_body_bytes, server.limits
     if request.content_length is not None and request.content_length > max_bytes:
         raise _too_large(max_bytes)
     try:
-        body = await request.read()  # aiohttp stops reading past client_max_size
+        async with asyncio.timeout(limits.body_timeout):
+            body = await request.read()  # aiohttp stops reading past client_max_size
     except web.HTTPRequestEntityTooLarge:
         raise _too_large(max_bytes) from None
+    except TimeoutError:
+        raise _BodyTimeout(
+            f"the body did not arrive within server.limits.body_timeout ({limits.body_timeout:g} s)"
+        ) from None
+    except (HttpProcessingError, web.RequestPayloadError) as exc:
+        # The answer closes the connection; without this, aiohttp would first try to read the
+        # rest of the body, meet the same error and log it as unhandled.
+        request.content.feed_eof()
+        encoding = request.headers.get(hdrs.CONTENT_ENCODING) or "the declared framing"
+        raise _UndecodableBody(
+            f"the body cannot be decoded as {encoding[:40]} ({type(exc).__name__}); "
+            "send it uncompressed or encoded correctly"
+        ) from None
+    except ConnectionError:
+        raise _ClientGone from None
+    check_depth(body, limits.max_json_depth)
+    event = parse_webhook(body)
+    check_lengths(event, limits.max_id_length)
     # The store is awaited here rather than in a helper coroutine: one frame less per request.
-    record = _record(request, parse_webhook(body), body)
+    record = _record(request, event, body)
     return _stored(request, record, await request.app[STORE].append(record))
 
 
@@ -185,6 +225,7 @@ def _notification_handler(
             event = parse_notification(resource, request.match_info["resource_id"])
         else:
             event = _notification_from_query(request, resource)
+        check_lengths(event, request.app[SETTINGS].server.limits.max_id_length)
         record = _record(request, event, b"")
         return _stored(request, record, await request.app[STORE].append(record))
 
@@ -305,12 +346,22 @@ async def _receive_middleware(
     except PayloadError as exc:
         error = str(exc)
         response = _error_response(exc.status, error)
-        if exc.status == 413:
+        if exc.status == 413 or isinstance(exc, _UndecodableBody):
             response.force_close()  # the rest of the body was never read
+    except _BodyTimeout as exc:
+        error = str(exc)
+        response = _error_response(503, error)
+        response.headers[hdrs.RETRY_AFTER] = "5"
+        response.force_close()  # the rest of the body may still be on its way
     except StoreUnavailable as exc:
         error = str(exc)
         response = _error_response(503, "the event could not be stored right now; retry later")
         response.headers[hdrs.RETRY_AFTER] = "5"
+    except _ClientGone:
+        # Nothing can be sent; aiohttp drops this response with the closed connection.
+        error = "the client closed the connection before sending the whole body"
+        response = _error_response(400, error)
+        response.force_close()
     except web.HTTPException as exc:  # routing: 404 and 405
         error = exc.reason
         response = _error_response(exc.status, exc.reason.lower())

@@ -35,7 +35,8 @@ class Authenticator:
         scheme, _, credentials = header.strip().partition(" ")
         if scheme.lower() != self.scheme.lower():
             return False
-        given = credentials.strip().encode()
+        # Raw bytes that are not UTF-8 arrive as surrogates: they must compare unequal, not raise.
+        given = credentials.strip().encode("utf-8", "surrogateescape")
         if self.scheme == "Basic":
             try:
                 given = base64.b64decode(given, validate=True)

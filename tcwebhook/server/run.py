@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import dataclasses
+import errno
 import gc
 import os
 import signal
 import socket
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +25,10 @@ from tcwebhook.errors import ConfigError
 from tcwebhook.metrics import Metrics, counting_deliveries, use_multiprocess, worker_stopped
 from tcwebhook.metrics import start_listener as start_metrics_listener
 from tcwebhook.reconcile import ReportListener, reconcile_timer
-from tcwebhook.server import systemd
+from tcwebhook.server import errorlog, systemd
 from tcwebhook.server.app import RequestLogger, create_app
 from tcwebhook.server.auth import DEV_TOKEN_FILE, dev_token
+from tcwebhook.server.guard import GuardedSite
 from tcwebhook.server.local import base_url, is_loopback
 from tcwebhook.server.proxy import check_plain_http
 from tcwebhook.server.reload import Reloader
@@ -37,7 +41,7 @@ GC_THRESHOLD = (20_000, 20, 20)
 
 # Another listener started beside the receiver (the inspector): given the settings, the store
 # and the receiver's bound port, it starts and returns the coroutine function that stops it.
-ExtraListener = Callable[[Settings, SqliteStore, int], Awaitable[Callable[[], Awaitable[None]]]]
+ExtraListener = Callable[[Settings, Store, int], Awaitable[Callable[[], Awaitable[None]]]]
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,7 @@ async def serve(
     request_logger: RequestLogger | None = None,
     delivery_listener: DeliveryListener | None = None,
     on_ready: Callable[[int], None] | None = None,
+    on_stopping: Callable[[], None] | None = None,
     store: Store | None = None,
     sock: socket.socket | None = None,
     deliver: bool = True,
@@ -127,35 +132,36 @@ async def serve(
         on_tasks_stored=worker.wake if deliver else None,
         metrics=metrics,
     )
+    limits = settings.server.limits
     runner = web.AppRunner(
-        app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT
+        app,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+        keepalive_timeout=limits.idle_timeout,
     )
     await runner.setup()
     certificates = serve_plan.certificates
     ssl_context = server_context(certificates) if certificates is not None else None
-    site: web.BaseSite
-    if sock is not None:
-        site = web.SockSite(runner, sock, ssl_context=ssl_context, backlog=1024)
-    elif settings.server.unix_socket is not None:
-        site = web.UnixSite(runner, str(settings.server.unix_socket), backlog=1024)
-    else:
-        site = web.TCPSite(
-            runner,
-            settings.server.host,
-            settings.server.port,
-            ssl_context=ssl_context,
-            backlog=1024,
-            reuse_address=True,
-        )
+    failures = errorlog.FailureLog()
+    errorlog.install(failures)
+    unix_socket = settings.server.unix_socket
+    site = GuardedSite(
+        runner,
+        ssl_context,
+        limits,
+        failures,
+        host=settings.server.host,
+        port=settings.server.port,
+        sock=sock,
+        path=str(unix_socket) if unix_socket is not None and sock is None else None,
+    )
     try:
         await site.start()
-    except OSError as exc:
+    except (OSError, UnicodeError) as exc:
         await runner.cleanup()
         store.close()
-        raise ConfigError(
-            f"cannot listen on {settings.server.host}:{settings.server.port}: {exc.strerror}; "
-            "choose another --port or stop the program using it"
-        ) from None
+        raise listen_error(settings.server.host, settings.server.port, exc) from None
     reloader = Reloader(serve_plan, app, ssl_context, on_reload)
     metrics_runner = None
     metrics_address = settings.metrics.address
@@ -168,7 +174,6 @@ async def serve(
             await runner.cleanup()
             store.close()
             raise
-    _quiet_handshake_errors()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -182,12 +187,17 @@ async def serve(
     )
     port = _bound_port(site) or settings.server.port
     stop_listeners = [await start(settings, store, port) for start in extra_listeners]
+    # A forked worker (given a socket, not delivering) stops when its parent is gone.
+    orphan = sock is not None and not deliver
+    orphan_watch = asyncio.create_task(_stop_when_orphaned(stop)) if orphan else None
     if on_ready is not None:
         on_ready(port)
     if deliver:
         systemd.ready()
     try:
         await stop.wait()
+        if on_stopping is not None:
+            on_stopping()
     finally:
         if deliver:
             systemd.stopping()
@@ -196,6 +206,8 @@ async def serve(
         await reloader.wait()
         for stop_listener in stop_listeners:
             await stop_listener()
+        if orphan_watch is not None:
+            orphan_watch.cancel()
         await runner.cleanup()  # stops accepting, waits for in-flight requests
         if metrics_runner is not None:
             await metrics_runner.cleanup()
@@ -205,6 +217,7 @@ async def serve(
         worker.stop()  # deliveries under way finish; the rest wait in the outbox
         await delivering
         store.close()
+        failures.flush()
 
 
 def tune_process() -> None:
@@ -233,6 +246,7 @@ def serve_processes(
     inherited: socket.socket | None = None,
     reconcile_listener: ReportListener | None = None,
     extra_listeners: Sequence[ExtraListener] = (),
+    on_stopping: Callable[[], None] | None = None,
 ) -> None:
     """``serve`` in ``workers`` processes sharing one port (SO_REUSEPORT) and one store.
 
@@ -254,10 +268,12 @@ def serve_processes(
         sockets = bind_sockets(settings.server.host, settings.server.port, workers)
     children = []
     for sock in sockets[1:]:
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # a worker: serve until signalled, never return into the caller
             code = 0
             try:
+                _die_with_parent(parent)
                 asyncio.run(
                     serve(
                         serve_plan,
@@ -283,6 +299,7 @@ def serve_processes(
                 request_logger=request_logger,
                 delivery_listener=delivery_listener,
                 on_ready=on_ready,
+                on_stopping=on_stopping,
                 sock=sockets[0],
                 metrics=metrics,
                 on_reload=lambda: _signal_all(children, signal.SIGHUP),
@@ -312,11 +329,11 @@ def _signal_all(pids: list[int], signum: int) -> None:
 
 def bind_sockets(host: str, port: int, count: int) -> list[socket.socket]:
     """``count`` listening sockets on one port with SO_REUSEPORT (port 0: the first's port)."""
+    sockets: list[socket.socket] = []
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )[0]
-        sockets: list[socket.socket] = []
         # Bind once without SO_REUSEPORT first: another server on the port (even another
         # ``serve --workers``) makes this fail, instead of silently sharing the port with us.
         with socket.socket(family, kind, proto) as probe:
@@ -332,13 +349,10 @@ def bind_sockets(host: str, port: int, count: int) -> list[socket.socket]:
             sock.listen(1024)
             sock.setblocking(False)
             address = sock.getsockname()  # port 0 resolved: the others join the same port
-    except OSError as exc:
+    except (OSError, UnicodeError) as exc:
         for sock in sockets:
             sock.close()
-        raise ConfigError(
-            f"cannot listen on {host}:{port}: {exc.strerror}; "
-            "choose another --port or stop the program using it"
-        ) from None
+        raise listen_error(host, port, exc) from None
     return sockets
 
 
@@ -349,13 +363,50 @@ def _bound_port(site: web.BaseSite) -> int | None:
     return int(name[1]) if isinstance(name, tuple) else None  # a Unix socket has no port
 
 
-def _quiet_handshake_errors() -> None:
-    """Failed TLS handshakes (plain HTTP, TLS 1.1 clients, scanners) are not our errors."""
+def listen_error(host: str, port: int, exc: OSError | UnicodeError) -> ConfigError:
+    """One line for a failed bind that blames the right flag."""
+    where = f"cannot listen on {host}:{port}"
+    if isinstance(exc, socket.gaierror | UnicodeError):  # the IDNA codec refuses bad names
+        reason = exc.strerror if isinstance(exc, socket.gaierror) else "not a valid host name"
+        return ConfigError(
+            f"{where}: --host {host} is not an address or a name this machine can resolve "
+            f"({reason}); use an IP address such as 127.0.0.1 or 0.0.0.0"
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return ConfigError(
+            f"{where}: {host} is not an address of this machine; use 127.0.0.1, 0.0.0.0 "
+            "or one of its own addresses as --host"
+        )
+    if exc.errno == errno.EACCES:
+        return ConfigError(
+            f"{where}: permission denied; ports below 1024 need privileges, choose another --port"
+        )
+    return ConfigError(
+        f"{where}: {exc.strerror or exc}; choose another --port or stop the program using it"
+    )
 
-    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
-        exception = context.get("exception")
-        if isinstance(exception, OSError) and "SSL" in type(exception).__name__ + str(exception):
-            return
-        loop.default_exception_handler(context)
 
-    asyncio.get_running_loop().set_exception_handler(handler)
+# ----------------------------------------------------------------------------------------------
+# Workers die with their parent: a worker left behind after ``kill -9`` of the parent keeps the
+# listening socket, so new connections hang and a restart finds the port in use.
+
+_PR_SET_PDEATHSIG = 1
+ORPHAN_POLL = 1.0
+
+
+def _die_with_parent(parent: int) -> None:
+    """In a forked worker: get SIGTERM when the parent dies (Linux); else the poll below."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(0)
+
+
+async def _stop_when_orphaned(stop: asyncio.Event) -> None:
+    """Where PR_SET_PDEATHSIG is missing: notice that the parent is gone (we were re-parented)."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        await asyncio.sleep(ORPHAN_POLL)
+    stop.set()

@@ -32,8 +32,9 @@ def server_context(files: CertificateFiles) -> ssl.SSLContext:
     context.set_alpn_protocols(["http/1.1"])
     for path in (files.cert, files.key):
         if not path.is_file():
+            what = "a directory, not a file" if path.is_dir() else "no such file"
             raise ConfigError(
-                f"server.tls: cannot read {path}: no such file; "
+                f"server.tls: cannot read {path}: {what}; "
                 "set server.tls.cert and server.tls.key to your PEM files"
             )
     try:

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from tcwebhook.config import AuthSettings, ServerSettings, Settings
+from tcwebhook.config import AuthSettings, ServerLimits, ServerSettings, Settings
 from tcwebhook.server.app import RequestLog, create_app
 from tcwebhook.store import SqliteStore, open_store
 
@@ -47,12 +47,15 @@ async def make_receiver(
     async def make(
         auth: AuthSettings | None = None,
         busy_timeout: float = 2.0,
+        limits: ServerLimits | None = None,
         metrics: Any = None,
         **server_options: Any,
     ) -> Receiver:
         settings = Settings(
             data_dir=tmp_path / "data",
-            server=ServerSettings(max_body_bytes=MAX_BODY, **server_options),
+            server=ServerSettings(
+                max_body_bytes=MAX_BODY, limits=limits or ServerLimits(), **server_options
+            ),
             auth=auth or AuthSettings(type="bearer", token=TOKEN),
         )
         store = open_store(settings.store_url, busy_timeout=busy_timeout)

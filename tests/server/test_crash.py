@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -25,10 +26,23 @@ EVENTS = 1000
 PORT_0 = ("--port", "0")
 
 
-def start_server(data_dir: Path, *args: str) -> tuple[subprocess.Popen[bytes], str]:
-    """Start the real command, wait for its ready line; return it and the order URL."""
+def start_server(
+    data_dir: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    preexec_fn: Callable[[], None] | None = None,
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start the real command, wait for its ready line; return it and the order URL.
+
+    Its stdout and stderr go to one file: ``server_log(process)``.
+    """
     # This checkout's code, whichever copy of tcwebhook the environment has installed.
-    env = {**os.environ, "TCWEBHOOK_DATA_DIR": str(data_dir), "PYTHONPATH": str(REPOSITORY)}
+    env = {
+        **os.environ,
+        "TCWEBHOOK_DATA_DIR": str(data_dir),
+        "PYTHONPATH": str(REPOSITORY),
+        **(env or {}),
+    }
     log = data_dir.parent / f"serve-{time.monotonic_ns()}.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
@@ -44,7 +58,9 @@ def start_server(data_dir: Path, *args: str) -> tuple[subprocess.Popen[bytes], s
             stdout=output,
             stderr=subprocess.STDOUT,
             env=env,
+            preexec_fn=preexec_fn,
         )
+    _LOGS[process.pid] = log
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         first = log.read_bytes().split(b"\n", 1)
@@ -56,6 +72,14 @@ def start_server(data_dir: Path, *args: str) -> tuple[subprocess.Popen[bytes], s
     process.kill()
     process.wait()
     raise AssertionError(f"serve did not start: {log.read_text()}")
+
+
+_LOGS: dict[int, Path] = {}
+
+
+def server_log(process: subprocess.Popen[bytes]) -> bytes:
+    """Everything ``process`` (from ``start_server``) wrote so far."""
+    return _LOGS[process.pid].read_bytes()
 
 
 def body(message_id: str) -> bytes:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -53,3 +55,32 @@ def test_two_workers_share_the_port_and_the_store(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{data_dir / 'events.db'}")
     events = store.list_events(limit=2 * len(ids))
     assert sorted(event.message_id for event in events) == sorted(ids)
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's zombie waits for whoever reaps it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_workers_exit_when_the_parent_is_killed(tmp_path: Path) -> None:
+    process, url = start_server(tmp_path / "data", "--port", "0", "--workers", "2")
+    [worker] = _children(process.pid)
+    try:
+        process.kill()  # no chance to stop its workers itself
+        process.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while _running(worker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _running(worker)
+    finally:
+        if _running(worker):
+            os.kill(worker, signal.SIGKILL)
+    # Nobody holds the port any more: a new server can bind it at once.
+    port = int(url.split(":")[2].split("/")[0])
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", port))

@@ -1,0 +1,337 @@
+"""Every TCP connection of the receiver, counted and on a deadline.
+
+aiohttp and asyncio bound neither the number of connections nor the time one may take to send a
+request head: idle and slowloris clients (TLS ones need no credentials) held file descriptors
+until the process could open no more, not even its database. Here each accepted socket is
+wrapped before TLS starts, so that
+
+- at most ``max_connections`` are open; a new one beyond the cap closes the oldest connection that
+  is not in a request (never-finished handshakes and heads first in line), or is refused if all
+  are in a request;
+- the TLS handshake and the request head must complete within ``head_timeout`` of the accept;
+- a kept-alive connection may wait ``idle_timeout`` for its next request, then ``head_timeout``
+  from the first byte of it.
+
+A connection inside a request (handler running) has no deadline here: reading the body has its
+own timeout in the app, and the store answers within its busy timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import socket
+import ssl
+from asyncio import sslproto
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from tcwebhook.config import ServerLimits
+from tcwebhook.server.errorlog import FailureLog
+
+# File descriptors kept back from the connection cap: store, WAL, sinks' pipes and sockets, logs.
+RESERVED_FILES = 64
+FILE_LIMIT_CEILING = 1 << 20
+
+
+def raise_file_limit() -> int:
+    """Raise the soft open-file limit towards the hard one; return the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = FILE_LIMIT_CEILING if hard == resource.RLIM_INFINITY else min(hard, FILE_LIMIT_CEILING)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError):
+            pass  # keep the soft limit; the cap below fits it
+    return FILE_LIMIT_CEILING if soft == resource.RLIM_INFINITY else soft
+
+
+def connection_cap(configured: int, file_limit: int) -> int:
+    """``server.limits.max_connections``, lowered to leave files for everything else."""
+    return max(1, min(configured, file_limit - max(RESERVED_FILES, file_limit // 8)))
+
+
+class ConnectionGuard:
+    """The protocol factory for ``loop.create_server``: TLS (or, behind a local proxy, plain
+    HTTP) over aiohttp, under the limits."""
+
+    def __init__(
+        self,
+        server: web.Server,
+        ssl_context: ssl.SSLContext | None,
+        limits: ServerLimits,
+        max_connections: int,
+        failures: FailureLog,
+    ) -> None:
+        self._server = server
+        self._ssl_context = ssl_context
+        self.limits = limits
+        self.max_connections = max_connections
+        self.failures = failures
+        self.open = 0
+        # Connections not in a request, in the order they started waiting: eviction order.
+        self._waiting: OrderedDict[_Connection, None] = OrderedDict()
+        self._by_handler: dict[int, _Connection] = {}
+        self._wrap_request_handler()
+
+    def __call__(self) -> _Connection:
+        return _Connection(self)
+
+    def _wrap_request_handler(self) -> None:
+        # The handler runs from a complete request head to the response: the one span in which a
+        # connection has no deadline here and cannot be evicted.
+        handle: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]] = (
+            self._server.request_handler
+        )
+        by_handler = self._by_handler
+
+        async def guarded(request: web.BaseRequest) -> web.StreamResponse:
+            connection = by_handler.get(id(request.protocol))
+            if connection is None:
+                return await handle(request)
+            connection.busy()
+            try:
+                return await handle(request)
+            finally:
+                connection.idle()
+
+        self._server.request_handler = guarded
+
+    def _admit(self, connection: _Connection) -> bool:
+        self.open += 1
+        if self.open <= self.max_connections:
+            return True
+        if self._waiting:
+            oldest, _ = self._waiting.popitem(last=False)
+            oldest.close()
+            self.failures.report(
+                f"connection cap ({self.max_connections}) reached: closing the oldest "
+                "connections that are not in a request"
+            )
+            return True
+        self.failures.report(
+            f"connection cap ({self.max_connections}) reached and every connection is in a "
+            "request: refusing new connections"
+        )
+        return False
+
+
+class _PlainStream:
+    """What the TLS layer is to a connection, for plain HTTP: bytes straight to aiohttp."""
+
+    __slots__ = ("_buffer", "_protocol")
+
+    def __init__(self, protocol: Any) -> None:
+        self._protocol = protocol
+        self._buffer = bytearray(64 * 1024)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._protocol.connection_made(transport)
+
+    def get_buffer(self, sizehint: int) -> bytearray:
+        return self._buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._protocol.data_received(bytes(memoryview(self._buffer)[:nbytes]))
+
+    def eof_received(self) -> bool | None:
+        return self._protocol.eof_received()
+
+    def pause_writing(self) -> None:
+        self._protocol.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._protocol.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._protocol.connection_lost(exc)
+
+
+class _Connection(asyncio.BufferedProtocol):
+    """One accepted socket: TLS (asyncio's own SSLProtocol) over aiohttp's RequestHandler."""
+
+    __slots__ = ("_deadline", "_guard", "_handler", "_state", "_tls", "_transport")
+
+    def __init__(self, guard: ConnectionGuard) -> None:
+        self._guard = guard
+        self._transport: asyncio.Transport | None = None
+        self._tls: Any = None
+        self._handler: Any = None
+        self._deadline: asyncio.TimerHandle | None = None
+        self._state = "new"  # new → head → busy → idle → head → busy … → closed
+
+    # ---- raw socket events, passed on to TLS -------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        guard = self._guard
+        if not guard._admit(self):
+            self._state = "closed"
+            transport.abort()
+            return
+        loop = asyncio.get_running_loop()
+        self._handler = guard._server()
+        guard._by_handler[id(self._handler)] = self
+        if guard._ssl_context is None:  # plain HTTP from a trusted local proxy
+            self._tls = _PlainStream(self._handler)
+        else:
+            # asyncio's own TLS layer, as create_server(ssl=...) would build it, but under the
+            # guard's count and deadline (its typing wants a waiter future; None is what it
+            # checks).
+            self._tls = sslproto.SSLProtocol(
+                loop,
+                self._handler,
+                guard._ssl_context,
+                None,  # type: ignore[arg-type]
+                server_side=True,
+                ssl_handshake_timeout=guard.limits.head_timeout,  # type: ignore[arg-type]
+            )
+        self._wait("head", guard.limits.head_timeout)
+        self._tls.connection_made(transport)
+
+    def get_buffer(self, sizehint: int) -> Any:
+        return self._tls.get_buffer(sizehint)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self._state == "idle":  # the next request begins: its head has head_timeout
+            self._wait("head", self._guard.limits.head_timeout)
+        self._tls.buffer_updated(nbytes)
+
+    def eof_received(self) -> bool | None:
+        return self._tls.eof_received() if self._tls is not None else None
+
+    def pause_writing(self) -> None:
+        self._tls.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._tls.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        guard = self._guard
+        guard.open -= 1
+        self._cancel_deadline()
+        guard._waiting.pop(self, None)
+        if self._handler is not None:
+            guard._by_handler.pop(id(self._handler), None)
+        self._state = "closed"
+        if self._tls is not None:
+            self._tls.connection_lost(exc)
+            self._tls = None
+
+    # ---- request boundaries, from the wrapped request handler --------------------------------
+
+    def busy(self) -> None:
+        if self._state == "closed":
+            return
+        self._cancel_deadline()
+        self._guard._waiting.pop(self, None)
+        self._state = "busy"
+
+    def idle(self) -> None:
+        if self._state == "busy":
+            self._wait("idle", self._guard.limits.idle_timeout)
+
+    def close(self) -> None:
+        if self._transport is not None and self._state != "closed":
+            self._state = "closed"
+            self._cancel_deadline()
+            self._transport.abort()
+
+    # ---- deadlines ---------------------------------------------------------------------------
+
+    def _wait(self, state: str, timeout: float) -> None:
+        self._state = state
+        self._cancel_deadline()
+        self._deadline = asyncio.get_running_loop().call_later(timeout, self._expired)
+        waiting = self._guard._waiting
+        waiting[self] = None
+        waiting.move_to_end(self)
+
+    def _cancel_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expired(self) -> None:
+        self._deadline = None
+        limits = self._guard.limits
+        if self._state == "head":
+            what = (
+                "no complete request head within server.limits.head_timeout "
+                f"({limits.head_timeout:g} s)"
+            )
+        else:
+            what = f"idle longer than server.limits.idle_timeout ({limits.idle_timeout:g} s)"
+        self._guard.failures.report(f"closed connections: {what}")
+        self._guard._waiting.pop(self, None)
+        self.close()
+
+
+class GuardedSite(web.BaseSite):
+    """aiohttp's TCPSite/SockSite, with every connection under a ``ConnectionGuard``."""
+
+    __slots__ = ("_accept_batch", "_guard", "_host", "_path", "_port", "_sock")
+
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        ssl_context: ssl.SSLContext | None,
+        limits: ServerLimits,
+        failures: FailureLog,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        sock: socket.socket | None = None,
+        path: str | None = None,
+        backlog: int = 1024,
+    ) -> None:
+        super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
+        assert runner.server is not None
+        file_limit = raise_file_limit()
+        cap = connection_cap(limits.max_connections, file_limit)
+        self._guard = ConnectionGuard(runner.server, ssl_context, limits, cap, failures)
+        # asyncio accepts up to ``backlog`` sockets in one go, all open before the guard sees
+        # the first: beyond the cap, that burst ran the process out of descriptors.
+        self._accept_batch = max(4, min(128, (file_limit - cap) // 4))
+        self._host, self._port, self._sock, self._path = host, port, sock, path
+
+    @property
+    def name(self) -> str:
+        if self._sock is not None:
+            return "socket"
+        if self._path is not None:
+            return f"unix:{self._path}"
+        scheme = "https" if self._ssl_context is not None else "http"
+        return f"{scheme}://{self._host}:{self._port}"
+
+    @property
+    def guard(self) -> ConnectionGuard:
+        return self._guard
+
+    async def start(self) -> None:
+        await super().start()
+        loop = asyncio.get_running_loop()
+        if self._sock is not None:
+            server = await loop.create_server(
+                self._guard, sock=self._sock, backlog=self._accept_batch
+            )
+        elif self._path is not None:  # behind a local reverse proxy
+            server = await loop.create_unix_server(
+                self._guard, self._path, backlog=self._accept_batch
+            )
+        else:
+            server = await loop.create_server(
+                self._guard,
+                self._host,
+                self._port or 0,
+                backlog=self._accept_batch,
+                reuse_address=True,
+            )
+        for sock in server.sockets:  # the kernel's queue stays long: only the batch is short
+            getattr(sock, "_sock", sock).listen(self._backlog)  # asyncio wraps each socket
+        self._server = server
