@@ -140,10 +140,11 @@ def _log_to_stderr() -> None:
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("tcwebhook: %(message)s"))
-    for name in ("tcwebhook.server", "tcwebhook.auth"):
+    for name in ("tcwebhook.reload", "tcwebhook.auth"):
         logger = logging.getLogger(name)
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
+        logger.propagate = False  # not also through the root handler of the network edge
 
 
 def _inspector_listener(serve_plan: ServePlan, state: dict[str, str | None]) -> list[ExtraListener]:

@@ -23,7 +23,7 @@ from tcwebhook.server.app import GATE
 if TYPE_CHECKING:
     from tcwebhook.server.run import ServePlan
 
-log = logging.getLogger("tcwebhook.server")
+log = logging.getLogger("tcwebhook.reload")
 
 
 class Reloader:
