@@ -148,9 +148,9 @@ ENTRA_TOKEN_VERSIONS = ("1.0", "2.0")
 @dataclass(frozen=True)
 class AuthSettings:
     type: Literal["bearer", "basic", "entra"] = "bearer"
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     # entra: access tokens from Microsoft Entra ID (OAuth client credentials,
     # docs/tradecloud.md#webhook-authentication)
     tenant: str | None = None  # directory (tenant) id
@@ -244,7 +244,7 @@ class MetricsSettings:
 
 @dataclass(frozen=True)
 class StoreSettings:
-    url: str | None = None  # None: sqlite in the data directory
+    url: str | None = field(default=None, repr=False)  # None: sqlite in the data directory; may hold a password
 
 
 @dataclass(frozen=True)
@@ -252,7 +252,7 @@ class TradecloudSettings:
     environment: Literal["acceptance", "production"] = "acceptance"
     base_url: str | None = field(default=None, metadata=web_url("https", "http"))
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     ca_file: Path | None = None
 
     @property
@@ -287,9 +287,9 @@ class SinkSettings:
     path: Path | None = None  # directory
     run: tuple[str, ...] = ()  # command: program and arguments
     url: str | None = field(default=None, metadata=web_url("https", "http"))
-    headers: dict[str, str] = field(default_factory=dict)  # http
+    headers: dict[str, str] = field(default_factory=dict, repr=False)  # http
     ca_file: Path | None = None  # http: extra CA to trust
-    env: dict[str, str] = field(default_factory=dict)  # command: variables to set
+    env: dict[str, str] = field(default_factory=dict, repr=False)  # command: variables to set
     pass_env: tuple[str, ...] = ()  # command: variables passed on from tcwebhook's environment
     timeout: float = field(default=30.0, metadata=bounds(above=0))
     concurrency: int = field(default=1, metadata=bounds(1))  # 1 keeps events strictly in order
@@ -361,7 +361,7 @@ class InspectorSettings:
     listen: str = "127.0.0.1:4041"  # not 4040: an ngrok tunnel in front of serve takes that
     tls: TlsFiles = field(default_factory=TlsFiles)
     username: str | None = None  # HTTP Basic; required (with tls) off loopback
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         split_listen(self.listen, "inspector.listen")  # fail at load time, naming the key

@@ -118,3 +118,30 @@ def test_relative_paths_are_relative_to_the_file(tmp_path: Path) -> None:
     settings = load_settings(path, environ={})
     assert settings.data_dir == folder / "state"
     assert settings.store_url == f"sqlite:///{folder}/db/events.db"
+
+
+def test_settings_never_show_their_secrets_in_a_repr() -> None:
+    from tcwebhook.config import (
+        AuthSettings,
+        InspectorSettings,
+        Settings,
+        SinkSettings,
+        StoreSettings,
+        TradecloudSettings,
+    )
+
+    settings = Settings(
+        auth=AuthSettings(type="bearer", token="tok-SECRET-1", password="pw-SECRET-2"),
+        store=StoreSettings(url="postgresql://u:pg-SECRET-3@db/x"),
+        tradecloud=TradecloudSettings(username="u", password="api-SECRET-4"),
+        inspector=InspectorSettings(username="u", password="ins-SECRET-5"),
+        sinks=(
+            SinkSettings(
+                name="esb",
+                type="http",
+                url="https://esb.example/x",
+                headers={"Authorization": "Bearer hdr-SECRET-6"},
+            ),
+        ),
+    )
+    assert "SECRET" not in repr(settings)
