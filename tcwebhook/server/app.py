@@ -101,8 +101,11 @@ class _UndecodableBody(PayloadError):
     """A corrupt gzip/deflate body or chunked framing: 400, and the rest is not read."""
 
 
-class _BodyTimeout(StoreUnavailable):
-    """The body did not arrive within server.limits.body_timeout: 503, so a real sender retries."""
+class _BodyTimeout(Exception):
+    """The body did not arrive within server.limits.body_timeout: 503, so a real sender retries.
+
+    Not a StoreUnavailable: the store is fine, and must not be reported otherwise.
+    """
 
 
 @dataclass

@@ -101,7 +101,7 @@ class ConnectionGuard:
 
         self._server.request_handler = guarded
 
-    def _admit(self, connection: _Connection) -> bool:
+    def _admit(self) -> bool:
         self.open += 1
         if self.open <= self.max_connections:
             return True
@@ -170,7 +170,7 @@ class _Connection(asyncio.BufferedProtocol):
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         guard = self._guard
-        if not guard._admit(self):
+        if not guard._admit():
             self._state = "closed"
             transport.abort()
             return
