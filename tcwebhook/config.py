@@ -244,7 +244,8 @@ class MetricsSettings:
 
 @dataclass(frozen=True)
 class StoreSettings:
-    url: str | None = field(default=None, repr=False)  # None: sqlite in the data directory; may hold a password
+    # None: SQLite in the data directory. Not in a repr: a PostgreSQL URL may hold a password.
+    url: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

@@ -35,9 +35,9 @@ _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u20
 VALUE_LIMIT = 200  # characters of one payload value shown to people
 
 
-def safe_text(value: object, limit: int | None = VALUE_LIMIT, keep: str = "") -> Text:
-    """A value from a payload, for people: control characters escaped (``\\x1b``), cut to
-    ``limit`` characters, and never read as Rich markup. ``keep``: controls left as they are."""
+def printable(value: object, limit: int | None = VALUE_LIMIT, keep: str = "") -> str:
+    """A value from a payload, for one terminal or log line: control characters escaped
+    (``\\x1b``) and cut to ``limit`` characters. ``keep``: controls left as they are."""
     text = str(value)
     if limit is not None and len(text) > limit:
         text = f"{text[:limit]}… ({len(text)} characters)"
@@ -49,7 +49,12 @@ def safe_text(value: object, limit: int | None = VALUE_LIMIT, keep: str = "") ->
         code = ord(char)
         return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
-    return Text(_CONTROLS.sub(escape, text))
+    return _CONTROLS.sub(escape, text)
+
+
+def safe_text(value: object, limit: int | None = VALUE_LIMIT, keep: str = "") -> Text:
+    """``printable`` as Rich text, never read as markup."""
+    return Text(printable(value, limit, keep))
 
 
 def print_json(data: Any) -> None:
@@ -87,22 +92,6 @@ def warning(message: str) -> None:
 
 def info(message: str) -> None:
     stderr().print(Text(message))
-
-
-# C0 and C1 control characters and DEL as visible escapes: a payload value shown on a terminal
-# must not move the cursor, recolour the screen or start a line of its own.
-_CONTROL_ESCAPES = {
-    code: ("\\n" if code == 10 else "\\t" if code == 9 else f"\\x{code:02x}")
-    for code in (*range(32), *range(127, 160))
-}
-DISPLAY_LIMIT = 200  # characters of one value in human output
-
-
-def printable(value: str, limit: int = DISPLAY_LIMIT) -> str:
-    """``value`` safe for one terminal line: controls escaped, cut to ``limit`` characters."""
-    if len(value) > limit:
-        value = value[:limit] + f"… ({len(value) - limit} more characters)"
-    return value.translate(_CONTROL_ESCAPES)
 
 
 def print_json_line(data: Any) -> None:

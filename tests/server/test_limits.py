@@ -114,6 +114,6 @@ def test_request_log_escapes_control_characters_and_cuts_long_values(
     _text_line(RequestLog("2026-01-01T12:00:00.000Z", "POST", "/x\x1b]0;t\x07", 400, 1.0))
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2
-    assert "\x1b" not in lines[0] and "\\x1b[2J\\n12:00" in lines[0]
-    assert len(lines[0]) < 600 and "more characters" in lines[0]
+    assert "\x1b" not in lines[0] and "\\x1b[2J\\x0a12:00" in lines[0]
+    assert len(lines[0]) < 600 and "characters)" in lines[0]
     assert "\x1b" not in lines[1] and "\x07" not in lines[1]
