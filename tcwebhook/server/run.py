@@ -37,7 +37,7 @@ GC_THRESHOLD = (20_000, 20, 20)
 
 # Another listener started beside the receiver (the inspector): given the settings, the store
 # and the receiver's bound port, it starts and returns the coroutine function that stops it.
-ExtraListener = Callable[[Settings, SqliteStore, int], Awaitable[Callable[[], Awaitable[None]]]]
+ExtraListener = Callable[[Settings, Store, int], Awaitable[Callable[[], Awaitable[None]]]]
 
 
 @dataclass(frozen=True)
