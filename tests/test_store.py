@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tcwebhook.errors import NotFound, StoreUnavailable
-from tcwebhook.store import NewEvent, Outcome, SqliteStore, Store, open_store, utc_now
+from tcwebhook.store import AppendResult, NewEvent, Outcome, SqliteStore, Store, open_store, utc_now
 from tcwebhook.store.migrations import MIGRATIONS
 from tests.conftest import backend_url
 from tests.pg import PostgresServer
@@ -115,6 +115,21 @@ async def test_one_batch_mixing_new_duplicate_and_unkeyed_events(store: Store) -
     assert [t.target for t in store.get_event(results[4].id).tasks] == ["@fetch"]
     assert store.get_event(results[5].id).tasks == ()
     assert store.get_event(results[5].id).number == "PO3"
+
+
+async def test_values_longer_than_an_index_entry_are_stored_and_deduplicated(
+    store: Store,
+) -> None:
+    huge = "m" * 100_000  # PostgreSQL's btree entries hold about 2.7 kB
+    event = dataclasses.replace(
+        new_event(1, dedup="m:" + huge), message_id=huge, number="PO" + "9" * 5000
+    )
+    first = await store.append(event)
+    again = await store.append(event)
+    assert not first.duplicate and again == AppendResult(first.id, duplicate=True)
+    stored = store.get_event(first.id)
+    assert stored.body == event.body and stored.number is not None
+    assert stored.number.startswith("PO999") and stored.message_id is not None
 
 
 async def test_many_concurrent_appends_share_commits(store: Store) -> None:

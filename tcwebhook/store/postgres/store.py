@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import hashlib
 import queue
 import threading
 import time
@@ -73,6 +75,10 @@ POOL_SIZE = 4
 NOTIFY_WAIT = 0.5  # seconds the listener waits for a notification before checking for stop
 APPEND_TIMEOUT = 10.0  # seconds a request waits for its commit before it is answered 503
 _STOP = object()
+# A btree index entry holds at most about 2.7 kB: a longer value in an indexed column would make
+# its insert fail on every retry. Longer descriptive values are cut (the body is kept whole),
+# longer keys replaced by their hash. Characters, so at most 4 bytes each.
+MAX_INDEXED = 600
 
 # A webhook whose change reconcile has already stored as a recovered event (whose dedup_key is
 # that change key) is a duplicate too: ``dedup_key = NULL`` matches nothing, so a webhook
@@ -183,12 +189,12 @@ class PostgresStore(Store):
         # dropped) enforces no statement_timeout: the request gets its 503 from here instead.
         expiry = loop.call_later(self.append_timeout, _expire, future, self.location)
         future.add_done_callback(lambda _: expiry.cancel())
-        self._queue.put((event, future, loop))
+        self._queue.put((fit_indexes(event), future, loop))
         return future
 
     def append_sync(self, event: NewEvent) -> AppendResult:
         with self._connection("store the event") as connection, connection.transaction():
-            return _insert_batch(connection, [event])[0]
+            return _insert_batch(connection, [fit_indexes(event)])[0]
 
     def _write_loop(self) -> None:
         connection: psycopg.Connection | None = None
@@ -550,6 +556,7 @@ class PostgresStore(Store):
         already stored, by a webhook or an earlier run, is a duplicate of that event."""
         if not events:
             return []
+        events = [fit_indexes(event) for event in events]
         with self._connection("store recovered events") as connection:
             # Under the append lock: no webhook of the same change commits in between.
             connection.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, APPEND_LOCK))
@@ -690,6 +697,32 @@ def _insert_batch(connection: psycopg.Connection, events: Sequence[NewEvent]) ->
             cursor.executemany(_INSERT_TASK, tasks)
             cursor.execute("SELECT pg_notify(%s, '')", (CHANNEL,))  # delivered at commit
     return results
+
+
+def fit_indexes(event: NewEvent) -> NewEvent:
+    """``event`` with every indexed value short enough for its index (see MAX_INDEXED)."""
+    texts = (event.event_name, event.message_id, event.resource_id, event.number)
+    keys = (event.dedup_key, event.change_key)
+    if all(value is None or len(value) <= MAX_INDEXED for value in (*texts, *keys)):
+        return event
+    event_name, message_id, resource_id, number = (
+        value[:MAX_INDEXED] if value is not None else None for value in texts
+    )
+    dedup, change = (
+        "h:" + hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()
+        if value is not None and len(value) > MAX_INDEXED
+        else value
+        for value in keys
+    )
+    return dataclasses.replace(
+        event,
+        event_name=event_name,
+        message_id=message_id,
+        resource_id=resource_id,
+        number=number,
+        dedup_key=dedup,
+        change_key=change,
+    )
 
 
 class _RollBack(Exception):
