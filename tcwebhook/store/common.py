@@ -224,6 +224,10 @@ class Dialect:
     pattern: Callable[[str], str]  # a shell glob as that operator's pattern
     text_order: str = ""  # appended to a text column compared by range, for bytewise order
 
+    def sql(self, text: str) -> str:
+        """``text`` written with ``?`` marks, in this dialect."""
+        return text if self.mark == "?" else text.replace("?", self.mark)
+
 
 def glob_to_like(pattern: str) -> str:
     """A shell glob (``Order*``, ``?``) as a LIKE pattern, with LIKE's own wildcards escaped."""
@@ -233,6 +237,53 @@ def glob_to_like(pattern: str) -> str:
 
 SQLITE = Dialect(mark="?", glob="GLOB", pattern=str)
 POSTGRES = Dialect(mark="%s", glob="LIKE", pattern=glob_to_like, text_order=' COLLATE "C"')
+
+
+# Statements whose text is the same on every backend but for the mark (``Dialect.sql``).
+PREVIOUS_FETCHED = (
+    "SELECT fetched FROM events WHERE resource_id = ? AND id < ? "
+    "AND fetched IS NOT NULL ORDER BY id DESC LIMIT 1"
+)
+GET_CURSOR = "SELECT last_updated_at FROM reconcile_cursors WHERE endpoint = ?"
+SET_CURSOR = (
+    "INSERT INTO reconcile_cursors (endpoint, last_updated_at, updated_at) "
+    "VALUES (?, ?, ?) ON CONFLICT (endpoint) DO UPDATE SET "
+    "last_updated_at = excluded.last_updated_at, updated_at = excluded.updated_at"
+)
+RECORD_RUN = "INSERT INTO reconcile_runs (finished_at, result) VALUES (?, ?)"
+TRIM_RUNS = "DELETE FROM reconcile_runs WHERE id <= (SELECT max(id) FROM reconcile_runs) - ?"
+LAST_RUN = "SELECT result FROM reconcile_runs ORDER BY id DESC LIMIT 1"
+# Taken only if free, lapsed (by the caller's clock) or already ours.
+TAKE_LEASE = (
+    "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?) "
+    "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+    "expires_at = excluded.expires_at "
+    "WHERE leases.expires_at < ? OR leases.holder = excluded.holder"
+)
+DROP_LEASE = "DELETE FROM leases WHERE name = ? AND holder = ?"
+KEEP_LEASE = "UPDATE leases SET expires_at = ? WHERE name = ? AND holder = ?"
+
+
+def requeue_query(
+    dialect: Dialect, event_id: int | None, target: str | None, dead_only: bool
+) -> tuple[str, list[Any]]:
+    """``requeue_tasks``' UPDATE, with marks for (next_attempt_at, updated_at, *params)."""
+    mark = dialect.mark
+    where = ["state != 'running'"]
+    params: list[Any] = []
+    if event_id is not None:
+        where.append(f"event_id = {mark}")
+        params.append(event_id)
+    if dead_only:
+        where.append("state = 'dead'")
+    if target is not None:
+        where.append(f"target = {mark}")
+        params.append(target)
+    sql = (
+        f"UPDATE tasks SET state = 'pending', attempts = 0, next_attempt_at = {mark}, "
+        f"updated_at = {mark} WHERE {' AND '.join(where)}"
+    )
+    return sql, params
 
 
 def list_filters(

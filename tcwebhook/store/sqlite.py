@@ -28,19 +28,29 @@ import orjson
 from tcwebhook.errors import NotFound, StoreUnavailable
 from tcwebhook.store.base import Store
 from tcwebhook.store.common import (
+    DROP_LEASE,
     EVENT_COLUMNS,
+    GET_CURSOR,
     INSERT_COLUMNS,
+    KEEP_LEASE,
+    LAST_RUN,
+    PREVIOUS_FETCHED,
+    RECORD_RUN,
+    SET_CURSOR,
     SQLITE,
     STATUS_HEADS,
     STATUS_KINDS,
     STATUS_OLDEST,
     STATUS_TASKS,
+    TAKE_LEASE,
     TASK_COLUMNS,
+    TRIM_RUNS,
     CommitHealth,
     decode_body,
     event_row,
     list_filters,
     page_ids_query,
+    requeue_query,
     status_report,
     stored_event,
     utc_now,
@@ -490,34 +500,16 @@ class SqliteStore(Store):
     def previous_fetched(self, resource_id: str, before_event_id: int) -> bytes | None:
         """The newest object fetched for ``resource_id`` by an earlier event."""
         with self.reading() as connection:
-            row = connection.execute(
-                "SELECT fetched FROM events WHERE resource_id = ? AND id < ? "
-                "AND fetched IS NOT NULL ORDER BY id DESC LIMIT 1",
-                (resource_id, before_event_id),
-            ).fetchone()
+            row = connection.execute(PREVIOUS_FETCHED, (resource_id, before_event_id)).fetchone()
         return bytes(row[0]) if row else None
 
     def requeue_tasks(
         self, event_id: int | None = None, target: str | None = None, dead_only: bool = False
     ) -> int:
         """Make tasks due now with a fresh attempt count: all of one event's, or the dead ones."""
-        where = ["state != 'running'"]
-        params: list[Any] = []
-        if event_id is not None:
-            where.append("event_id = ?")
-            params.append(event_id)
-        if dead_only:
-            where.append("state = 'dead'")
-        if target is not None:
-            where.append("target = ?")
-            params.append(target)
+        sql, params = requeue_query(SQLITE, event_id, target, dead_only)
         with self.writing() as connection:
-            cursor = connection.execute(
-                "UPDATE tasks SET state = 'pending', attempts = 0, next_attempt_at = ?, "
-                f"updated_at = ? WHERE {' AND '.join(where)}",
-                (time.time(), utc_now(), *params),
-            )
-            return cursor.rowcount
+            return connection.execute(sql, (time.time(), utc_now(), *params)).rowcount
 
     def status(self) -> dict[str, Any]:
         """Counts per kind and per task state, the oldest unfinished task's age, and per target
@@ -614,50 +606,29 @@ class SqliteStore(Store):
     def reconcile_cursor(self, endpoint: str) -> str | None:
         """The lastUpdatedAt Tradecloud returned for ``endpoint``, exactly as received."""
         with self.reading() as connection:
-            row = connection.execute(
-                "SELECT last_updated_at FROM reconcile_cursors WHERE endpoint = ?", (endpoint,)
-            ).fetchone()
+            row = connection.execute(GET_CURSOR, (endpoint,)).fetchone()
         return row[0] if row else None
 
     def set_reconcile_cursor(self, endpoint: str, last_updated_at: str) -> None:
         with self.writing() as connection:
-            connection.execute(
-                "INSERT INTO reconcile_cursors (endpoint, last_updated_at, updated_at) "
-                "VALUES (?, ?, ?) ON CONFLICT (endpoint) DO UPDATE SET "
-                "last_updated_at = excluded.last_updated_at, updated_at = excluded.updated_at",
-                (endpoint, last_updated_at, utc_now()),
-            )
+            connection.execute(SET_CURSOR, (endpoint, last_updated_at, utc_now()))
 
     def record_reconcile_run(self, result: dict[str, Any], keep: int = 100) -> None:
         """Keep a run's result (JSON); only the newest ``keep`` runs are kept."""
         with self.writing() as connection:
-            connection.execute(
-                "INSERT INTO reconcile_runs (finished_at, result) VALUES (?, ?)",
-                (utc_now(), orjson.dumps(result).decode()),
-            )
-            connection.execute(
-                "DELETE FROM reconcile_runs WHERE id <= (SELECT max(id) FROM reconcile_runs) - ?",
-                (keep,),
-            )
+            connection.execute(RECORD_RUN, (utc_now(), orjson.dumps(result).decode()))
+            connection.execute(TRIM_RUNS, (keep,))
 
     def last_reconcile_run(self) -> dict[str, Any] | None:
         with self.reading() as connection:
-            row = connection.execute(
-                "SELECT result FROM reconcile_runs ORDER BY id DESC LIMIT 1"
-            ).fetchone()
+            row = connection.execute(LAST_RUN).fetchone()
         return orjson.loads(row[0]) if row else None
 
     def acquire_lease(self, name: str, holder: str, expires_at: float) -> bool:
         """Take the lease ``name`` until ``expires_at`` (unix time) if it is free, lapsed or
         already ours; False when another holder has it."""
         with self.writing() as connection:
-            connection.execute(
-                "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
-                "expires_at = excluded.expires_at "
-                "WHERE leases.expires_at < ? OR leases.holder = excluded.holder",
-                (name, holder, expires_at, time.time()),
-            )
+            connection.execute(TAKE_LEASE, (name, holder, expires_at, time.time()))
             row = connection.execute("SELECT holder FROM leases WHERE name = ?", (name,)).fetchone()
         return bool(row and row[0] == holder)
 
@@ -665,14 +636,9 @@ class SqliteStore(Store):
         """Give the lease back, or keep it until ``keep_until`` so others wait till then."""
         with self.writing() as connection:
             if keep_until is None:
-                connection.execute(
-                    "DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder)
-                )
+                connection.execute(DROP_LEASE, (name, holder))
             else:
-                connection.execute(
-                    "UPDATE leases SET expires_at = ? WHERE name = ? AND holder = ?",
-                    (keep_until, name, holder),
-                )
+                connection.execute(KEEP_LEASE, (keep_until, name, holder))
 
     # ---------------------------------------------------------------------------------------
     # Reading (any thread; short-lived connections so readers never block the writer)

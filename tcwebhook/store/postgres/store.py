@@ -34,19 +34,29 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from tcwebhook.errors import NotFound, StoreUnavailable
 from tcwebhook.store.base import Store, display_url
 from tcwebhook.store.common import (
+    DROP_LEASE,
     EVENT_COLUMNS,
+    GET_CURSOR,
     INSERT_COLUMNS,
+    KEEP_LEASE,
+    LAST_RUN,
     POSTGRES,
+    PREVIOUS_FETCHED,
+    RECORD_RUN,
+    SET_CURSOR,
     STATUS_HEADS,
     STATUS_KINDS,
     STATUS_OLDEST,
     STATUS_TASKS,
+    TAKE_LEASE,
     TASK_COLUMNS,
+    TRIM_RUNS,
     CommitHealth,
     decode_body,
     event_row,
     list_filters,
     page_ids_query,
+    requeue_query,
     status_report,
     stored_event,
     utc_now,
@@ -391,31 +401,16 @@ class PostgresStore(Store):
     def previous_fetched(self, resource_id: str, before_event_id: int) -> bytes | None:
         with self._reading("read a fetched object") as connection:
             row = connection.execute(
-                "SELECT fetched FROM events WHERE resource_id = %s AND id < %s "
-                "AND fetched IS NOT NULL ORDER BY id DESC LIMIT 1",
-                (resource_id, before_event_id),
+                POSTGRES.sql(PREVIOUS_FETCHED), (resource_id, before_event_id)
             ).fetchone()
         return bytes(row[0]) if row else None
 
     def requeue_tasks(
         self, event_id: int | None = None, target: str | None = None, dead_only: bool = False
     ) -> int:
-        where = ["state != 'running'"]
-        params: list[Any] = []
-        if event_id is not None:
-            where.append("event_id = %s")
-            params.append(event_id)
-        if dead_only:
-            where.append("state = 'dead'")
-        if target is not None:
-            where.append("target = %s")
-            params.append(target)
+        sql, params = requeue_query(POSTGRES, event_id, target, dead_only)
         with self._connection("requeue tasks") as connection:
-            count = connection.execute(
-                "UPDATE tasks SET state = 'pending', attempts = 0, next_attempt_at = %s, "
-                f"updated_at = %s WHERE {' AND '.join(where)}",
-                (time.time(), utc_now(), *params),
-            ).rowcount
+            count = connection.execute(sql, (time.time(), utc_now(), *params)).rowcount
             if count:
                 connection.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
             return count
@@ -584,48 +579,28 @@ class PostgresStore(Store):
 
     def reconcile_cursor(self, endpoint: str) -> str | None:
         with self._reading("read the reconcile cursor") as connection:
-            row = connection.execute(
-                "SELECT last_updated_at FROM reconcile_cursors WHERE endpoint = %s", (endpoint,)
-            ).fetchone()
+            row = connection.execute(POSTGRES.sql(GET_CURSOR), (endpoint,)).fetchone()
         return row[0] if row else None
 
     def set_reconcile_cursor(self, endpoint: str, last_updated_at: str) -> None:
         with self._connection("store the reconcile cursor") as connection:
-            connection.execute(
-                "INSERT INTO reconcile_cursors (endpoint, last_updated_at, updated_at) "
-                "VALUES (%s, %s, %s) ON CONFLICT (endpoint) DO UPDATE SET "
-                "last_updated_at = excluded.last_updated_at, updated_at = excluded.updated_at",
-                (endpoint, last_updated_at, utc_now()),
-            )
+            connection.execute(POSTGRES.sql(SET_CURSOR), (endpoint, last_updated_at, utc_now()))
 
     def record_reconcile_run(self, result: dict[str, Any], keep: int = 100) -> None:
         with self._connection("record the reconcile run") as connection:
-            connection.execute(
-                "INSERT INTO reconcile_runs (finished_at, result) VALUES (%s, %s)",
-                (utc_now(), orjson.dumps(result).decode()),
-            )
-            connection.execute(
-                "DELETE FROM reconcile_runs WHERE id <= (SELECT max(id) FROM reconcile_runs) - %s",
-                (keep,),
-            )
+            connection.execute(POSTGRES.sql(RECORD_RUN), (utc_now(), orjson.dumps(result).decode()))
+            connection.execute(POSTGRES.sql(TRIM_RUNS), (keep,))
 
     def last_reconcile_run(self) -> dict[str, Any] | None:
         with self._reading("read the last reconcile run") as connection:
-            row = connection.execute(
-                "SELECT result FROM reconcile_runs ORDER BY id DESC LIMIT 1"
-            ).fetchone()
+            row = connection.execute(LAST_RUN).fetchone()
         return orjson.loads(row[0]) if row else None
 
     def acquire_lease(self, name: str, holder: str, expires_at: float) -> bool:
-        """One statement, atomic across processes and hosts: taken only if free, lapsed
-        (by the caller's clock) or already ours."""
+        """One statement, atomic across processes and hosts."""
         with self._connection("take a lease") as connection:
             row = connection.execute(
-                "INSERT INTO leases (name, holder, expires_at) VALUES (%s, %s, %s) "
-                "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
-                "expires_at = excluded.expires_at "
-                "WHERE leases.expires_at < %s OR leases.holder = excluded.holder "
-                "RETURNING holder",
+                POSTGRES.sql(TAKE_LEASE) + " RETURNING holder",
                 (name, holder, expires_at, time.time()),
             ).fetchone()
         return row is not None
@@ -633,14 +608,9 @@ class PostgresStore(Store):
     def release_lease(self, name: str, holder: str, keep_until: float | None = None) -> None:
         with self._connection("release a lease") as connection:
             if keep_until is None:
-                connection.execute(
-                    "DELETE FROM leases WHERE name = %s AND holder = %s", (name, holder)
-                )
+                connection.execute(POSTGRES.sql(DROP_LEASE), (name, holder))
             else:
-                connection.execute(
-                    "UPDATE leases SET expires_at = %s WHERE name = %s AND holder = %s",
-                    (keep_until, name, holder),
-                )
+                connection.execute(POSTGRES.sql(KEEP_LEASE), (keep_until, name, holder))
 
     # ---------------------------------------------------------------------------------------
     # Copying (``tcwebhook store copy``)
