@@ -23,7 +23,7 @@ from aiohttp import web
 from tcwebhook import __version__
 
 if TYPE_CHECKING:
-    from tcwebhook.store import SqliteStore
+    from tcwebhook.store import Store
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
@@ -139,7 +139,7 @@ class Metrics:
 class _StoreCollector:
     """Outbox depth by sink and state, and the age of the oldest unfinished task, read at scrape."""
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
 
     def collect(self) -> Iterator[Any]:
@@ -216,9 +216,7 @@ def _not_after(path: Path) -> float | None:
     return certificate.not_valid_after_utc.timestamp()
 
 
-def scrape_registry(
-    metrics: Metrics, store: SqliteStore, certificate: Callable[[], Path | None]
-) -> Any:
+def scrape_registry(metrics: Metrics, store: Store, certificate: Callable[[], Path | None]) -> Any:
     """The registry a scrape reads: this process's (or every worker's) counts plus the store."""
     from prometheus_client import CollectorRegistry, multiprocess
 
@@ -248,7 +246,7 @@ def create_metrics_app(registry: Any) -> web.Application:
 
 async def start_listener(
     metrics: Metrics,
-    store: SqliteStore,
+    store: Store,
     address: tuple[str, int],
     certificate: Callable[[], Path | None],
 ) -> tuple[web.AppRunner, int]:

@@ -40,7 +40,7 @@ from tcwebhook.errors import (
     TcwebhookError,
 )
 from tcwebhook.events import PAYLOAD_KEYS, EventKind, Resource, WebhookEvent, change_key
-from tcwebhook.store import KnownObject, NewEvent, SqliteStore, utc_now
+from tcwebhook.store import KnownObject, NewEvent, Store, utc_now
 
 if TYPE_CHECKING:
     from tcwebhook.config import Settings
@@ -237,7 +237,7 @@ def format_instant(instant: datetime) -> str:
 
 async def reconcile(
     settings: Settings,
-    store: SqliteStore,
+    store: Store,
     *,
     since: datetime | None = None,
     until: datetime | None = None,
@@ -313,7 +313,7 @@ def _task_router(settings: Settings) -> Callable[[WebhookEvent], tuple[str, ...]
 
 async def _poll_endpoint(
     api: TradecloudClient,
-    store: SqliteStore,
+    store: Store,
     source: PollSource,
     result: EndpointResult,
     until: datetime | None,
@@ -361,7 +361,7 @@ def _next_cursor(result: EndpointResult, newest: tuple[datetime, str] | None) ->
 
 
 async def _process_page(
-    store: SqliteStore,
+    store: Store,
     source: PollSource,
     result: EndpointResult,
     objects: Sequence[dict[str, Any]],
@@ -626,7 +626,7 @@ def lease_holder() -> str:
 
 
 async def run_leased(
-    settings: Settings, store: SqliteStore, interval: float, holder: str | None = None
+    settings: Settings, store: Store, interval: float, holder: str | None = None
 ) -> ReconcileReport | None:
     """One run if this process gets the lease (None when another instance has it).
 
@@ -653,7 +653,7 @@ async def run_leased(
 
 async def reconcile_timer(
     settings: Settings,
-    store: SqliteStore,
+    store: Store,
     stopping: asyncio.Event,
     listener: ReportListener | None = None,
     on_stored: Callable[[], None] | None = None,

@@ -97,7 +97,7 @@ def test_events_list_and_show_json(tmp_path: Path) -> None:
 
 @pytest.mark.usefixtures("store_backend")
 def test_events_show_unknown_id_exits_1(tmp_path: Path) -> None:
-    open_store(f"sqlite:///{tmp_path / 'data' / 'events.db'}").close()
+    open_store(backend_url(tmp_path)).close()
     result = tcwebhook("events", "show", "42")
     assert result.returncode == 1
     assert "no event with id 42" in result.stderr

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tcwebhook.errors import NotFound, StoreUnavailable
-from tcwebhook.store import NewEvent, Outcome, SqliteStore, Store, open_store, utc_now
+from tcwebhook.store import AppendResult, NewEvent, Outcome, SqliteStore, Store, open_store, utc_now
 from tcwebhook.store.migrations import MIGRATIONS
 from tests.conftest import backend_url
 from tests.pg import PostgresServer
@@ -117,6 +117,21 @@ async def test_one_batch_mixing_new_duplicate_and_unkeyed_events(store: Store) -
     assert store.get_event(results[5].id).number == "PO3"
 
 
+async def test_values_longer_than_an_index_entry_are_stored_and_deduplicated(
+    store: Store,
+) -> None:
+    huge = "m" * 100_000  # PostgreSQL's btree entries hold about 2.7 kB
+    event = dataclasses.replace(
+        new_event(1, dedup="m:" + huge), message_id=huge, number="PO" + "9" * 5000
+    )
+    first = await store.append(event)
+    again = await store.append(event)
+    assert not first.duplicate and again == AppendResult(first.id, duplicate=True)
+    stored = store.get_event(first.id)
+    assert stored.body == event.body and stored.number is not None
+    assert stored.number.startswith("PO999") and stored.message_id is not None
+
+
 async def test_many_concurrent_appends_share_commits(store: Store) -> None:
     results = await asyncio.gather(*(store.append(new_event(n)) for n in range(500)))
     assert len({r.id for r in results}) == 500
@@ -147,7 +162,7 @@ def test_unwritable_location_is_one_clear_error(tmp_path: Path) -> None:
 async def test_large_bodies_are_stored_compressed_and_read_back_byte_exact(
     sqlite_store: SqliteStore,
 ) -> None:
-    from tcwebhook.store.sqlite import COMPRESS_FROM
+    from tcwebhook.store.common import COMPRESS_FROM
 
     lines = b",".join(b'{"line": %d, "item": "bolt M8x40"}' % n for n in range(2000))
     large = b'{"eventName": "OrderIssuedByBuyer", "lines": [' + lines + b"]}  \n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import sqlite3
@@ -14,6 +15,7 @@ import pytest
 from tcwebhook.errors import NotFound, StoreUnavailable
 from tcwebhook.store import SqliteStore, open_store
 from tcwebhook.store.migrations import MIGRATIONS
+from tests.conftest import backend_url
 from tests.test_store import new_event
 
 
@@ -36,12 +38,46 @@ def test_data_directory_is_0700_and_database_files_0600(tmp_path: Path) -> None:
         store.close()
 
 
+@pytest.mark.usefixtures("store_backend")
 def test_read_only_opening_never_creates_a_store(tmp_path: Path) -> None:
-    path = tmp_path / "data" / "events.db"
-    for options in ({"read_only": True}, {"create": False}):
-        with pytest.raises(StoreUnavailable, match=r"there is no event store at .*tcwebhook serve"):
-            open_store(f"sqlite:///{path}", **options)  # type: ignore[arg-type]
-    assert not path.parent.exists()
+    url = backend_url(tmp_path)
+    for options in ({"read_only": True}, {"create": False}, {"read_only": True}):
+        with pytest.raises(StoreUnavailable, match=r"there is no event store .*tcwebhook serve"):
+            open_store(url, **options)  # type: ignore[arg-type]
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.usefixtures("store_backend")
+def test_a_read_only_store_reads_and_never_writes(tmp_path: Path) -> None:
+    store = open_store(backend_url(tmp_path))
+    store.append_sync(new_event(1))
+    store.close()
+    reader = open_store(backend_url(tmp_path), read_only=True)
+    try:
+        assert [event.message_id for event in reader.list_events()] == ["m-1"]
+        assert reader.status()["events"] == {"order": 1}
+        with pytest.raises(StoreUnavailable):
+            reader.append_sync(new_event(2))
+        with pytest.raises(StoreUnavailable):
+            reader.requeue_tasks()
+        assert reader.probe_write() is None  # 'status' asks whether serve could write
+        assert reader.count() == 1
+    finally:
+        reader.close()
+
+
+@pytest.mark.usefixtures("store_backend")
+async def test_commits_are_observed_and_a_healthy_store_has_no_problem(tmp_path: Path) -> None:
+    store = open_store(backend_url(tmp_path))
+    observed: list[tuple[int, float]] = []
+    store.commit_observer = lambda events, seconds: observed.append((events, seconds))
+    try:
+        await asyncio.gather(*(store.append(new_event(n)) for n in range(3)))
+        assert sum(events for events, _ in observed) == 3
+        assert all(seconds >= 0 for _, seconds in observed)
+        assert store.problem() is None and store.probe_write() is None
+    finally:
+        store.close()
 
 
 def test_read_only_opening_of_a_copy_changes_nothing(tmp_path: Path) -> None:
@@ -95,8 +131,10 @@ def test_racing_first_opens_run_each_migration_once(tmp_path: Path) -> None:
         assert names == [name for name, _ in MIGRATIONS]
 
 
-def test_an_id_beyond_sqlite_integers_is_not_found(tmp_path: Path) -> None:
-    store = open_store(f"sqlite:///{tmp_path}/events.db")
+@pytest.mark.usefixtures("store_backend")
+def test_an_id_beyond_64_bit_integers_is_not_found(tmp_path: Path, stores: list) -> None:
+    store = open_store(backend_url(tmp_path))
+    stores.append(store)
     with pytest.raises(NotFound, match="no event with id 1180591620717411303424"):
         store.get_event(1180591620717411303424)
 
@@ -126,3 +164,19 @@ async def test_a_full_disk_is_reported_as_such(tmp_path: Path) -> None:
         assert "full" in str(raised.value) and "rollback" not in str(raised.value)
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("store_backend", ["postgres"], indirect=True)
+def test_read_only_opening_does_not_migrate_an_older_postgres_store(
+    tmp_path: Path, store_backend: str
+) -> None:
+    import psycopg
+
+    url = backend_url(tmp_path)
+    open_store(url).close()
+    with psycopg.connect(url) as connection:
+        connection.execute("DELETE FROM schema_migrations WHERE name = '0006_inspector_indexes'")
+    with pytest.raises(StoreUnavailable, match="lacks 0006_inspector_indexes"):
+        open_store(url, read_only=True)
+    open_store(url, create=False).close()  # a writer upgrades it
+    open_store(url, read_only=True).close()

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from tcwebhook.config import Settings
-    from tcwebhook.store import SqliteStore
+    from tcwebhook.store import Store
 
 T = TypeVar("T")
 
@@ -47,7 +47,7 @@ STORE_SECTIONS = ("data_dir", "store")
 
 def open_existing_store(
     config: Path | None, data_dir: Path | None, read_only: bool = True
-) -> SqliteStore:
+) -> Store:
     """The store of a command that works on what was received: never created here (a missing
     database is one clear error), opened read-only unless the command changes it."""
     from tcwebhook.store import open_store

@@ -7,7 +7,7 @@ from typing import Any
 
 from tcwebhook.changes import parse_instant
 from tcwebhook.errors import StoreUnavailable
-from tcwebhook.store import SqliteStore
+from tcwebhook.store import Store
 
 ERROR_LIMIT = 300  # characters of a last error quoted in a problem
 # Defaults of 'tcwebhook status' (seconds), also used by the inspector's status page.
@@ -15,9 +15,7 @@ MAX_PENDING_AGE = 3600.0
 MAX_FAILING_AGE = 300.0
 
 
-def outbox_status(
-    store: SqliteStore, max_pending_age: float, max_failing_age: float
-) -> dict[str, Any]:
+def outbox_status(store: Store, max_pending_age: float, max_failing_age: float) -> dict[str, Any]:
     """Counts, the oldest unfinished delivery's age, and whether anything needs a person:
     dead deliveries, a delivery that has kept failing, a store that cannot take events."""
     problems = []

@@ -13,14 +13,14 @@ from aiohttp import web
 from tcwebhook.config import Settings
 from tcwebhook.inspector import actions, live, security, views
 from tcwebhook.inspector.keys import GUARD, SETTINGS, STORE, WATCHER
-from tcwebhook.store import SqliteStore
+from tcwebhook.store import Store
 
 STATIC = Path(__file__).parent / "static"
 # Forms only: an action's fields are a token, a URL, a sample name.
 MAX_REQUEST_BYTES = 64 * 1024
 
 
-def create_app(settings: Settings, store: SqliteStore) -> web.Application:
+def create_app(settings: Settings, store: Store) -> web.Application:
     """The inspector for ``store``; ``settings`` as the receiver serves (for "this serve")."""
     guard = security.Guard(settings.inspector)
     app = web.Application(

@@ -7,9 +7,9 @@ from aiohttp import web
 from tcwebhook.config import Settings
 from tcwebhook.inspector.live import Watcher
 from tcwebhook.inspector.security import Guard
-from tcwebhook.store import SqliteStore
+from tcwebhook.store import Store
 
 SETTINGS = web.AppKey("inspector_settings", Settings)
-STORE = web.AppKey("inspector_store", SqliteStore)
+STORE = web.AppKey("inspector_store", Store)
 GUARD = web.AppKey("inspector_guard", Guard)
 WATCHER = web.AppKey("inspector_watcher", Watcher)

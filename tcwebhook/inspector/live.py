@@ -16,7 +16,7 @@ from aiohttp import web
 
 from tcwebhook.errors import StoreUnavailable
 from tcwebhook.inspector.security import SECURITY_HEADERS
-from tcwebhook.store import SqliteStore
+from tcwebhook.store import Store
 
 POLL_SECONDS = 0.25
 STATUS_SECONDS = 1.0
@@ -30,7 +30,7 @@ MAX_STREAMS = 32
 class Watcher:
     """Knows the newest event id and wakes the streams when it moves."""
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
         self.latest = 0
         self._changed = asyncio.Condition()
@@ -66,7 +66,7 @@ class Watcher:
 
 
 def cleanup_context(
-    watcher_key: web.AppKey[Watcher], store: SqliteStore
+    watcher_key: web.AppKey[Watcher], store: Store
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     """Start the watcher with the app; stop it (and so every open stream) on shutdown."""
 

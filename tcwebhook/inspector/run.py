@@ -16,7 +16,7 @@ from tcwebhook.inspector.app import create_app
 from tcwebhook.server.local import is_loopback
 from tcwebhook.server.run import _bound_port
 from tcwebhook.server.tls import CertificateFiles, server_context
-from tcwebhook.store import SqliteStore, open_store
+from tcwebhook.store import Store, open_store
 
 SHUTDOWN_TIMEOUT = 2.0
 KEEPALIVE_TIMEOUT = 15.0
@@ -59,7 +59,7 @@ class Running:
         await self.runner.cleanup()
 
 
-async def start(settings: Settings, store: SqliteStore) -> Running:
+async def start(settings: Settings, store: Store) -> Running:
     """Bind the inspector and start answering; a ConfigError when the address is unusable."""
     check(settings)
     inspector = settings.inspector
@@ -91,7 +91,7 @@ async def start(settings: Settings, store: SqliteStore) -> Running:
 
 def beside_serve(
     on_started: Callable[[str | None, str | None], None],
-) -> Callable[[Settings, SqliteStore, int], Awaitable[Callable[[], Awaitable[None]]]]:
+) -> Callable[[Settings, Store, int], Awaitable[Callable[[], Awaitable[None]]]]:
     """The listener ``serve`` starts next to the receiver (bound to ``receiver_port``).
 
     ``on_started(url, problem)``: the inspector's URL, or why it could not start; the receiver
@@ -99,7 +99,7 @@ def beside_serve(
     """
 
     async def start_beside(
-        settings: Settings, store: SqliteStore, receiver_port: int
+        settings: Settings, store: Store, receiver_port: int
     ) -> Callable[[], Awaitable[None]]:
         server = dataclasses.replace(settings.server, port=receiver_port)
         try:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from tcwebhook.errors import ConfigError
 from tcwebhook.store.base import POSTGRES_SCHEMES, Store, display_url
+from tcwebhook.store.common import utc_now
 from tcwebhook.store.records import (
     AppendResult,
     EventQuery,
@@ -17,7 +18,7 @@ from tcwebhook.store.records import (
     TaskRecord,
     dedup_key,
 )
-from tcwebhook.store.sqlite import SqliteStore, utc_now
+from tcwebhook.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
     from tcwebhook.config import Settings
@@ -65,7 +66,7 @@ def open_store(
                 "store.url is a PostgreSQL URL but the PostgreSQL driver is not installed: "
                 "pip install 'tcwebhook[postgres]'"
             ) from None
-        return PostgresStore(url)
+        return PostgresStore(url, read_only=read_only, create=create)
     if not url.startswith(SQLITE_PREFIX) or len(url) == len(SQLITE_PREFIX):
         raise ConfigError(
             f"store.url {display_url(url)!r} is not supported: use sqlite:///path/to/events.db "

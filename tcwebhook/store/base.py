@@ -12,7 +12,15 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
-from tcwebhook.store.records import AppendResult, NewEvent, Outcome, StoredEvent, TaskRecord
+from tcwebhook.store.records import (
+    AppendResult,
+    EventQuery,
+    KnownObject,
+    NewEvent,
+    Outcome,
+    StoredEvent,
+    TaskRecord,
+)
 
 
 class Store(abc.ABC):
@@ -20,7 +28,13 @@ class Store(abc.ABC):
 
     ``append`` is called on the event loop; every other method blocks and may be called from
     any thread (the worker runs them with ``asyncio.to_thread``).
+
+    A backend is opened with ``read_only`` (never create, migrate or write) and ``create``
+    (False: a store that is not there yet is a ``StoreUnavailable``, not a new empty one).
     """
+
+    # Called by the writer after each commit with (events, seconds): metrics.
+    commit_observer: Callable[[int, float], None] | None = None
 
     # --- writing events -------------------------------------------------------------------
 
@@ -47,6 +61,16 @@ class Store(abc.ABC):
         """
         return lambda: None
 
+    # --- health -------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def problem(self) -> str | None:
+        """Why the store cannot take events now, or None (for /healthz; blocking, cached)."""
+
+    @abc.abstractmethod
+    def probe_write(self) -> str | None:
+        """A cheap, short write check that stores nothing; why it failed, or None."""
+
     # --- the outbox -----------------------------------------------------------------------
 
     @abc.abstractmethod
@@ -55,6 +79,10 @@ class Store(abc.ABC):
     ) -> list[TaskRecord]:
         """Mark up to ``limit`` due tasks of ``target`` as running, for ``lease_seconds``;
         with ``strict_order`` only the leading run of due tasks, none while one runs."""
+
+    @abc.abstractmethod
+    def targets(self) -> list[str]:
+        """Every target (sink name or ``@fetch``) that has deliveries, sorted."""
 
     @abc.abstractmethod
     def claimants(self) -> list[str]:
@@ -86,7 +114,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def status(self) -> dict[str, Any]:
-        """Counts per kind and per task state, and the oldest unfinished task's event time."""
+        """Counts per kind and task state, the oldest unfinished task's event time, and per
+        target its oldest unfinished task (``oldest_unfinished``)."""
 
     @abc.abstractmethod
     def purge(self, before: str, force: bool = False) -> int:
@@ -113,6 +142,60 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def get_event(self, event_id: int) -> StoredEvent:
         """One event with its tasks; ``NotFound`` if there is none with this id."""
+
+    # --- browsing (the inspector): keyset paging, each query served by an index ------------
+
+    @abc.abstractmethod
+    def latest_event_id(self) -> int:
+        """The id of the newest event (0 when none): cheap enough to poll for live views."""
+
+    @abc.abstractmethod
+    def page_events(self, query: EventQuery) -> list[StoredEvent]:
+        """One page of events matching ``query``, newest first."""
+
+    @abc.abstractmethod
+    def resource_events(self, resource_id: str, limit: int = 500) -> list[StoredEvent]:
+        """The events of one order or shipment (by Tradecloud id), oldest first."""
+
+    @abc.abstractmethod
+    def previous_event(self, resource_id: str, before_event_id: int) -> StoredEvent | None:
+        """The newest event of the same order or shipment received before this one."""
+
+    # --- reconcile ------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def known_objects(
+        self, change_kinds: Sequence[str], fetch_kind: str, resource_ids: Sequence[str]
+    ) -> dict[str, KnownObject]:
+        """Per id: its newest change of ``change_kinds`` and newest fetch of ``fetch_kind``."""
+
+    @abc.abstractmethod
+    def append_recovered(self, events: Sequence[NewEvent]) -> list[AppendResult]:
+        """Store recovered events in one transaction; an already stored change is a duplicate."""
+
+    @abc.abstractmethod
+    def reconcile_cursor(self, endpoint: str) -> str | None:
+        """The lastUpdatedAt Tradecloud returned for ``endpoint``, exactly as received."""
+
+    @abc.abstractmethod
+    def set_reconcile_cursor(self, endpoint: str, last_updated_at: str) -> None:
+        """Remember ``last_updated_at`` as the next poll's start for ``endpoint``."""
+
+    @abc.abstractmethod
+    def record_reconcile_run(self, result: dict[str, Any], keep: int = 100) -> None:
+        """Keep a run's result (JSON); only the newest ``keep`` runs are kept."""
+
+    @abc.abstractmethod
+    def last_reconcile_run(self) -> dict[str, Any] | None:
+        """The newest run's result, or None."""
+
+    @abc.abstractmethod
+    def acquire_lease(self, name: str, holder: str, expires_at: float) -> bool:
+        """Take lease ``name`` until ``expires_at`` (unix time) if free, lapsed or ours."""
+
+    @abc.abstractmethod
+    def release_lease(self, name: str, holder: str, keep_until: float | None = None) -> None:
+        """Give the lease back, or keep it until ``keep_until`` so others wait till then."""
 
 
 POSTGRES_SCHEMES = ("postgresql", "postgres")

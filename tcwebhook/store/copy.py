@@ -16,16 +16,15 @@ import orjson
 
 from tcwebhook.errors import ConfigError
 from tcwebhook.store.base import Store
+from tcwebhook.store.common import INSERT_COLUMNS, event_row
 from tcwebhook.store.records import NewEvent, StoredEvent, TaskRecord, dedup_key
-from tcwebhook.store.sqlite import SqliteStore, _event_row
+from tcwebhook.store.sqlite import SqliteStore
 
 BATCH = 200
 
 _EVENT_SQL = (
-    "INSERT INTO events (id, received_at, kind, event_name, message_id, dedup_key, resource_id, "
-    "number, changed_lines, method, path, headers, body, body_encoding, fetched, "
-    "fetched_changed_lines, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT DO NOTHING RETURNING id"
+    f"INSERT INTO events (id, {INSERT_COLUMNS}, fetched, fetched_changed_lines, fetched_at) "
+    f"VALUES ({', '.join('?' * 18)}) ON CONFLICT DO NOTHING RETURNING id"
 )
 _TASK_SQL = (
     "INSERT INTO tasks (event_id, target, state, attempts, next_attempt_at, last_error, output, "
@@ -98,7 +97,9 @@ def _copy_row(event: StoredEvent) -> tuple[Any, ...]:
         kind=event.kind,
         event_name=event.event_name,
         message_id=event.message_id,
-        dedup_key=dedup_key(event.kind.endswith("_notification"), event.message_id, event.body),
+        # A recovered event's key is its change key: kept, so a late webhook stays a duplicate.
+        dedup_key=event.dedup_key
+        or dedup_key(event.kind.endswith("_notification"), event.message_id, event.body),
         resource_id=event.resource_id,
         number=event.number,
         changed_lines=event.changed_lines,
@@ -106,11 +107,12 @@ def _copy_row(event: StoredEvent) -> tuple[Any, ...]:
         path=event.path,
         headers=event.headers,
         body=event.body,
+        change_key=event.change_key,
     )
     fetched_lines = None
     if event.fetched_changed_lines is not None:
         fetched_lines = orjson.dumps(event.fetched_changed_lines).decode()
-    return (event.id, *_event_row(new), event.fetched, fetched_lines, event.fetched_at)
+    return (event.id, *event_row(new), event.fetched, fetched_lines, event.fetched_at)
 
 
 def _copy_task(event_id: int, task: TaskRecord) -> tuple[Any, ...]:

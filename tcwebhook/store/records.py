@@ -129,6 +129,9 @@ class StoredEvent:
     fetched_changed_lines: tuple[str, ...] | None = None
     fetched_at: str | None = None
     tasks: tuple[TaskRecord, ...] = field(default=())
+    # How it is deduplicated: for ``store copy``, which keeps them; not part of the JSON shapes.
+    dedup_key: str | None = None
+    change_key: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """The stable JSON shape of ``events list --json``."""

@@ -24,10 +24,37 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import zstandard
 
 from tcwebhook.errors import NotFound, StoreUnavailable
 from tcwebhook.store.base import Store
+from tcwebhook.store.common import (
+    DROP_LEASE,
+    EVENT_COLUMNS,
+    GET_CURSOR,
+    INSERT_COLUMNS,
+    KEEP_LEASE,
+    LAST_RUN,
+    PREVIOUS_FETCHED,
+    RECORD_RUN,
+    SET_CURSOR,
+    SQLITE,
+    STATUS_HEADS,
+    STATUS_KINDS,
+    STATUS_OLDEST,
+    STATUS_TASKS,
+    TAKE_LEASE,
+    TASK_COLUMNS,
+    TRIM_RUNS,
+    CommitHealth,
+    decode_body,
+    event_row,
+    list_filters,
+    page_ids_query,
+    requeue_query,
+    status_report,
+    stored_event,
+    utc_now,
+)
 from tcwebhook.store.migrations import migrate, pending
 from tcwebhook.store.records import (
     AppendResult,
@@ -46,26 +73,12 @@ WRITER_AUTOCHECKPOINT = 16384
 # checkpoint is 1000 pages): checkpointing after every small commit costs more fsyncs.
 CHECKPOINT_EVERY_BYTES = 4 * 1024 * 1024
 _STOP = object()
-# /healthz: a failed commit counts as "cannot take events" for this long unless a later one
-# succeeds; the write probe is repeated at most this often.
-RECENT_FAILURE = 30.0
-PROBE_EVERY = 2.0
 PROBE_BYTES = 64 * 1024
-
-_TASK_COLUMNS = (
-    "id, event_id, target, state, attempts, next_attempt_at, last_error, output, updated_at"
-)
-_EVENT_COLUMNS = (
-    "id, received_at, kind, event_name, message_id, resource_id, number, changed_lines, "
-    "method, path, headers, body, fetched, fetched_changed_lines, fetched_at, body_encoding"
-)
-
 
 # A webhook whose change reconcile has already stored as a recovered event (whose dedup_key is
 # that change key) is a duplicate too: the same change is stored once, whoever came first.
 _INSERT_EVENT = (
-    "INSERT INTO events (received_at, kind, event_name, message_id, dedup_key, resource_id, "
-    "number, changed_lines, method, path, headers, body, body_encoding, change_key) "
+    f"INSERT INTO events ({INSERT_COLUMNS}) "
     "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?14 "
     "WHERE ?14 IS NULL OR NOT EXISTS (SELECT 1 FROM events WHERE dedup_key = ?14) "
     "ON CONFLICT (dedup_key) DO NOTHING"
@@ -74,80 +87,6 @@ _INSERT_TASK = (
     "INSERT INTO tasks (event_id, target, state, next_attempt_at, updated_at) "
     "VALUES (?, ?, 'pending', ?, ?)"
 )
-
-
-# Bodies at least this large are stored zstd-compressed. Writing them is the store's main cost
-# for large events (every page goes to the WAL, and again to the database at checkpoint); an
-# order with many lines shrinks many times over, and zstd at level 1 takes ~15 us for 50 KB.
-COMPRESS_FROM = 16 * 1024
-ZSTD = "zstd"
-_codecs = threading.local()  # zstandard's (de)compressor objects are not thread-safe
-
-
-def encode_body(body: bytes) -> tuple[bytes, str | None]:
-    """The bytes to store for ``body`` and their encoding (None: stored as they are)."""
-    if len(body) < COMPRESS_FROM:
-        return body, None
-    compressor = getattr(_codecs, "compressor", None)
-    if compressor is None:
-        compressor = _codecs.compressor = zstandard.ZstdCompressor(level=1)
-    packed = compressor.compress(body)
-    if len(packed) >= len(body):
-        return body, None
-    return packed, ZSTD
-
-
-def decode_body(stored: bytes, encoding: str | None) -> bytes:
-    """The original bytes of a body stored by ``encode_body``."""
-    if encoding is None:
-        return bytes(stored)
-    if encoding == ZSTD:
-        decompressor = getattr(_codecs, "decompressor", None)
-        if decompressor is None:
-            decompressor = _codecs.decompressor = zstandard.ZstdDecompressor()
-        return decompressor.decompress(stored)
-    raise StoreUnavailable(
-        f"the event store holds a body encoded as {encoding!r}, unknown to this version; "
-        "upgrade tcwebhook"
-    )
-
-
-def _event_row(event: NewEvent) -> tuple[Any, ...]:
-    body, encoding = encode_body(event.body)
-    return (
-        event.received_at,
-        event.kind,
-        event.event_name,
-        event.message_id,
-        event.dedup_key,
-        event.resource_id,
-        event.number,
-        orjson.dumps(event.changed_lines).decode(),
-        event.method,
-        event.path,
-        orjson.dumps(event.headers).decode(),
-        body,
-        encoding,
-        event.change_key,
-    )
-
-
-# (second, "YYYY-MM-DDTHH:MM:SS") of the last call, replaced as one tuple so threads never see a
-# torn pair. utc_now runs for every request on the event loop; formatting a datetime each time
-# cost about three times as much as reusing the second's prefix.
-_SECOND_PREFIX: tuple[int, str] = (-1, "")
-
-
-def utc_now() -> str:
-    """The current UTC time, ISO 8601 with milliseconds and a Z (2026-11-27T21:47:32.159Z)."""
-    global _SECOND_PREFIX
-    ns = time.time_ns()
-    second, prefix = _SECOND_PREFIX
-    if ns // 1_000_000_000 != second:
-        second = ns // 1_000_000_000
-        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        _SECOND_PREFIX = (second, prefix)
-    return f"{prefix}.{ns // 1_000_000 % 1000:03d}Z"
 
 
 class SqliteStore(Store):
@@ -189,9 +128,7 @@ class SqliteStore(Store):
                 f"cannot create the event store {path}: {exc.strerror}; "
                 "check the data_dir / store.url setting and its permissions"
             ) from None
-        self._commit_failure: tuple[float, str] | None = None  # (monotonic time, why)
-        self._committed_at = -PROBE_EVERY  # monotonic time of the last successful commit
-        self._probed: tuple[float, str | None] = (-PROBE_EVERY, None)
+        self._health = CommitHealth()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -344,14 +281,13 @@ class SqliteStore(Store):
                 if lock is not None:
                     fcntl.flock(lock, fcntl.LOCK_UN)
         except Exception as exc:  # every failure to store must reach the request as a 503
-            self._commit_failure = (time.monotonic(), str(exc))
+            self._health.failed(str(exc))
             error = StoreUnavailable(f"the event store could not commit: {exc}")
             _wake_all(batch, [error] * len(batch))
             return
         if self.commit_observer is not None:
             self.commit_observer(len(batch), time.perf_counter() - started)
-        self._commit_failure = None
-        self._committed_at = time.monotonic()
+        self._health.committed()
         _wake_all(batch, results)
 
     def _insert(self, connection: sqlite3.Connection, event: NewEvent) -> AppendResult:
@@ -367,7 +303,7 @@ class SqliteStore(Store):
         ones inserted here, in order; an event whose key is not among them was a duplicate.
         """
         before = connection.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
-        connection.executemany(_INSERT_EVENT, map(_event_row, events))
+        connection.executemany(_INSERT_EVENT, map(event_row, events))
         inserted = connection.execute(
             "SELECT id, dedup_key FROM events WHERE id > ? ORDER BY id", (before,)
         ).fetchall()
@@ -411,17 +347,7 @@ class SqliteStore(Store):
         A commit that failed recently counts until a later one succeeds (the clients saw 503s);
         otherwise the write probe, repeated at most every ``PROBE_EVERY`` seconds.
         """
-        now = time.monotonic()
-        failure = self._commit_failure
-        if failure is not None and now - failure[0] < RECENT_FAILURE:
-            return f"the last commit failed: {failure[1]}"
-        if now - self._committed_at < PROBE_EVERY:  # busy and committing: no probe needed
-            return self._gone()
-        checked, found = self._probed
-        if time.monotonic() - checked >= PROBE_EVERY:
-            found = self.probe_write()
-            self._probed = (time.monotonic(), found)
-        return found
+        return self._health.problem(self.probe_write, self._gone)
 
     def _gone(self) -> str | None:
         """A deleted database keeps taking commits into the open file, and loses them all."""
@@ -521,7 +447,7 @@ class SqliteStore(Store):
                 (now + lease_seconds, claimant, utc_now(), *ids),
             )
             rows = connection.execute(
-                f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id IN ({marks}) ORDER BY id", ids
+                f"SELECT {TASK_COLUMNS} FROM tasks WHERE id IN ({marks}) ORDER BY id", ids
             )
             return [TaskRecord(*row) for row in rows]
 
@@ -574,69 +500,27 @@ class SqliteStore(Store):
     def previous_fetched(self, resource_id: str, before_event_id: int) -> bytes | None:
         """The newest object fetched for ``resource_id`` by an earlier event."""
         with self.reading() as connection:
-            row = connection.execute(
-                "SELECT fetched FROM events WHERE resource_id = ? AND id < ? "
-                "AND fetched IS NOT NULL ORDER BY id DESC LIMIT 1",
-                (resource_id, before_event_id),
-            ).fetchone()
+            row = connection.execute(PREVIOUS_FETCHED, (resource_id, before_event_id)).fetchone()
         return bytes(row[0]) if row else None
 
     def requeue_tasks(
         self, event_id: int | None = None, target: str | None = None, dead_only: bool = False
     ) -> int:
         """Make tasks due now with a fresh attempt count: all of one event's, or the dead ones."""
-        where = ["state != 'running'"]
-        params: list[Any] = []
-        if event_id is not None:
-            where.append("event_id = ?")
-            params.append(event_id)
-        if dead_only:
-            where.append("state = 'dead'")
-        if target is not None:
-            where.append("target = ?")
-            params.append(target)
+        sql, params = requeue_query(SQLITE, event_id, target, dead_only)
         with self.writing() as connection:
-            cursor = connection.execute(
-                "UPDATE tasks SET state = 'pending', attempts = 0, next_attempt_at = ?, "
-                f"updated_at = ? WHERE {' AND '.join(where)}",
-                (time.time(), utc_now(), *params),
-            )
-            return cursor.rowcount
+            return connection.execute(sql, (time.time(), utc_now(), *params)).rowcount
 
     def status(self) -> dict[str, Any]:
         """Counts per kind and per task state, the oldest unfinished task's age, and per target
         its oldest unfinished task (the one holding back a ``concurrency: 1`` sink)."""
         with self.reading() as connection:
-            kinds = dict(connection.execute("SELECT kind, count(*) FROM events GROUP BY kind"))
-            tasks: dict[str, dict[str, int]] = {}
-            for target, state, count in connection.execute(
-                "SELECT target, state, count(*) FROM tasks GROUP BY target, state"
-            ):
-                tasks.setdefault(target, {})[state] = count
-            oldest = connection.execute(
-                "SELECT min(e.received_at) FROM tasks t JOIN events e ON e.id = t.event_id "
-                "WHERE t.state IN ('pending', 'failed', 'running')"
-            ).fetchone()[0]
-            heads: dict[str, dict[str, Any]] = {}
-            for target, event_id, state, attempts, last_error, received_at in connection.execute(
-                "SELECT t.target, t.event_id, t.state, t.attempts, t.last_error, e.received_at "
-                "FROM tasks t JOIN events e ON e.id = t.event_id WHERE t.id IN ("
-                "SELECT min(id) FROM tasks WHERE state IN ('pending', 'failed', 'running') "
-                "GROUP BY target)"
-            ):
-                heads[target] = {
-                    "event_id": event_id,
-                    "state": state,
-                    "attempts": attempts,
-                    "last_error": last_error,
-                    "received_at": received_at,
-                }
-        return {
-            "events": kinds,
-            "tasks": tasks,
-            "oldest_unfinished_received_at": oldest,
-            "oldest_unfinished": heads,  # per target: its oldest unfinished delivery
-        }
+            return status_report(
+                connection.execute(STATUS_KINDS).fetchall(),
+                connection.execute(STATUS_TASKS).fetchall(),
+                connection.execute(STATUS_OLDEST).fetchone()[0],
+                connection.execute(STATUS_HEADS).fetchall(),
+            )
 
     def purge(self, before: str, force: bool = False) -> int:
         """Delete events received before ``before`` whose tasks are all done (any, with force)."""
@@ -653,7 +537,7 @@ class SqliteStore(Store):
         while True:
             with self.reading() as connection:
                 rows = connection.execute(
-                    f"SELECT {_EVENT_COLUMNS} FROM events WHERE id > ? AND received_at >= ? "
+                    f"SELECT {EVENT_COLUMNS} FROM events WHERE id > ? AND received_at >= ? "
                     "ORDER BY id LIMIT ?",
                     (last_id, since or "", batch),
                 ).fetchall()
@@ -722,50 +606,29 @@ class SqliteStore(Store):
     def reconcile_cursor(self, endpoint: str) -> str | None:
         """The lastUpdatedAt Tradecloud returned for ``endpoint``, exactly as received."""
         with self.reading() as connection:
-            row = connection.execute(
-                "SELECT last_updated_at FROM reconcile_cursors WHERE endpoint = ?", (endpoint,)
-            ).fetchone()
+            row = connection.execute(GET_CURSOR, (endpoint,)).fetchone()
         return row[0] if row else None
 
     def set_reconcile_cursor(self, endpoint: str, last_updated_at: str) -> None:
         with self.writing() as connection:
-            connection.execute(
-                "INSERT INTO reconcile_cursors (endpoint, last_updated_at, updated_at) "
-                "VALUES (?, ?, ?) ON CONFLICT (endpoint) DO UPDATE SET "
-                "last_updated_at = excluded.last_updated_at, updated_at = excluded.updated_at",
-                (endpoint, last_updated_at, utc_now()),
-            )
+            connection.execute(SET_CURSOR, (endpoint, last_updated_at, utc_now()))
 
     def record_reconcile_run(self, result: dict[str, Any], keep: int = 100) -> None:
         """Keep a run's result (JSON); only the newest ``keep`` runs are kept."""
         with self.writing() as connection:
-            connection.execute(
-                "INSERT INTO reconcile_runs (finished_at, result) VALUES (?, ?)",
-                (utc_now(), orjson.dumps(result).decode()),
-            )
-            connection.execute(
-                "DELETE FROM reconcile_runs WHERE id <= (SELECT max(id) FROM reconcile_runs) - ?",
-                (keep,),
-            )
+            connection.execute(RECORD_RUN, (utc_now(), orjson.dumps(result).decode()))
+            connection.execute(TRIM_RUNS, (keep,))
 
     def last_reconcile_run(self) -> dict[str, Any] | None:
         with self.reading() as connection:
-            row = connection.execute(
-                "SELECT result FROM reconcile_runs ORDER BY id DESC LIMIT 1"
-            ).fetchone()
+            row = connection.execute(LAST_RUN).fetchone()
         return orjson.loads(row[0]) if row else None
 
     def acquire_lease(self, name: str, holder: str, expires_at: float) -> bool:
         """Take the lease ``name`` until ``expires_at`` (unix time) if it is free, lapsed or
         already ours; False when another holder has it."""
         with self.writing() as connection:
-            connection.execute(
-                "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
-                "expires_at = excluded.expires_at "
-                "WHERE leases.expires_at < ? OR leases.holder = excluded.holder",
-                (name, holder, expires_at, time.time()),
-            )
+            connection.execute(TAKE_LEASE, (name, holder, expires_at, time.time()))
             row = connection.execute("SELECT holder FROM leases WHERE name = ?", (name,)).fetchone()
         return bool(row and row[0] == holder)
 
@@ -773,14 +636,9 @@ class SqliteStore(Store):
         """Give the lease back, or keep it until ``keep_until`` so others wait till then."""
         with self.writing() as connection:
             if keep_until is None:
-                connection.execute(
-                    "DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder)
-                )
+                connection.execute(DROP_LEASE, (name, holder))
             else:
-                connection.execute(
-                    "UPDATE leases SET expires_at = ? WHERE name = ? AND holder = ?",
-                    (keep_until, name, holder),
-                )
+                connection.execute(KEEP_LEASE, (keep_until, name, holder))
 
     # ---------------------------------------------------------------------------------------
     # Reading (any thread; short-lived connections so readers never block the writer)
@@ -810,23 +668,8 @@ class SqliteStore(Store):
         task_state: str | None = None,
     ) -> list[StoredEvent]:
         """Newest first. ``event_name`` may be a glob (``Order*``)."""
-        where: list[str] = []
-        params: list[Any] = []
-        if task_state:
-            where.append(
-                "EXISTS (SELECT 1 FROM tasks t WHERE t.event_id = events.id AND t.state = ?)"
-            )
-            params.append(task_state)
-        if kind:
-            where.append("kind = ?")
-            params.append(kind)
-        if event_name:
-            where.append("event_name GLOB ?")
-            params.append(event_name)
-        sql = f"SELECT {_EVENT_COLUMNS} FROM events"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC LIMIT ?"
+        where, params = list_filters(SQLITE, kind, event_name, task_state)
+        sql = f"SELECT {EVENT_COLUMNS} FROM events {where} ORDER BY id DESC LIMIT ?"
         with self.reading() as connection:
             rows = connection.execute(sql, [*params, limit]).fetchall()
             return [self._event(connection, row) for row in rows]
@@ -836,7 +679,7 @@ class SqliteStore(Store):
             raise NotFound(f"no event with id {event_id} in {self.path}")
         with self.reading() as connection:
             row = connection.execute(
-                f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,)
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,)
             ).fetchone()
             if row is None:
                 raise NotFound(f"no event with id {event_id} in {self.path}")
@@ -854,35 +697,14 @@ class SqliteStore(Store):
 
     def page_events(self, query: EventQuery) -> list[StoredEvent]:
         """One page of events matching ``query``, newest first."""
-        where, params = _query_filters(query)
-        ascending = query.after is not None and query.before is None
-        if query.before is not None:
-            where.append("e.id < ?")
-            params.append(query.before)
-        if query.after is not None:
-            where.append("e.id > ?")
-            params.append(query.after)
-        order = "ASC" if ascending else "DESC"
-        if query.task_state:
-            # Driven by the (state, event_id) index: stops after one page however rare the state.
-            sql = (
-                "SELECT e.id FROM tasks t JOIN events e ON e.id = t.event_id WHERE t.state = ? "
-                + "".join(f" AND {clause}" for clause in where)
-                + f" GROUP BY t.event_id ORDER BY t.event_id {order} LIMIT ?"
-            )
-            params.insert(0, query.task_state)
-        else:
-            sql = "SELECT e.id FROM events e"
-            if where:
-                sql += " WHERE " + " AND ".join(where)
-            sql += f" ORDER BY e.id {order} LIMIT ?"
+        sql, params = page_ids_query(SQLITE, query)
         with self.reading() as connection:
-            ids = [row[0] for row in connection.execute(sql, [*params, query.limit])]
+            ids = [row[0] for row in connection.execute(sql, params)]
             if not ids:
                 return []
             marks = ",".join("?" * len(ids))
             rows = connection.execute(
-                f"SELECT {_EVENT_COLUMNS} FROM events WHERE id IN ({marks}) ORDER BY id DESC", ids
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE id IN ({marks}) ORDER BY id DESC", ids
             ).fetchall()
             return [self._event(connection, row) for row in rows]
 
@@ -890,7 +712,7 @@ class SqliteStore(Store):
         """The events of one order or shipment (by Tradecloud id), oldest first."""
         with self.reading() as connection:
             rows = connection.execute(
-                f"SELECT {_EVENT_COLUMNS} FROM events WHERE resource_id = ? ORDER BY id LIMIT ?",
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE resource_id = ? ORDER BY id LIMIT ?",
                 (resource_id, limit),
             ).fetchall()
             return [self._event(connection, row) for row in rows]
@@ -899,7 +721,7 @@ class SqliteStore(Store):
         """The newest event of the same order or shipment received before this one."""
         with self.reading() as connection:
             row = connection.execute(
-                f"SELECT {_EVENT_COLUMNS} FROM events WHERE resource_id = ? AND id < ? "
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE resource_id = ? AND id < ? "
                 "ORDER BY id DESC LIMIT 1",
                 (resource_id, before_event_id),
             ).fetchone()
@@ -909,55 +731,10 @@ class SqliteStore(Store):
         tasks = [
             TaskRecord(*task)
             for task in connection.execute(
-                f"SELECT {_TASK_COLUMNS} FROM tasks WHERE event_id = ? ORDER BY id", (row[0],)
+                f"SELECT {TASK_COLUMNS} FROM tasks WHERE event_id = ? ORDER BY id", (row[0],)
             )
         ]
-        # Whatever a row holds (SQLite keeps any type in any column, and rows may come from
-        # older versions or other tools), reading it must not fail: no event may break a reader.
-        fetched_lines = _json_column(row[13], list) if row[13] else None
-        return StoredEvent(
-            id=row[0],
-            received_at=_text(row[1]) or "",
-            kind=_text(row[2]) or "",
-            event_name=_text(row[3]),
-            message_id=_text(row[4]),
-            resource_id=_text(row[5]),
-            number=_text(row[6]),
-            changed_lines=tuple(map(str, _json_column(row[7], list) or ())),
-            method=_text(row[8]) or "",
-            path=_text(row[9]) or "",
-            headers=_json_column(row[10], dict) or {},
-            body=decode_body(_blob(row[11]), row[15]),
-            fetched=_blob(row[12]) if row[12] is not None else None,
-            fetched_changed_lines=tuple(map(str, fetched_lines or ())) if row[13] else None,
-            fetched_at=_text(row[14]),
-            tasks=tuple(tasks),
-        )
-
-
-def _query_filters(query: EventQuery) -> tuple[list[str], list[Any]]:
-    """SQL conditions on ``events e`` for the filters and search of ``query``."""
-    where: list[str] = []
-    params: list[Any] = []
-    if query.kind:
-        where.append("e.kind = ?")
-        params.append(query.kind)
-    if query.event_name:
-        glob = "*" in query.event_name or "?" in query.event_name
-        where.append("e.event_name GLOB ?" if glob else "e.event_name = ?")
-        params.append(query.event_name)
-    search = (query.search or "").strip()
-    if search:
-        # Each alternative has its own index; a number matches by its start (PO2025 finds
-        # PO2025000417) through a range, which an index serves, unlike LIKE.
-        terms = ["(e.number >= ? AND e.number < ?)", "e.resource_id = ?", "e.message_id = ?"]
-        params.extend([search, search + "\U0010ffff", search, search])
-        event_id = search.removeprefix("#")
-        if event_id.isdigit():
-            terms.append("e.id = ?")
-            params.append(int(event_id))
-        where.append("(" + " OR ".join(terms) + ")")
-    return where, params
+        return stored_event(row, tasks)
 
 
 class _Checkpointer:
@@ -1001,29 +778,6 @@ class _Checkpointer:
                     connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         finally:
             connection.close()
-
-
-def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)
-
-
-def _blob(value: Any) -> bytes:
-    if isinstance(value, str):
-        return value.encode("utf-8", "replace")
-    return bytes(value) if value is not None else b""
-
-
-def _json_column(value: Any, expected: type) -> Any:
-    """A JSON column's value if it is of the ``expected`` type, else None."""
-    try:
-        decoded = orjson.loads(value)
-    except (orjson.JSONDecodeError, TypeError):
-        return None
-    return decoded if isinstance(decoded, expected) else None
 
 
 def _rollback(connection: sqlite3.Connection) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,10 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tcwebhook.config import AuthSettings, Settings
+from tcwebhook.config import AuthSettings, Settings, StoreSettings
 from tcwebhook.events import parse_webhook
 from tcwebhook.inspector import create_app
-from tcwebhook.store import NewEvent, SqliteStore, open_store, utc_now
+from tcwebhook.store import NewEvent, Store, open_store, utc_now
 from tests.conftest import FIXTURES
 
 SAMPLES = FIXTURES / "tradecloud"
@@ -27,7 +28,7 @@ def sample(name: str) -> dict[str, Any]:
 
 
 def store_body(
-    store: SqliteStore,
+    store: Store,
     body: dict[str, Any] | bytes,
     tasks: tuple[str, ...] = (),
     headers: dict[str, str] | None = None,
@@ -55,11 +56,15 @@ def store_body(
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", auth=AuthSettings(type="bearer", token=TOKEN))
+    return Settings(
+        data_dir=tmp_path / "data",
+        auth=AuthSettings(type="bearer", token=TOKEN),
+        store=StoreSettings(url=os.environ.get("TCWEBHOOK_STORE_URL")),  # see store_backend
+    )
 
 
 @pytest.fixture
-def store(settings: Settings) -> Iterator[SqliteStore]:
+def store(settings: Settings) -> Iterator[Store]:
     opened = open_store(settings.store_url)
     yield opened
     opened.close()
@@ -67,7 +72,7 @@ def store(settings: Settings) -> Iterator[SqliteStore]:
 
 @pytest.fixture
 async def inspector(
-    aiohttp_client: Any, settings: Settings, store: SqliteStore
+    aiohttp_client: Any, settings: Settings, store: Store
 ) -> AsyncIterator[TestClient]:
     client: TestClient = await aiohttp_client(create_app(settings, store))
     yield client

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from tcwebhook.config import InspectorSettings, Settings, TlsFiles
 from tcwebhook.errors import ConfigError
 from tcwebhook.inspector.run import check
-from tcwebhook.store import EventQuery, SqliteStore
+from tcwebhook.store import EventQuery, Store
 
 from .conftest import SAMPLES, TOKEN, sample, store_body
 
@@ -25,8 +25,9 @@ def csrf_of(html: str) -> str:
     return match.group(1)
 
 
+@pytest.mark.usefixtures("store_backend")  # the inspector reads through the Store interface
 async def test_pages_carry_a_strict_policy_and_no_secret(
-    inspector: TestClient, store: SqliteStore
+    inspector: TestClient, store: Store
 ) -> None:
     event_id = store_body(store, sample("order-event.json"))
     for path in ("/", f"/events/{event_id}", "/status", "/timeline/" + "x" * 3):
@@ -39,7 +40,7 @@ async def test_pages_carry_a_strict_policy_and_no_secret(
         assert "<script>" not in html.replace('<script src="/static/inspector.js" defer>', "")
 
 
-async def test_payload_markup_is_shown_as_text(inspector: TestClient, store: SqliteStore) -> None:
+async def test_payload_markup_is_shown_as_text(inspector: TestClient, store: Store) -> None:
     body = sample("order-event.json")
     body["orderEvent"]["lines"][0]["buyerLine"]["description"] = SCRIPT
     body["orderEvent"]["buyerOrder"]["purchaseOrderNumber"] = SCRIPT
@@ -50,9 +51,7 @@ async def test_payload_markup_is_shown_as_text(inspector: TestClient, store: Sql
         assert "&lt;script&gt;" in html and "onerror=&#34;" in html
 
 
-async def test_raw_body_is_a_download_never_rendered(
-    inspector: TestClient, store: SqliteStore
-) -> None:
+async def test_raw_body_is_a_download_never_rendered(inspector: TestClient, store: Store) -> None:
     raw = (SAMPLES / "order-event.json").read_bytes()
     event_id = store_body(store, raw)
     response = await inspector.get(f"/events/{event_id}/raw")
@@ -62,7 +61,7 @@ async def test_raw_body_is_a_download_never_rendered(
 
 
 async def test_actions_need_same_origin_and_the_session_token(
-    inspector: TestClient, store: SqliteStore
+    inspector: TestClient, store: Store
 ) -> None:
     event_id = store_body(store, sample("order-event.json"), tasks=("erp",))
     store.requeue_tasks(event_id)  # attempts 0, pending
@@ -107,7 +106,8 @@ def test_only_loopback_without_tls_and_login(tmp_path: Path) -> None:
         InspectorSettings(listen="4041")
 
 
-def test_keyset_pages_filters_and_search(store: SqliteStore) -> None:
+@pytest.mark.usefixtures("store_backend")
+def test_keyset_pages_filters_and_search(store: Store) -> None:
     ids = [store_body(store, sample(name)) for name in (
         "order-event.json", "shipment-event.json", "order-documents-event.json",
         "single-delivery-order-event.json",
@@ -120,6 +120,14 @@ def test_keyset_pages_filters_and_search(store: SqliteStore) -> None:
     assert [e.id for e in by_name] == [ids[2]]
     assert {e.id for e in store.page_events(EventQuery(search="PO2025"))} >= {ids[0], ids[2]}
     assert [e.id for e in store.page_events(EventQuery(search=f"#{ids[1]}"))] == [ids[1]]
+    assert store.page_events(EventQuery(search="#99999999999999999999999")) == []
+    queued = store_body(store, sample("order-event.json") | {"meta": {"messageId": "q"}}, ("x",))
+    assert [e.id for e in store.page_events(EventQuery(task_state="pending"))] == [queued]
+    assert [e.id for e in store.page_events(EventQuery(search="q"))] == [queued]
+    assert store.latest_event_id() == queued
+    resource = store.get_event(queued).resource_id
+    assert resource is not None and store.previous_event(resource, queued) is not None
+    assert [e.id for e in store.resource_events(resource)][-1] == queued
 
 
 async def _first_data(client: TestClient, path: str, headers: dict[str, str] | None = None) -> str:
@@ -138,7 +146,7 @@ async def _first_data(client: TestClient, path: str, headers: dict[str, str] | N
 
 
 async def test_live_streams_send_new_rows_and_the_status(
-    inspector: TestClient, store: SqliteStore
+    inspector: TestClient, store: Store
 ) -> None:
     first = store_body(store, sample("order-event.json"))
     waiting = asyncio.ensure_future(_first_data(inspector, f"/live/events?after={first}"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import ssl
 import uuid
 from dataclasses import dataclass
@@ -20,11 +21,12 @@ from tcwebhook.config import (
     ReconcileSettings,
     Settings,
     SinkSettings,
+    StoreSettings,
     TradecloudSettings,
 )
 from tcwebhook.delivery.routing import task_router
 from tcwebhook.server.app import create_app
-from tcwebhook.store import SqliteStore, open_store
+from tcwebhook.store import Store, open_store
 from tests.fake_tradecloud import FIXTURES, PASSWORD, USERNAME, FakeTradecloud
 from tests.fetch.conftest import ca_file, cli  # noqa: F401  (fixtures reused)
 
@@ -100,6 +102,7 @@ def settings_for(
             base_url=fake.base_url, username=USERNAME, password=PASSWORD, ca_file=ca
         ),
         reconcile=ReconcileSettings(**reconcile),
+        store=StoreSettings(url=os.environ.get("TCWEBHOOK_STORE_URL")),  # see store_backend
     )
 
 
@@ -117,7 +120,7 @@ class Receiver:
     """The real receiver app, over TLS, on the same store reconcile writes to."""
 
     client: TestClient
-    store: SqliteStore
+    store: Store
 
     async def post(self, path: str, body: bytes) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
@@ -131,7 +134,7 @@ class Receiver:
 async def receiver_for(
     aiohttp_client: Any, server_ssl_ctx: ssl.SSLContext, client_ssl_ctx: ssl.SSLContext
 ) -> Any:
-    stores: list[SqliteStore] = []
+    stores: list[Store] = []
 
     async def make(settings: Settings) -> Receiver:
         store = open_store(settings.store_url)

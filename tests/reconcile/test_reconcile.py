@@ -15,7 +15,7 @@ from tcwebhook.delivery.status import outbox_status
 from tcwebhook.delivery.worker import DeliveryWorker
 from tcwebhook.errors import ConfigError
 from tcwebhook.reconcile import LEASE_NAME, reconcile, reconcile_timer, run_leased
-from tcwebhook.store import SqliteStore
+from tcwebhook.store import Store
 from tests.delivery.conftest import FAST_RETRY, open_for, sink
 from tests.fake_tradecloud import FakeTradecloud
 from tests.reconcile.conftest import (
@@ -36,10 +36,11 @@ def recovered_ids(report: Any) -> set[str]:
     return {change.resource_id for change in report.recovered}
 
 
-def events_of(store: SqliteStore, kind: str) -> list[Any]:
+def events_of(store: Store, kind: str) -> list[Any]:
     return store.list_events(limit=10_000, kind=kind)
 
 
+@pytest.mark.usefixtures("store_backend")
 async def test_done_when_250_orders_and_50_shipments_recovers_exactly_the_missing_ones(
     tmp_path: Path, fake_api: FakeTradecloud, ca_file: Path, receiver_for: Any
 ) -> None:
@@ -164,6 +165,7 @@ async def test_recovered_events_reach_a_directory_sink_filtered_by_kind(
     assert {body["orderEvent"]["id"] for body in bodies} == {"order-0001", "order-0002"}
 
 
+@pytest.mark.usefixtures("store_backend")
 async def test_late_webhook_for_an_already_recovered_change_is_stored_once(
     tmp_path: Path, fake_api: FakeTradecloud, ca_file: Path, receiver_for: Any
 ) -> None:
@@ -188,6 +190,7 @@ async def test_late_webhook_for_an_already_recovered_change_is_stored_once(
     assert (await receiver.post("/tradecloud/order", order_webhook(newer)))["status"] == "stored"
 
 
+@pytest.mark.usefixtures("store_backend")
 async def test_webhook_stored_between_compare_and_store_wins(
     tmp_path: Path, fake_api: FakeTradecloud, ca_file: Path, receiver_for: Any
 ) -> None:
@@ -275,6 +278,7 @@ async def test_until_leaves_later_changes_and_the_cursor_alone(
     assert store.reconcile_cursor("order-search/poll") is None
 
 
+@pytest.mark.usefixtures("store_backend")
 async def test_timer_runs_once_per_interval_among_instances_and_status_shows_it(
     tmp_path: Path, fake_api: FakeTradecloud, ca_file: Path, stores: list
 ) -> None:
@@ -311,6 +315,7 @@ async def test_timer_runs_once_per_interval_among_instances_and_status_shows_it(
     assert status["healthy"]
 
 
+@pytest.mark.usefixtures("store_backend")
 async def test_events_stored_before_change_keys_count_as_known(
     tmp_path: Path, fake_api: FakeTradecloud, ca_file: Path, stores: list
 ) -> None:

@@ -26,8 +26,9 @@ KEEPALIVES = {
 }
 
 
-def conninfo(url: str) -> str:
-    """The libpq connection string for ``url``, with short timeouts and durable commits."""
+def conninfo(url: str, read_only: bool = False) -> str:
+    """The libpq connection string for ``url``, with short timeouts and durable commits;
+    ``read_only``: every transaction is read-only unless it says otherwise."""
     parts = urlsplit(url)
     if parts.scheme not in POSTGRES_SCHEMES or not parts.path.strip("/"):
         raise ConfigError(
@@ -50,6 +51,7 @@ def conninfo(url: str) -> str:
                 f"-c lock_timeout={LOCK_TIMEOUT_MS}",
                 f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}",
                 "-c synchronous_commit=on",
+                "-c default_transaction_read_only=on" if read_only else "",
             ],
         )
     )
