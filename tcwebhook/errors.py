@@ -23,6 +23,10 @@ class ConfigError(TcwebhookError):
     """The configuration file, an environment variable or a flag is invalid."""
 
 
+class UsageError(TcwebhookError):
+    """A command-line option or argument is invalid or conflicts with another (exit code 2)."""
+
+
 class PayloadError(TcwebhookError):
     """A webhook body is not a valid Tradecloud webhook (HTTP 400)."""
 

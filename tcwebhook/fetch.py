@@ -1,6 +1,6 @@
 """Fetch an order or shipment from Tradecloud and pick the lines worth showing.
 
-The functions here return data; ``tcwebhook.cli.fetch`` renders it.
+The functions here return data; ``tcwebhook.cli.fetch_output`` renders it.
 """
 
 from __future__ import annotations

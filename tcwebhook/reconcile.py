@@ -305,6 +305,35 @@ async def reconcile(
     return report
 
 
+async def reconcile_configured_store(
+    settings: Settings,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    orders: bool | None = None,
+    shipments: bool | None = None,
+    dry_run: bool = False,
+    progress: ProgressCallback | None = None,
+) -> ReconcileReport:
+    """``reconcile`` on the configured store, opened for this run and closed after it."""
+    from tcwebhook.store import open_store
+
+    store = open_store(settings.store_url)
+    try:
+        return await reconcile(
+            settings,
+            store,
+            since=since,
+            until=until,
+            orders=orders,
+            shipments=shipments,
+            dry_run=dry_run,
+            progress=progress,
+        )
+    finally:
+        store.close()
+
+
 def _task_router(settings: Settings) -> Callable[[WebhookEvent], tuple[str, ...]]:
     from tcwebhook.delivery.routing import task_router
 

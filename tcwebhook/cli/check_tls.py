@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from tcwebhook.cli.common import JsonOption
-from tcwebhook.errors import TlsCheckError
+from tcwebhook.errors import UsageError
 
 
 def register(app: typer.Typer) -> None:
@@ -96,13 +96,13 @@ def check_tls_command(
     from tcwebhook.tlscheck import CheckOptions, Credentials, check_files, check_tls
 
     if token and user:
-        raise TlsCheckError("give either --token or --user/--password, not both")
+        raise UsageError("give either --token or --user/--password, not both")
     if password is not None and user is None:
-        raise TlsCheckError("--password needs --user")
+        raise UsageError("--password needs --user")
     if cert is None and (key is not None or chain is not None):
-        raise TlsCheckError("--key and --chain need --cert FILE")
+        raise UsageError("--key and --chain need --cert FILE")
     if (cert is None) == (target is None):
-        raise TlsCheckError(
+        raise UsageError(
             "give either a TARGET (https://host[:port][/path]) or --cert FILE, "
             "see tcwebhook check-tls --help"
         )

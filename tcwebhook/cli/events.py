@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
+from tcwebhook.cli import events_output
 from tcwebhook.cli.common import ConfigOption, DataDirOption, JsonOption, open_existing_store
+from tcwebhook.errors import UsageError
 from tcwebhook.events import EventKind
 from tcwebhook.store.records import TaskState
 
-if TYPE_CHECKING:
-    from tcwebhook.store import StoredEvent
+
+class ExportFormat(StrEnum):
+    """The formats 'events export' writes: JSON lines, one envelope per event."""
+
+    jsonl = "jsonl"
+
 
 events_app = typer.Typer(help="List and inspect stored events.", no_args_is_help=True)
 
@@ -36,8 +42,6 @@ def list_events(
     json: bool = JsonOption,
 ) -> None:
     """Stored events, newest first, with the state of each delivery."""
-    from tcwebhook import console
-
     store = open_existing_store(config, data_dir)
     events = store.list_events(
         limit=limit,
@@ -45,10 +49,7 @@ def list_events(
         event_name=event_name,
         task_state=state.value if state else None,
     )
-    if json:
-        console.print_json([event.summary() for event in events])
-        return
-    _render_list(events)
+    events_output.render_list(events, json)
 
 
 @events_app.command("show")
@@ -59,13 +60,8 @@ def show_event(
     json: bool = JsonOption,
 ) -> None:
     """One stored event: what it is, its changed lines, headers, tasks and body."""
-    from tcwebhook import console
-
     event = open_existing_store(config, data_dir).get_event(event_id)
-    if json:
-        console.print_json(event.detail())
-        return
-    _render_detail(event)
+    events_output.render_detail(event, json)
 
 
 @events_app.command("retry")
@@ -77,21 +73,13 @@ def retry(
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Deliver again: one event's deliveries, or all dead ones (after fixing the sink)."""
-    from tcwebhook import console
-    from tcwebhook.errors import ConfigError
+    from tcwebhook.delivery.requeue import requeue_deliveries
 
     if (event_id is None) == (not dead):
-        raise ConfigError("give either an event id or --dead (not both)")
+        raise UsageError("give either an event id or --dead (not both)")
     store = open_existing_store(config, data_dir, read_only=False)
-    if event_id is not None:
-        store.get_event(event_id)  # a clear "no event with id N" rather than "0 re-queued"
-    if sink is not None and sink not in (targets := store.targets()):
-        raise ConfigError(
-            f"--sink {sink}: no deliveries to a sink of that name "
-            f"(sinks with deliveries: {', '.join(targets) or 'none'})"
-        )
-    count = store.requeue_tasks(event_id=event_id, target=sink, dead_only=dead)
-    console.info(f"{count} delivery(ies) re-queued; a running serve or deliver picks them up")
+    count = requeue_deliveries(store, event_id, sink, dead_only=dead)
+    events_output.print_requeued(count)
 
 
 @events_app.command(
@@ -109,7 +97,6 @@ def replay_event(
     """Re-send a stored event's original bytes; takes every option of 'tcwebhook replay'
     (e.g. --url URL --token T --retry)."""
     from tcwebhook.cli import app
-    from tcwebhook.errors import ConfigError
 
     if event_id is None or {event_id, *context.args} & {"--help", "-h"}:
         typer.echo(
@@ -120,7 +107,7 @@ def replay_event(
         app(args=["replay", "--help"], prog_name="tcwebhook")
         return
     if not event_id.isdigit():
-        raise ConfigError(f"events replay: {event_id!r} is not an event id (e.g. 42)")
+        raise UsageError(f"events replay: {event_id!r} is not an event id (e.g. 42)")
     # The same command line as 'tcwebhook replay event:ID ...': one implementation, every option.
     app(args=["replay", f"event:{event_id}", *context.args], prog_name="tcwebhook")
 
@@ -133,22 +120,16 @@ def export(
         help="Only events received at or after "
         "this UTC time, e.g. 2026-11-01 or 2026-11-01T12:00:00Z.",
     ),
-    output_format: str = typer.Option("jsonl", "--format", help="jsonl (one envelope per line)."),
+    output_format: ExportFormat = typer.Option(
+        ExportFormat.jsonl, "--format", help="jsonl (one envelope per line)."
+    ),
     config: Path | None = ConfigOption,
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Stream stored events as JSON lines (our metadata, the Tradecloud body, changed lines)."""
-    import sys
-
-    from tcwebhook.console import to_json
-    from tcwebhook.delivery.content import envelope
-    from tcwebhook.errors import ConfigError
-
-    if output_format != "jsonl":
-        raise ConfigError(f"--format {output_format} is not supported; use jsonl")
+    start = _timestamp(since, "--since") if since else None
     store = open_existing_store(config, data_dir)
-    for event in store.iter_events(_timestamp(since, "--since") if since else None):
-        sys.stdout.write(to_json(envelope(event)) + "\n")
+    events_output.write_envelopes(store.iter_events(start))
 
 
 @events_app.command("purge")
@@ -161,106 +142,18 @@ def purge(
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Delete old events whose deliveries are all done (undelivered ones only with --force)."""
-    from tcwebhook import console
-
     store = open_existing_store(config, data_dir, read_only=False)
     count = store.purge(_timestamp(before, "--before"), force=force)
-    console.info(f"{count} event(s) deleted")
+    events_output.print_purged(count)
 
 
 def _timestamp(value: str, option: str) -> str:
     """A user's date or date-time as the store's UTC text form (what received_at looks like)."""
     from tcwebhook.changes import parse_instant
-    from tcwebhook.errors import ConfigError
 
     instant = parse_instant(value if "T" in value else value + "T00:00:00Z")
     if instant is None:
-        raise ConfigError(
+        raise UsageError(
             f"{option} {value!r} is not a date or date-time (e.g. 2026-11-01T12:00:00Z)"
         )
     return instant.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-LIST_LIMIT = 60  # characters of a payload value in a table cell
-
-
-def _render_list(events: list[StoredEvent]) -> None:
-    from rich.table import Table
-
-    from tcwebhook import console
-
-    if not events:
-        console.info("No events stored yet.")
-        return
-    table = Table(box=None, header_style="bold")
-    for column in ("id", "received (UTC)", "kind", "event", "PO / shipment", "changed", "tasks"):
-        table.add_column(column, justify="right" if column in ("id", "changed") else "left")
-    safe = console.safe_text
-    for event in events:
-        tasks = ", ".join(f"{t.target}: {t.state}" for t in event.tasks)
-        table.add_row(
-            str(event.id),
-            safe(event.received_at.replace("T", " ").rstrip("Z")),
-            safe(event.kind),
-            # GET notifications and POLL (recovered) events have no event name.
-            safe(event.event_name or f"{event.method} {event.resource_id}", LIST_LIMIT),
-            safe(event.number or "-", LIST_LIMIT),
-            str(len(event.changed_lines)) if event.body else "-",
-            safe(tasks or "-"),
-        )
-    console.stdout().print(table)
-
-
-def _render_detail(event: StoredEvent) -> None:
-    from rich.syntax import Syntax
-    from rich.table import Table
-
-    from tcwebhook import console
-
-    out = console.stdout()
-    info = Table.grid(padding=(0, 2))
-    info.add_column(style="bold")
-    info.add_column()
-    for label, value in (
-        ("id", event.id),
-        ("received", event.received_at),
-        ("kind", event.kind),
-        ("event", event.event_name or "-"),
-        ("message id", event.message_id or "-"),
-        ("Tradecloud id", event.resource_id or "-"),
-        ("PO / shipment", event.number or "-"),
-        ("request", f"{event.method} {event.path}"),
-        ("changed lines", ", ".join(event.changed_lines) or "-"),
-    ):
-        info.add_row(label, console.safe_text(value))
-    for task in event.tasks:
-        detail = f"{task.state}, {task.attempts} attempt(s)"
-        if task.last_error:
-            detail += f", last error: {task.last_error}"
-        info.add_row(f"task {console.safe_text(task.target)}", console.safe_text(detail, 1000))
-    if event.fetched_at:
-        changed = ", ".join(event.fetched_changed_lines or ()) or "-"
-        info.add_row("fetched", console.safe_text(f"{event.fetched_at}; changed: {changed}"))
-    out.print(info)
-    if event.body:
-        pretty = _pretty(event.body)
-        if pretty is None:  # not JSON: shown as text, escaped
-            out.print(console.safe_text(event.body.decode("utf-8", "replace"), None, keep="\n\t"))
-        else:
-            out.print(Syntax(pretty, "json", word_wrap=True))
-
-
-def _pretty(body: bytes) -> str | None:
-    """The body indented, or None if it is not JSON. JSON strings are escaped by the serialiser,
-    so no control character reaches the terminal; a body nested deeper than it can indent is
-    shown as stored."""
-    import orjson
-
-    try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    try:
-        return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
-    except orjson.JSONEncodeError:
-        return body.decode()

@@ -26,15 +26,12 @@ def inspect(
 ) -> None:
     """Serve the inspector (the web page of stored events) for the configured store, alone:
     for a store that 'serve' in another process, or on another machine, fills."""
-    from tcwebhook import console
+    from tcwebhook.cli.inspect_output import print_banner
     from tcwebhook.inspector.run import inspect_forever
 
     settings = load(config, data_dir=data_dir, inspector__listen=listen)
 
     def ready(url: str) -> None:
-        out = console.stderr()
-        out.print(f"[bold green]tcwebhook inspector[/] on {url}", highlight=False)
-        out.print(f"  events read from: {settings.store_url}", markup=False, highlight=False)
-        out.print("Stop with Ctrl-C.", style="dim")
+        print_banner(url, settings.store_url)
 
     run(inspect_forever(settings, ready))

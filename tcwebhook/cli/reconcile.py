@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
 from tcwebhook.cli.common import ConfigOption, DataDirOption, JsonOption, run
 from tcwebhook.cli.fetch import BaseUrlOption, CaFileOption, InsecureOption, api_settings
-from tcwebhook.errors import EXIT_CHECK_FAILED
-
-if TYPE_CHECKING:
-    from tcwebhook.config import Settings
-    from tcwebhook.reconcile import ProgressCallback, ReconcileReport
+from tcwebhook.errors import EXIT_CHECK_FAILED, UsageError
 
 
 def register(app: typer.Typer) -> None:
@@ -64,13 +59,24 @@ def reconcile(
     recovered events (kinds order_recovered, shipment_recovered) for the sinks."""
     from tcwebhook import console
     from tcwebhook.cli.reconcile_output import progress_bar, render
+    from tcwebhook.reconcile import reconcile_configured_store
 
     settings = api_settings(config, base_url, ca_file, data_dir, insecure)
     start = _instant("--since", since)
     end = _instant("--until", until)
     bar = not json_output and console.stderr().is_terminal
     with progress_bar(console.stderr(), bar) as progress:
-        report = _run(settings, start, end, orders, shipments, dry_run, progress)
+        report = run(
+            reconcile_configured_store(
+                settings,
+                since=start,
+                until=end,
+                orders=orders,
+                shipments=shipments,
+                dry_run=dry_run,
+                progress=progress,
+            )
+        )
     if json_output:
         console.print_json(report.to_json())
     else:
@@ -82,41 +88,10 @@ def reconcile(
         raise typer.Exit(EXIT_CHECK_FAILED)
 
 
-def _run(
-    settings: Settings,
-    since: datetime | None,
-    until: datetime | None,
-    orders: bool | None,
-    shipments: bool | None,
-    dry_run: bool,
-    progress: ProgressCallback | None,
-) -> ReconcileReport:
-    from tcwebhook.reconcile import reconcile as reconcile_changes
-    from tcwebhook.store import open_store
-
-    store = open_store(settings.store_url)
-    try:
-        return run(
-            reconcile_changes(
-                settings,
-                store,
-                since=since,
-                until=until,
-                orders=orders,
-                shipments=shipments,
-                dry_run=dry_run,
-                progress=progress,
-            )
-        )
-    finally:
-        store.close()
-
-
 def _instant(flag: str, text: str | None) -> datetime | None:
-    """An ISO 8601 instant, or a duration before now (``7d``); a ConfigError otherwise."""
+    """An ISO 8601 instant, or a duration before now (``7d``); a UsageError otherwise."""
     from tcwebhook.changes import parse_instant
     from tcwebhook.config import parse_duration
-    from tcwebhook.errors import ConfigError
 
     if text is None:
         return None
@@ -126,7 +101,7 @@ def _instant(flag: str, text: str | None) -> datetime | None:
     seconds = parse_duration(text)
     if seconds is not None:
         return datetime.now(UTC) - timedelta(seconds=seconds)
-    raise ConfigError(
+    raise UsageError(
         f"{flag} {text!r} is neither a timestamp nor a duration: use ISO 8601 "
         "(2025-06-01T00:00:00Z) or a time ago (90m, 12h, 7d)"
     )

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
 from tcwebhook.cli.common import ConfigOption, JsonOption
+from tcwebhook.errors import UsageError
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
 
-    from tcwebhook.replay import ReplayOptions, ReplayReport, SendResult, Source, Target
+class ReplayMethod(StrEnum):
+    """The HTTP methods Tradecloud sends webhooks with: POST (current) or GET (legacy)."""
+
+    POST = "POST"
+    GET = "GET"
+
+
+class IdIn(StrEnum):
+    """Where a legacy GET notification carries the object's id: in the path or the query."""
+
+    path = "path"
+    query = "query"
 
 
 def register(app: typer.Typer) -> None:
@@ -59,11 +69,15 @@ def replay_command(
     insecure: bool = typer.Option(
         False, "--insecure", help="Do not verify the server certificate (prints a warning)."
     ),
-    method: str = typer.Option(
-        "POST", "--method", help="POST (current) or GET (legacy notification with the id only)."
+    method: ReplayMethod = typer.Option(
+        ReplayMethod.POST,
+        "--method",
+        case_sensitive=False,
+        metavar="<POST|GET>",
+        help="POST (current) or GET (legacy notification with the id only).",
     ),
-    id_in: str = typer.Option(
-        "path", "--id-in", help="GET only: put the id in the 'path' or 'query'."
+    id_in: IdIn = typer.Option(
+        IdIn.path, "--id-in", help="GET only: put the id in the 'path' or 'query'."
     ),
     fresh_ids: bool = typer.Option(
         False, "--fresh-ids", help="Give every event a new meta.messageId."
@@ -96,9 +110,9 @@ def replay_command(
     Exit code 0 when every event was delivered (2xx), 1 when any was not, 2 for usage and
     environment errors.
     """
-    from tcwebhook import console
+    from tcwebhook.cli import replay_output
     from tcwebhook.cli.common import load, run
-    from tcwebhook.errors import EXIT_CHECK_FAILED, ReplaySourceError
+    from tcwebhook.errors import EXIT_CHECK_FAILED
     from tcwebhook.replay import (
         ReplayOptions,
         RetryPolicy,
@@ -109,11 +123,6 @@ def replay_command(
         resolve_target,
     )
 
-    method_name = method.upper()
-    if method_name not in ("POST", "GET"):
-        raise ReplaySourceError(f"--method must be POST or GET (got {method!r})")
-    if id_in not in ("path", "query"):
-        raise ReplaySourceError(f"--id-in must be 'path' or 'query' (got {id_in!r})")
     options = ReplayOptions(
         fresh_ids=fresh_ids,
         assignments=tuple(parse_assignment(text) for text in assignments or ()),
@@ -125,7 +134,7 @@ def replay_command(
     )
     if bearer_command is not None:
         if token:
-            raise ReplaySourceError("give either --token or --bearer-from-command, not both")
+            raise UsageError("give either --token or --bearer-from-command, not both")
         token = bearer_from_command(bearer_command)
     settings = load(config)
     stdin = sys.stdin.buffer if "-" in sources else None
@@ -138,126 +147,18 @@ def replay_command(
         password=password,
         ca_file=ca_file,
         insecure=insecure,
-        method="POST" if method_name == "POST" else "GET",
-        id_in="path" if id_in == "path" else "query",
+        method="POST" if method is ReplayMethod.POST else "GET",
+        id_in="path" if id_in is IdIn.path else "query",
     )
     if insecure:
-        console.warning(
-            "--insecure: the server certificate is not verified; Tradecloud always verifies it"
-        )
+        replay_output.warn_insecure()
     load_mode = count is not None
     if load_mode and not json_output:
-        report = _run_with_progress(loaded, target, options, count or 0)
+        with replay_output.progress(count or 0) as advance:
+            report = run(replay(loaded, target, options, advance))
     else:
-        on_result = None if json_output else _printer(show_response)
-        report = run(replay(loaded, target, options, on_result))
-    if json_output:
-        console.print_json(report.to_json(with_bodies=show_response))
-    elif load_mode or len(report.results) > 1:
-        render_summary(report)
+        print_result = None if json_output else replay_output.printer(show_response)
+        report = run(replay(loaded, target, options, print_result))
+    replay_output.render(report, json_output, show_response, summary=load_mode)
     if not report.all_delivered:
         raise typer.Exit(EXIT_CHECK_FAILED)
-
-
-def _run_with_progress(
-    loaded: list[Source], target: Target, options: ReplayOptions, total: int
-) -> ReplayReport:
-    from tcwebhook.cli.common import progress_bar, run
-    from tcwebhook.replay import replay
-
-    with progress_bar() as progress:
-        task = progress.add_task("sending", total=total)
-
-        def advance(result: SendResult) -> None:
-            progress.advance(task)
-            if not result.delivered:
-                progress.update(task, description="[yellow]sending (some not delivered)")
-
-        return run(replay(loaded, target, options, advance))
-
-
-# ------------------------------------------------------------------------------------------
-# Rendering
-
-_STYLE = {
-    "delivered": "green",
-    "dropped": "red",
-    "retried": "yellow",
-    "undocumented": "red",
-    "no-answer": "red",
-}
-
-
-def _printer(show_response: bool) -> Callable[[SendResult], None]:
-    def print_result(result: SendResult) -> None:
-        render_result(result, show_response)
-
-    return print_result
-
-
-def render_result(result: SendResult, show_response: bool) -> None:
-    """One line per event: status, time, what Tradecloud would do; then advice if needed."""
-    from rich.text import Text
-
-    from tcwebhook import console
-    from tcwebhook.replay import TRADECLOUD_REACTION
-
-    style = _STYLE[result.verdict]
-    status = str(result.status) if result.status is not None else "---"
-    latency = f"{result.latency_ms:.0f} ms" if result.latency_ms is not None else result.error
-    line = Text.assemble(
-        (f"{status:>3}", f"bold {style}"),
-        f"  {latency:>7}  ",
-        (result.source, "bold"),
-        f" ({result.event_name})" if result.event_name else "",
-        f"  {result.method} {_path(result.url)}  ",
-        (TRADECLOUD_REACTION[result.verdict], style),
-    )
-    if result.attempts > 1:
-        line.append(f" (after {result.attempts} attempts)")
-    console.stdout().print(line)
-    if result.status == 500:
-        console.warning(
-            "Tradecloud never retries a 500, so this event would be lost; answer 503 for "
-            "transient failures so that Tradecloud retries"
-        )
-    elif result.verdict == "no-answer" and result.error:
-        console.warning(f"no answer: {result.error}")
-    if show_response and result.response_body:
-        console.stdout().print(Text(result.response_body.rstrip(), style="dim"))
-
-
-def _path(url: str) -> str:
-    from yarl import URL
-
-    return URL(url).raw_path_qs
-
-
-def render_summary(report: ReplayReport) -> None:
-    from rich.table import Table
-
-    from tcwebhook import console
-
-    def ms(value: float | None) -> str:
-        return "-" if value is None else f"{value:.1f} ms"
-
-    table = Table(show_header=False, box=None, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column()
-    delivered = sum(result.delivered for result in report.results)
-    table.add_row("sent", str(len(report.results)))
-    table.add_row("delivered", f"{delivered} of {len(report.results)}")
-    table.add_row(
-        "answers",
-        ", ".join(
-            f"{'HTTP ' if status.isdigit() else ''}{status}: {n}"
-            for status, n in report.status_counts.items()
-        ),
-    )
-    table.add_row("duration", f"{report.wall_seconds:.2f} s")
-    table.add_row("throughput", f"{report.throughput:.1f} events/s")
-    table.add_row(
-        "latency",
-        "p50 {}  p95 {}  p99 {}".format(*(ms(report.latency_percentile(p)) for p in (50, 95, 99))),
-    )
-    console.stdout().print(table)

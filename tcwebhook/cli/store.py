@@ -25,9 +25,8 @@ def copy(
 
     Events keep their ids; run it again to copy only what is missing (idempotent).
     """
-    from tcwebhook import console
-    from tcwebhook.cli.common import progress_bar
-    from tcwebhook.store import display_url, open_store
+    from tcwebhook.cli import store_output
+    from tcwebhook.store import open_store
     from tcwebhook.store.copy import copy_store
 
     src = open_store(source)
@@ -37,20 +36,10 @@ def copy(
             if json:
                 report = copy_store(src, dst)
             else:
-                with progress_bar() as progress:
-                    task = progress.add_task("copying events", total=src.count())
-                    report = copy_store(src, dst, lambda n: progress.advance(task, n))
+                with store_output.copy_progress(src.count()) as advance:
+                    report = copy_store(src, dst, advance)
         finally:
             dst.close()
     finally:
         src.close()
-    if json:
-        console.print_json(
-            {"total": report.total, "copied": report.copied, "skipped": report.skipped}
-        )
-        return
-    console.stdout().print(
-        f"{report.copied} event(s) copied, {report.skipped} already there, "
-        f"into {display_url(destination)}",
-        markup=False,
-    )
+    store_output.render_copy(report, destination, json)

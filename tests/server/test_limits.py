@@ -9,7 +9,7 @@ import time
 import orjson
 import pytest
 
-from tcwebhook.cli.serve import _text_line
+from tcwebhook.cli.serve_output import text_line
 from tcwebhook.config import ServerLimits
 from tcwebhook.server.app import RequestLog
 from tests.conftest import FIXTURES
@@ -107,11 +107,11 @@ def test_request_log_escapes_control_characters_and_cuts_long_values(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     forged = "OrderIssuedByBuyer\x1b[2J\n12:00:00.000  200  order  Forged"
-    _text_line(
+    text_line(
         RequestLog("2026-01-01T12:00:00.000Z", "POST", "/tradecloud/order", 200, 1.0,
                    "order", forged, "N" * 100_000, "id", 1, 7)
     )  # fmt: skip
-    _text_line(RequestLog("2026-01-01T12:00:00.000Z", "POST", "/x\x1b]0;t\x07", 400, 1.0))
+    text_line(RequestLog("2026-01-01T12:00:00.000Z", "POST", "/x\x1b]0;t\x07", 400, 1.0))
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2
     assert "\x1b" not in lines[0] and "\\x1b[2J\\x0a12:00" in lines[0]

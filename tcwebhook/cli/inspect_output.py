@@ -1,0 +1,12 @@
+"""What ``tcwebhook inspect`` prints: where the page is and which store it reads."""
+
+from __future__ import annotations
+
+
+def print_banner(url: str, store_url: str) -> None:
+    from tcwebhook import console
+
+    out = console.stderr()
+    out.print(f"[bold green]tcwebhook inspector[/] on {url}", highlight=False)
+    out.print(f"  events read from: {store_url}", markup=False, highlight=False)
+    out.print("Stop with Ctrl-C.", style="dim")
