@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from tcwebhook.errors import UsageError
-from tcwebhook.store import SqliteStore
+from tcwebhook.store import Store
 
 
 def requeue_deliveries(
-    store: SqliteStore, event_id: int | None, sink: str | None, dead_only: bool
+    store: Store, event_id: int | None, sink: str | None, dead_only: bool
 ) -> int:
     """How many deliveries were made due again; an unknown event or sink is one clear error
     rather than "0 re-queued"."""
