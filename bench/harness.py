@@ -96,13 +96,13 @@ class Environment:
         self.body_sizes: dict[str, int] = json.loads(output)
         self.python_env = dict(os.environ, PYTHONPATH=str(ROOT))
         self.counter = 0
-        self.postgres: Any = None  # tests.pg.PostgresServer, started for the first PG cell
+        self.postgres: Any = None  # tests.helpers.pg.PostgresServer, started for the first PG cell
 
     def postgres_url(self) -> str:
         """A fresh schema on a throwaway local PostgreSQL (fsync on, like production)."""
         if self.postgres is None:
             sys.path.insert(0, str(ROOT))
-            from tests.pg import start_server
+            from tests.helpers.pg import start_server
 
             self.postgres = start_server()
         return str(self.postgres.new_schema())
@@ -501,7 +501,7 @@ def _postgres_available() -> bool:
     try:
         import psycopg  # noqa: F401
 
-        from tests.pg import find_bindir
+        from tests.helpers.pg import find_bindir
 
         find_bindir()
     except Exception:

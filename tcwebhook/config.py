@@ -249,19 +249,6 @@ class StoreSettings:
 
 
 @dataclass(frozen=True)
-class TradecloudSettings:
-    environment: Literal["acceptance", "production"] = "acceptance"
-    base_url: str | None = field(default=None, metadata=web_url("https", "http"))
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    ca_file: Path | None = None
-
-    @property
-    def api_base_url(self) -> str:
-        return (self.base_url or API_BASE_URLS[self.environment]).rstrip("/")
-
-
-@dataclass(frozen=True)
 class RetrySettings:
     max_attempts: int = field(default=25, metadata=bounds(1))
     # seconds; back-off doubles from base_delay up to max_delay
@@ -271,6 +258,24 @@ class RetrySettings:
     def __post_init__(self) -> None:
         if self.max_delay < self.base_delay:
             raise ConfigError("retry needs base_delay <= max_delay")
+
+
+@dataclass(frozen=True)
+class TradecloudSettings:
+    environment: Literal["acceptance", "production"] = "acceptance"
+    base_url: str | None = field(default=None, metadata=web_url("https", "http"))
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ca_file: Path | None = None
+    # Back-off of the fetch-through job of GET webhooks: an API outage is retried longer than
+    # a sink's default, but sooner between tries (the API is usually back within minutes).
+    fetch_retry: RetrySettings = field(
+        default_factory=lambda: RetrySettings(max_attempts=40, max_delay=900.0)
+    )
+
+    @property
+    def api_base_url(self) -> str:
+        return (self.base_url or API_BASE_URLS[self.environment]).rstrip("/")
 
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")

@@ -1,18 +1,19 @@
-"""Shared fixtures: a throwaway trustme CA, server and client TLS contexts, hermetic data dirs."""
+"""Shared fixtures: a throwaway trustme CA, server and client TLS contexts, hermetic data dirs,
+PostgreSQL, and the fake Tradecloud API with the CLI pointed at it."""
 
 from __future__ import annotations
 
 import ssl
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trustme
 
-from tests.pg import PostgresServer, PostgresUnavailable, start_server
-
-FIXTURES = Path(__file__).parent / "fixtures"
+from tests.helpers.cli import CliRunner, Result, run_cli
+from tests.helpers.fake_tradecloud import PASSWORD, USERNAME, FakeTradecloud
+from tests.helpers.pg import PostgresServer, PostgresUnavailable, start_server
 
 
 @pytest.fixture(autouse=True)
@@ -53,19 +54,6 @@ def client_ssl_ctx(tls_ca: trustme.CA) -> ssl.SSLContext:
     return ctx
 
 
-def legacy_client_context(version: ssl.TLSVersion) -> ssl.SSLContext:
-    """A client that offers only ``version`` (old versions need OpenSSL security level 0)."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    context.set_ciphers("ALL:@SECLEVEL=0")
-    with warnings.catch_warnings():  # the old versions are deprecated: that is the point
-        warnings.simplefilter("ignore", DeprecationWarning)
-        context.minimum_version = version
-        context.maximum_version = version
-    return context
-
-
 @pytest.fixture
 def stores() -> Iterator[list]:
     """Stores a test opens, closed after it."""
@@ -104,8 +92,34 @@ def store_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
     yield request.param
 
 
-def backend_url(tmp_path: Path) -> str:
-    """The store URL the current backend uses: $TCWEBHOOK_STORE_URL, else SQLite in tmp_path."""
-    import os
+@pytest.fixture
+def ca_file(tls_ca: trustme.CA, tmp_path: Path) -> Path:
+    path = tmp_path / "fake-ca.pem"
+    tls_ca.cert_pem.write_to_path(str(path))
+    return path
 
-    return os.environ.get("TCWEBHOOK_STORE_URL") or f"sqlite:///{tmp_path}/data/events.db"
+
+@pytest.fixture
+async def fake_api(aiohttp_server: Any, server_ssl_ctx: Any) -> FakeTradecloud:
+    """The fake API with the shared samples, on an ephemeral loopback port, over TLS."""
+    fake = FakeTradecloud.with_samples()
+    server = await aiohttp_server(fake.app(), ssl=server_ssl_ctx)
+    fake.base_url = f"https://127.0.0.1:{server.port}/v2"
+    return fake
+
+
+@pytest.fixture
+def cli(fake_api: FakeTradecloud, ca_file: Path) -> CliRunner:
+    """Run ``tcwebhook`` in a real subprocess against the fake API (the loop keeps serving)."""
+
+    async def run(*args: str, env: dict[str, str] | None = None, api: bool = True) -> Result:
+        environment = {
+            "TRADECLOUD_USERNAME": USERNAME,
+            "TRADECLOUD_PASSWORD": PASSWORD,
+            "COLUMNS": "160",
+            **(env or {}),
+        }
+        flags = ["--base-url", fake_api.base_url, "--ca-file", str(ca_file)] if api else []
+        return await run_cli(*args, *flags, env=environment)
+
+    return run

@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime
 
 from tcwebhook import changes
-from tests.conftest import FIXTURES
+from tests.helpers.paths import FIXTURES
 
 SAMPLES = FIXTURES / "tradecloud"
 EXPECTED = json.loads((SAMPLES / "EXPECTED.json").read_text())["files"]

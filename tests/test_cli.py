@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import orjson
@@ -12,28 +9,9 @@ import pytest
 
 from tcwebhook import __version__
 from tcwebhook.store import open_store
-from tests.conftest import backend_url
-from tests.pg import PostgresServer, free_port
-from tests.test_store import new_event
-
-
-def tcwebhook(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tcwebhook", *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=cwd,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess[str], fragment: str) -> None:
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ") and fragment in lines[0]
-    assert "Traceback" not in result.stderr
+from tests.helpers.cli import assert_one_line_error, tcwebhook
+from tests.helpers.pg import PostgresServer, free_port
+from tests.helpers.store import backend_url, new_event
 
 
 def test_version_and_help() -> None:

@@ -14,7 +14,7 @@ import pytest
 from tcwebhook.cli import main
 from tcwebhook.config import load_settings
 from tcwebhook.store import open_store
-from tests.test_store import new_event
+from tests.helpers.store import new_event
 
 EXAMPLE = Path(__file__).parent.parent / "config.example.yaml"
 BAD_URLS = ["https://[::1", "https://127.0.0.1:99999", "https://127.0.0.1:abc", "https:///x"]

@@ -9,7 +9,7 @@ import pytest
 
 from tcwebhook.errors import PayloadError
 from tcwebhook.events import EventKind, parse_notification, parse_webhook, parse_webhook_object
-from tests.conftest import FIXTURES
+from tests.helpers.paths import FIXTURES
 
 SAMPLES = FIXTURES / "tradecloud"
 EXPECTED = json.loads((SAMPLES / "EXPECTED.json").read_text())["files"]

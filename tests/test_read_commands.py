@@ -13,8 +13,7 @@ import pytest
 from tcwebhook.cli import main
 from tcwebhook.errors import StoreUnavailable
 from tcwebhook.store import open_store
-from tests.conftest import backend_url
-from tests.test_store import new_event
+from tests.helpers.store import backend_url, new_event
 
 ESCAPE_NAME = "Order\x1b[2J\x1b[31mForged\nINFO forged log line"
 DEEP = b'{"eventName": "OrderIssuedByBuyer", "x": ' + b"[" * 600 + b"]" * 600 + b"}"

@@ -56,7 +56,6 @@ class SigningKeys:
         self._refreshing: asyncio.Task[None] | None = None
         self._timer: asyncio.Task[None] | None = None
         self.unknown_kid_refresh_every = UNKNOWN_KID_REFRESH_EVERY
-        self.fetches = 0  # attempts, for tests and logs
 
     @property
     def loaded(self) -> bool:
@@ -108,7 +107,6 @@ class SigningKeys:
             await asyncio.sleep(delay)
 
     async def _fetch(self) -> None:
-        self.fetches += 1
         try:
             context = client_context(self._ca_file, "auth.ca_file")
         except ConfigError as exc:

@@ -25,9 +25,7 @@ class FetchPolicy:
     name: str = FETCH_TARGET
     concurrency: int = 4  # each fetch reads the current object, so order does not matter
     timeout: float = 120.0
-    retry: RetrySettings = field(
-        default_factory=lambda: RetrySettings(max_attempts=40, max_delay=900.0)
-    )
+    retry: RetrySettings = field(default_factory=RetrySettings)
 
 
 class FetchSink:
@@ -36,7 +34,7 @@ class FetchSink:
     def __init__(self, settings: Settings, store: Store) -> None:
         from tcwebhook.tradecloud import TradecloudClient
 
-        self.settings = FetchPolicy()
+        self.settings = FetchPolicy(retry=settings.tradecloud.fetch_retry)
         self.store = store
         # One quick retry inside the client; the worker's back-off handles longer outages.
         self.client = TradecloudClient.from_settings(settings, attempts=2, backoff=0.5)

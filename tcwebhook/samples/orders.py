@@ -196,14 +196,6 @@ def _reschedule(status: str) -> LineEdit:
     return edit
 
 
-def _both(*edits: LineEdit) -> LineEdit:
-    def edit(line: Line) -> None:
-        for each in edits:
-            each(line)
-
-    return edit
-
-
 def _buyer_contact(order: Order) -> None:
     order["buyerOrder"]["contact"] = {"email": "r.verhoeven@kestrel-marine.example"}
 

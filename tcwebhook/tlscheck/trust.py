@@ -31,9 +31,6 @@ class TrustStore:
             for anchor in self._candidates(certificate.subject)
         )
 
-    def has_subject(self, name: x509.Name) -> bool:
-        return bool(self._candidates(name))
-
     def _candidates(self, name: x509.Name) -> list[x509.Certificate]:
         return [anchor for anchor in self.anchors if anchor.subject == name]
 

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from tcwebhook import samples
 from tcwebhook.store import open_store
-from tests.delivery.conftest import make_settings, sink, store_body, with_message_id
+from tests.helpers.outbox import make_settings, sink, store_body, with_message_id
 
 pytestmark = pytest.mark.usefixtures("store_backend")  # every command on both backends
 

@@ -16,7 +16,7 @@ from tcwebhook.config import RetrySettings
 from tcwebhook.delivery.sinks import file_name
 from tcwebhook.delivery.worker import DeliveryWorker
 from tcwebhook.store import Store
-from tests.delivery.conftest import (
+from tests.helpers.outbox import (
     make_settings,
     open_for,
     sink,

@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 
 from tcwebhook.server.tls import DEV_CA_FILE
-from tests.server.test_crash import send_all, start_server
+from tests.helpers.serve import send_all, start_server
 
 
 def free_port() -> int:

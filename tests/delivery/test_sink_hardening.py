@@ -20,7 +20,7 @@ from tcwebhook.config import RetrySettings
 from tcwebhook.delivery.status import outbox_status
 from tcwebhook.delivery.worker import DeliveryWorker
 from tcwebhook.store import NewEvent, SqliteStore, utc_now
-from tests.delivery.conftest import (
+from tests.helpers.outbox import (
     make_settings,
     open_for,
     sink,
@@ -245,7 +245,7 @@ async def test_status_reports_a_sink_that_keeps_failing(tmp_path: Path, stores: 
 
 
 def test_serve_stops_promptly_on_sigterm_with_a_command_under_way(tmp_path: Path) -> None:
-    from tests.server.test_crash import start_server
+    from tests.helpers.serve import start_server
 
     pid_file = tmp_path / "child.pid"
     config, _, _ = slow_command_setup(tmp_path, pid_file)

@@ -5,27 +5,18 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from tests.fake_tradecloud import (
+from tests.helpers.cli import CliRunner, one_error_line
+from tests.helpers.fake_tradecloud import (
     DOCUMENTS_ORDER_ID,
-    FIXTURES,
     ORDER_ID,
     PASSWORD,
     SHIPMENT_ID,
     FakeTradecloud,
 )
-
-CliRunner = Callable[..., Awaitable[Any]]  # the `cli` fixture
-
-
-def one_error_line(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, stderr
-    assert "Traceback" not in stderr
-    return lines[0]
+from tests.helpers.paths import SAMPLES
 
 
 async def test_order_shows_changed_line_and_second_run_reuses_cached_login(
@@ -61,7 +52,7 @@ async def test_order_json_holds_only_selected_lines(cli: CliRunner) -> None:
 async def test_raw_prints_the_api_response_untouched(cli: CliRunner) -> None:
     result = await cli("fetch", "shipment", SHIPMENT_ID, "--raw")
     assert result.code == 0
-    assert result.stdout_bytes == (FIXTURES / "shipment.json").read_bytes()
+    assert result.stdout_bytes == (SAMPLES / "shipment.json").read_bytes()
 
 
 async def test_shipment_since_and_all(cli: CliRunner) -> None:

@@ -6,20 +6,30 @@ import asyncio
 import copy
 import json
 import os
+import time
 from pathlib import Path
 
 import orjson
 import pytest
 
+from tcwebhook.config import RetrySettings
 from tcwebhook.delivery.worker import DeliveryWorker
 from tcwebhook.store import SqliteStore, Store
-from tests.delivery.conftest import make_settings, open_for, store_notification
-from tests.fake_tradecloud import ORDER_ID, PASSWORD, SHIPMENT_ID, USERNAME, FakeTradecloud
+from tests.helpers.fake_tradecloud import ORDER_ID, PASSWORD, SHIPMENT_ID, USERNAME, FakeTradecloud
+from tests.helpers.outbox import make_settings, open_for, store_notification
+
+# A back-off of 0.1 to 0.2 s: long enough to see, short enough not to wait for in real time.
+BACK_OFF = RetrySettings(max_attempts=3, base_delay=0.2, max_delay=0.2)
 
 
 def settings_for(tmp_path: Path, fake: FakeTradecloud, ca_file: Path):  # type: ignore[no-untyped-def]
     return make_settings(
-        tmp_path, base_url=fake.base_url, username=USERNAME, password=PASSWORD, ca_file=ca_file
+        tmp_path,
+        base_url=fake.base_url,
+        username=USERNAME,
+        password=PASSWORD,
+        ca_file=ca_file,
+        fetch_retry=BACK_OFF,
     )
 
 
@@ -57,15 +67,19 @@ async def test_api_outage_is_retried_with_back_off_and_survives_a_restart(
     store = open_for(settings, stores)
     event_id = store_notification(store, settings, "shipment", SHIPMENT_ID)
     fake_api.fail_next["shipment"] = [503, 503]
+    before = time.time()
     await DeliveryWorker(store, settings).drain()
+    after = time.time()
     task = store.get_event(event_id).tasks[0]
     assert (task.state, task.attempts) == ("failed", 1)
+    # The next try waits for the back-off (half to all of base_delay on the first failure).
+    assert before + 0.1 <= task.next_attempt_at <= after + 0.2
     assert "503" in task.last_error or "unavailable" in task.last_error.lower()
     assert store.get_event(event_id).fetched is None
 
     store.close()  # "restart": a new store and worker on the same database
     store = open_for(settings, stores)
-    await asyncio.sleep(1.1)  # the first back-off is at most base_delay (1 s)
+    await asyncio.sleep(max(0.0, task.next_attempt_at - time.time()))  # until it is due
     await DeliveryWorker(store, settings).drain()
     event = store.get_event(event_id)
     assert event.tasks[0].state == "done" and event.tasks[0].attempts == 2
@@ -99,7 +113,7 @@ async def test_get_webhook_to_the_real_serve_ends_with_the_order_attached(
 
     import aiohttp
 
-    from tests.server.test_crash import start_server
+    from tests.helpers.serve import start_server
 
     config = tmp_path / "tcwebhook.yaml"
     config.write_text(

@@ -20,7 +20,7 @@ from tcwebhook.errors import (
     ApiUnavailable,
 )
 from tcwebhook.tradecloud import TokenCache, Tokens, TradecloudClient, jwt_expiry
-from tests.fake_tradecloud import (
+from tests.helpers.fake_tradecloud import (
     DOCUMENTS_ORDER_ID,
     FORBIDDEN_ORDER_ID,
     ORDER_ID,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from pathlib import Path
 
 import pytest
@@ -13,16 +12,9 @@ from tcwebhook.config import InspectorSettings, Settings, TlsFiles
 from tcwebhook.errors import ConfigError
 from tcwebhook.inspector.run import check
 from tcwebhook.store import EventQuery, Store
-
-from .conftest import SAMPLES, TOKEN, sample, store_body
+from tests.helpers.inspector import SAMPLES, TOKEN, csrf_of, sample, store_body
 
 SCRIPT = '<script>document.title="pwned"</script><img src=x onerror="alert(1)">'
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([0-9a-f]+)"', html)
-    assert match, "the page carries an action token"
-    return match.group(1)
 
 
 @pytest.mark.usefixtures("store_backend")  # the inspector reads through the Store interface

@@ -27,8 +27,7 @@ from aiohttp import web
 from tcwebhook.config import Settings, load_settings
 from tcwebhook.replay import ReplayOptions, load_sources, replay, resolve_target
 from tcwebhook.store import SqliteStore, open_store
-
-from .conftest import SAMPLES, sample, store_body
+from tests.helpers.inspector import SAMPLES, sample, store_body
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "inspector"

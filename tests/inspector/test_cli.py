@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from tests.test_cli import assert_one_line_error, tcwebhook
+from tests.helpers.cli import assert_one_line_error, tcwebhook
 
 
 def test_an_exposed_inspector_without_tls_and_login_is_refused() -> None:

@@ -8,13 +8,9 @@ from typing import Any
 
 from tcwebhook.config import TradecloudSettings
 from tcwebhook.inspector import create_app
-from tests.fake_tradecloud import PASSWORD, USERNAME, FakeTradecloud
-from tests.fetch.conftest import ca_file, fake_api
+from tests.helpers.fake_tradecloud import PASSWORD, USERNAME, FakeTradecloud
+from tests.helpers.inspector import csrf_of, sample, store_body
 
-from .conftest import sample, store_body
-from .test_app import csrf_of
-
-__all__ = ["ca_file", "fake_api"]  # fixtures
 STORED = "1c9a7b52-3d84-4e06-b1f7-95a2c4e8d013"
 
 

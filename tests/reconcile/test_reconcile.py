@@ -16,9 +16,9 @@ from tcwebhook.delivery.worker import DeliveryWorker
 from tcwebhook.errors import ConfigError
 from tcwebhook.reconcile import LEASE_NAME, reconcile, reconcile_timer, run_leased
 from tcwebhook.store import Store
-from tests.delivery.conftest import FAST_RETRY, open_for, sink
-from tests.fake_tradecloud import FakeTradecloud
-from tests.reconcile.conftest import (
+from tests.helpers.fake_tradecloud import FakeTradecloud
+from tests.helpers.outbox import FAST_RETRY, open_for, sink
+from tests.helpers.reconcile import (
     T,
     order,
     order_webhook,
@@ -319,7 +319,7 @@ async def test_timer_runs_once_per_interval_among_instances_and_status_shows_it(
 async def test_events_stored_before_change_keys_count_as_known(
     tmp_path: Path, fake_api: FakeTradecloud, ca_file: Path, stores: list
 ) -> None:
-    from tests.delivery.conftest import store_body
+    from tests.helpers.outbox import store_body
 
     settings = settings_for(tmp_path, fake_api, ca_file)
     old, missed = order(1, stamp(1)), order(2, stamp(2))

@@ -10,9 +10,9 @@ from rich.console import Console
 
 from tcwebhook.cli.reconcile_output import render
 from tcwebhook.reconcile import EndpointResult, ReconcileReport, RecoveredChange
-from tests.fake_tradecloud import FakeTradecloud
-from tests.fetch.test_fetch_cli import one_error_line
-from tests.reconcile.conftest import T, order, put, shipment, stamp
+from tests.helpers.cli import one_error_line
+from tests.helpers.fake_tradecloud import FakeTradecloud
+from tests.helpers.reconcile import T, order, put, shipment, stamp
 
 CliRunner = Callable[..., Awaitable[Any]]
 

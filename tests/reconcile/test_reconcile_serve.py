@@ -12,9 +12,9 @@ import orjson
 from tcwebhook.config import load_settings
 from tcwebhook.delivery.status import outbox_status
 from tcwebhook.store import open_store
-from tests.fake_tradecloud import PASSWORD, USERNAME, FakeTradecloud
-from tests.reconcile.conftest import T, order, put, stamp
-from tests.server.test_crash import start_server
+from tests.helpers.fake_tradecloud import PASSWORD, USERNAME, FakeTradecloud
+from tests.helpers.reconcile import T, order, put, stamp
+from tests.helpers.serve import start_server
 
 
 async def test_serve_reconciles_on_its_timer_logs_it_and_status_shows_it(

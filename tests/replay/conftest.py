@@ -2,60 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 import ssl
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import trustme
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from tcwebhook.config import AuthSettings, Settings
-from tcwebhook.replay import Target
 from tcwebhook.server.app import create_app
-from tcwebhook.store import SqliteStore, open_store
-
-TOKEN = "replay-test-token-5b1f0e"
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-AUTHORIZATION = f"Bearer {TOKEN}"
-
-ServerFactory = Callable[..., Awaitable[TestServer]]
-
-
-@pytest.fixture
-def ca_file(tls_ca: trustme.CA, tmp_path: Path) -> Path:
-    path = tmp_path / "test-ca.pem"
-    tls_ca.cert_pem.write_to_path(str(path))
-    return path
-
-
-@dataclass
-class Receiver:
-    """The real ``serve`` app, in-process over TLS, with its store."""
-
-    server: TestServer
-    store: SqliteStore
-    settings: Settings
-    ca_file: Path
-
-    def url(self, path: str) -> str:
-        return str(self.server.make_url(path))
-
-    def target(self, **changes: object) -> Target:
-        paths = self.settings.server.paths
-        values: dict[str, object] = {
-            "order_url": self.url(paths.order),
-            "shipment_url": self.url(paths.shipment),
-            "ca_file": self.ca_file,
-            "authorization": AUTHORIZATION,
-        }
-        values.update(changes)
-        return Target(**values)  # type: ignore[arg-type]
+from tcwebhook.store import open_store
+from tests.helpers.cli import CliRunner, Result, run_cli
+from tests.helpers.replay import TOKEN, Fake, Receiver, ServerFactory
 
 
 @pytest.fixture
@@ -68,19 +26,6 @@ async def receiver(
     server = await aiohttp_server(create_app(settings, store), ssl=server_ssl_ctx)
     yield Receiver(server, store, settings, ca_file)
     store.close()
-
-
-@dataclass
-class Fake:
-    """A fake endpoint answering from a script of status codes; records what it received."""
-
-    server: TestServer
-    statuses: list[int]
-    requests: list[tuple[str, str, dict[str, str], bytes]] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return str(self.server.make_url("/hook"))
 
 
 @pytest.fixture
@@ -108,38 +53,16 @@ def fake_endpoint(
     return start
 
 
-@dataclass(frozen=True)
-class CliResult:
-    code: int
-    stdout: str
-    stderr: str
-
-
 @pytest.fixture
-def cli() -> Callable[..., Awaitable[CliResult]]:
+def cli() -> CliRunner:
     """Run the real ``tcwebhook`` in a subprocess (the test's servers keep serving meanwhile)."""
 
     async def run(
         *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None
-    ) -> CliResult:
-        environment = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
-        # Run the package beside these tests, whatever the environment has installed.
-        environment["PYTHONPATH"] = os.pathsep.join(
-            filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])
+    ) -> Result:
+        return await run_cli(
+            *args, stdin=stdin, env={"COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
         )
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "tcwebhook",
-            *args,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=environment,
-        )
-        out, err = await asyncio.wait_for(process.communicate(stdin), timeout=60)
-        assert process.returncode is not None
-        return CliResult(process.returncode, out.decode(), err.decode())
 
     return run
 

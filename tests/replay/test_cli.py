@@ -17,8 +17,8 @@ from tcwebhook.server.app import create_app
 from tcwebhook.server.run import plan
 from tcwebhook.server.tls import server_context
 from tcwebhook.store import open_store
-
-from .conftest import TOKEN, CliResult, Fake, Receiver
+from tests.helpers.cli import Result as CliResult
+from tests.helpers.replay import TOKEN, Fake, Receiver
 
 Cli = Callable[..., Awaitable[CliResult]]
 FakeFactory = Callable[[list[int]], Awaitable[Fake]]

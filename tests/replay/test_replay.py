@@ -18,8 +18,7 @@ from tcwebhook.replay import (
     classify,
     replay,
 )
-
-from .conftest import AUTHORIZATION, Fake, Receiver
+from tests.helpers.replay import AUTHORIZATION, Fake, Receiver
 
 FakeFactory = Callable[[list[int]], Awaitable[Fake]]
 FAST_RETRY = RetryPolicy(enabled=True, max_attempts=5, initial_delay=0.01, max_delay=0.05)

@@ -3,36 +3,17 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestServer
 
 from tcwebhook.config import AuthSettings, ServerLimits, ServerSettings, Settings
 from tcwebhook.server.app import RequestLog, create_app
 from tcwebhook.store import SqliteStore, open_store
-
-TOKEN = "test-token-0123456789"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-MAX_BODY = 256 * 1024
-
-
-@dataclass
-class Receiver:
-    client: TestClient
-    store: SqliteStore
-    logs: list[RequestLog] = field(default_factory=list)
-
-    async def post(self, path: str, body: bytes, headers: dict[str, str] | None = None) -> Any:
-        merged = {**AUTH, "Content-Type": "application/json", **(headers or {})}
-        return await self.client.post(path, data=body, headers=merged)
-
-
-MakeReceiver = Callable[..., Awaitable[Receiver]]
+from tests.helpers.receiver import MAX_BODY, TOKEN, MakeReceiver, Receiver
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import orjson
 import pytest
 
 from tcwebhook.config import AuthSettings
-from tests.conftest import FIXTURES
-from tests.server.conftest import AUTH, MAX_BODY, MakeReceiver, Receiver
+from tests.helpers.paths import FIXTURES
+from tests.helpers.receiver import AUTH, MAX_BODY, MakeReceiver, Receiver
 
 ORDER = (FIXTURES / "tradecloud" / "order-event.json").read_bytes()
 SHIPMENT = (FIXTURES / "tradecloud" / "shipment-event.json").read_bytes()
@@ -222,7 +222,7 @@ async def test_store_failure_is_503_never_500(make_receiver: MakeReceiver) -> No
 
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1])
 async def test_old_tls_clients_are_refused(receiver: Receiver, version: ssl.TLSVersion) -> None:
-    from tests.conftest import legacy_client_context
+    from tests.helpers.tls import legacy_client_context
 
     context = legacy_client_context(version)
     host, port = receiver.client.server.host, receiver.client.server.port

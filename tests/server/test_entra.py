@@ -15,9 +15,7 @@ from aiohttp.test_utils import TestServer
 
 from tcwebhook.auth.entra import EntraGuard
 from tcwebhook.config import AuthSettings, Paths
-from tests.conftest import FIXTURES
-from tests.server.conftest import AUTH, MakeReceiver, Receiver
-from tests.server.entra_fake import (
+from tests.helpers.fake_entra import (
     AUDIENCE,
     CLIENT_ID,
     TENANT,
@@ -28,6 +26,8 @@ from tests.server.entra_fake import (
     token,
     unsigned_token,
 )
+from tests.helpers.paths import FIXTURES
+from tests.helpers.receiver import AUTH, MakeReceiver, Receiver
 
 ORDER = (FIXTURES / "tradecloud" / "order-event.json").read_bytes()
 KEY = SigningKey("key-1")

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from tcwebhook.config import AuthSettings, ServerSettings, Settings
 from tcwebhook.server.app import create_app
 from tcwebhook.store import open_store
-from tests.conftest import FIXTURES
-from tests.server.conftest import TOKEN
+from tests.helpers.paths import FIXTURES
+from tests.helpers.receiver import TOKEN
 
 SAMPLES = [
     orjson.loads(path.read_bytes())

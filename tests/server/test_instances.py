@@ -21,8 +21,8 @@ import pytest
 
 from tcwebhook.server.tls import DEV_CA_FILE
 from tcwebhook.store import open_store
-from tests.pg import PostgresServer
-from tests.server.test_crash import REPOSITORY, TEMPLATE, start_server
+from tests.helpers.pg import PostgresServer
+from tests.helpers.serve import REPOSITORY, TEMPLATE, start_server
 
 EVENTS = 600  # the 2,000 scaled to this machine; 10 % go to both instances
 ORDERED = 12  # events sent one at a time, alternating instances, to the strict-order sink

@@ -12,8 +12,8 @@ import pytest
 from tcwebhook.cli.serve_output import text_line
 from tcwebhook.config import ServerLimits
 from tcwebhook.server.app import RequestLog
-from tests.conftest import FIXTURES
-from tests.server.conftest import TOKEN, MakeReceiver, Receiver
+from tests.helpers.paths import FIXTURES
+from tests.helpers.receiver import TOKEN, MakeReceiver, Receiver
 
 SAMPLES = sorted((FIXTURES / "tradecloud").glob("*-event.json"))
 

@@ -14,7 +14,7 @@ import zlib
 from pathlib import Path
 
 from tcwebhook.server.tls import DEV_CA_FILE
-from tests.server.test_crash import REPOSITORY, body
+from tests.helpers.serve import REPOSITORY, body
 
 TOKEN = "s3cret-token-that-must-never-be-logged"
 

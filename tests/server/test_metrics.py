@@ -20,9 +20,9 @@ from tcwebhook.errors import ConfigError
 from tcwebhook.metrics import Metrics, create_metrics_app, scrape_registry
 from tcwebhook.server.tls import DEV_CA_FILE
 from tcwebhook.store import open_store
-from tests.conftest import FIXTURES
-from tests.server.conftest import AUTH, MakeReceiver
-from tests.server.test_crash import send_all, start_server
+from tests.helpers.paths import FIXTURES
+from tests.helpers.receiver import AUTH, MakeReceiver
+from tests.helpers.serve import send_all, start_server
 
 ORDER = (FIXTURES / "tradecloud" / "order-event.json").read_bytes()
 

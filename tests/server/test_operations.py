@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from tests.server.test_crash import REPOSITORY, start_server
+from tests.helpers.serve import REPOSITORY, start_server
 
 TOKEN = "first-token-0123456789"
 

@@ -12,9 +12,9 @@ import pytest
 from tcwebhook.config import ProxySettings, ServerSettings, Settings, TlsFiles
 from tcwebhook.errors import ConfigError
 from tcwebhook.server.run import plan
-from tests.conftest import FIXTURES
-from tests.server.conftest import TOKEN, MakeReceiver
-from tests.server.test_crash import start_server
+from tests.helpers.paths import FIXTURES
+from tests.helpers.receiver import TOKEN, MakeReceiver
+from tests.helpers.serve import start_server
 
 ORDER = (FIXTURES / "tradecloud" / "order-event.json").read_bytes()
 PLAIN = TlsFiles(enabled=False)

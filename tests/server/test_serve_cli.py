@@ -11,7 +11,7 @@ import trustme
 
 from tcwebhook.errors import ConfigError
 from tcwebhook.server.run import bind_sockets
-from tests.test_cli import assert_one_line_error, tcwebhook
+from tests.helpers.cli import assert_one_line_error, tcwebhook
 
 
 def write_config(tmp_path: Path, certificate: trustme.LeafCert, host: str, key: Path) -> Path:

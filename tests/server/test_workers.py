@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tcwebhook.server.tls import DEV_CA_FILE
 from tcwebhook.store import open_store
-from tests.server.test_crash import send_all, start_server
+from tests.helpers.serve import send_all, start_server
 
 
 def _children(pid: int) -> list[int]:

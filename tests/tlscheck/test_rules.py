@@ -10,8 +10,7 @@ from tcwebhook.tlscheck import rules
 from tcwebhook.tlscheck.probes import HandshakeResult, HttpResult
 from tcwebhook.tlscheck.report import Status
 from tcwebhook.tlscheck.trust import TrustStore
-
-from .pki import NOW, Pki, make_leaf
+from tests.helpers.pki import NOW, Pki, make_leaf
 
 ACCEPTED = HandshakeResult(connected=True, accepted=True, cipher="ECDHE-RSA-AES128-GCM-SHA256")
 REFUSED = HandshakeResult(connected=True, accepted=False, error="protocol version")

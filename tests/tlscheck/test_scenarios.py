@@ -7,8 +7,7 @@ import datetime as dt
 import ssl
 
 from tcwebhook.tlscheck import Credentials, Status, Verdict, check_tls
-
-from .pki import NOW, make_ca, make_leaf, sign_with_sha1
+from tests.helpers.pki import NOW, make_ca, make_leaf, sign_with_sha1
 
 TLS1 = ssl.TLSVersion.TLSv1
 TLS1_1 = ssl.TLSVersion.TLSv1_1

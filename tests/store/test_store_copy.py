@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from tcwebhook.store import Outcome, open_store
-from tests.pg import PostgresServer
-from tests.test_store import new_event
+from tests.helpers.pg import PostgresServer
+from tests.helpers.store import new_event
 
 
 def copy(source: str, destination: str) -> dict:

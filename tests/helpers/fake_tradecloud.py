@@ -12,7 +12,7 @@ can be queued per route (``fail_next["order"] = [503]``; ``(429, 1.0)`` adds ``R
 
 Run it on its own::
 
-    python -m tests.fake_tradecloud --port 8444 --ca-out fake-ca.pem
+    python -m tests.helpers.fake_tradecloud --port 8444 --ca-out fake-ca.pem
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from typing import Any
 
 from aiohttp import web
 
-FIXTURES = Path(__file__).parent / "fixtures" / "tradecloud"
+from tests.helpers.paths import SAMPLES
+
 USERNAME = "integration@blueharbour.example"
 PASSWORD = "correct horse battery staple"
 PRESIGNED_LIFETIME = 60.0
@@ -94,9 +95,9 @@ class FakeTradecloud:
     def with_samples(cls, **options: Any) -> FakeTradecloud:
         """Serves the shared order.json and shipment.json, and an order with documents."""
         fake = cls(**options)
-        order = json.loads((FIXTURES / "order.json").read_text(encoding="utf-8"))
-        fake.orders[ORDER_ID] = (FIXTURES / "order.json").read_bytes()
-        fake.shipments[SHIPMENT_ID] = (FIXTURES / "shipment.json").read_bytes()
+        order = json.loads((SAMPLES / "order.json").read_text(encoding="utf-8"))
+        fake.orders[ORDER_ID] = (SAMPLES / "order.json").read_bytes()
+        fake.shipments[SHIPMENT_ID] = (SAMPLES / "shipment.json").read_bytes()
         fake.forbidden.add(FORBIDDEN_ORDER_ID)
         fake.documents["1c9a7b52-3d84-4e06-b1f7-95a2c4e8d013"] = (
             "order-confirmation-SO-88121.pdf",

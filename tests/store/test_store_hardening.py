@@ -15,8 +15,7 @@ import pytest
 from tcwebhook.errors import NotFound, StoreUnavailable
 from tcwebhook.store import SqliteStore, open_store
 from tcwebhook.store.migrations import MIGRATIONS
-from tests.conftest import backend_url
-from tests.test_store import new_event
+from tests.helpers.store import backend_url, new_event
 
 
 def mode(path: Path) -> int:

@@ -1,4 +1,4 @@
-"""Helpers for outbox tests: settings with sinks, a store, and events stored like serve does."""
+"""For outbox tests: settings with sinks, a store, and events stored like serve does."""
 
 from __future__ import annotations
 

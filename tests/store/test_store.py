@@ -18,28 +18,10 @@ from pathlib import Path
 import pytest
 
 from tcwebhook.errors import NotFound, StoreUnavailable
-from tcwebhook.store import AppendResult, NewEvent, Outcome, SqliteStore, Store, open_store, utc_now
+from tcwebhook.store import AppendResult, Outcome, SqliteStore, Store, open_store
 from tcwebhook.store.migrations import MIGRATIONS
-from tests.conftest import backend_url
-from tests.pg import PostgresServer
-
-
-def new_event(n: int, dedup: str | None = None, tasks: tuple[str, ...] = ()) -> NewEvent:
-    return NewEvent(
-        received_at=utc_now(),
-        kind="order",
-        event_name="OrderIssuedByBuyer",
-        message_id=f"m-{n}",
-        dedup_key=dedup if dedup is not None else f"m:m-{n}",
-        resource_id=f"order-{n}",
-        number=f"PO{n}",
-        changed_lines=("0001",),
-        method="POST",
-        path="/tradecloud/order",
-        headers={"Content-Type": "application/json"},
-        body=b'{"eventName": "OrderIssuedByBuyer"}',
-        tasks=tasks,
-    )
+from tests.helpers.pg import PostgresServer
+from tests.helpers.store import backend_url, new_event
 
 
 @pytest.fixture
