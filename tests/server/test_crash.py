@@ -16,7 +16,7 @@ from pathlib import Path
 import aiohttp
 import orjson
 
-from tcwebhook.server.tls import DEV_CA_FILE
+from tcwebhook.datadir import DEV_CA_FILE
 from tcwebhook.store import open_store
 from tests.conftest import FIXTURES
 

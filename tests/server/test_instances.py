@@ -19,7 +19,7 @@ import aiohttp
 import orjson
 import pytest
 
-from tcwebhook.server.tls import DEV_CA_FILE
+from tcwebhook.datadir import DEV_CA_FILE
 from tcwebhook.store import open_store
 from tests.pg import PostgresServer
 from tests.server.test_crash import REPOSITORY, TEMPLATE, start_server
