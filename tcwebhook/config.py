@@ -12,6 +12,7 @@ Environment variables follow the dotted key: ``server.port`` is ``TCWEBHOOK_SERV
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
 import os
 import re
@@ -24,7 +25,9 @@ from typing import Any, Literal
 
 import yaml
 
+from tcwebhook.datadir import default_store_url
 from tcwebhook.errors import ConfigError
+from tcwebhook.protocol import EventKind
 from tcwebhook.urls import parse_url
 
 ENV_PREFIX = "TCWEBHOOK_"
@@ -35,17 +38,6 @@ API_BASE_URLS = {
     "acceptance": "https://api.accp.tradecloud1.com/v2",
     "production": "https://api.tradecloud1.com/v2",
 }
-
-EventKind = Literal[
-    "order",
-    "single_delivery_order",
-    "order_documents",
-    "shipment",
-    "order_notification",
-    "shipment_notification",
-    "order_recovered",
-    "shipment_recovered",
-]
 
 
 def bounds(
@@ -422,7 +414,7 @@ class Settings:
 
     @property
     def store_url(self) -> str:
-        return self.store.url or f"sqlite:///{self.data_dir / 'events.db'}"
+        return self.store.url or default_store_url(self.data_dir)
 
 
 def default_data_dir() -> Path:
@@ -791,6 +783,8 @@ def _convert(hint: Any, value: Any, dotted: str, origins: _Origins) -> Any:
         }
     if origin is Literal:
         return _choice(typing.get_args(hint), value, dotted, origins)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return hint(_choice(tuple(member.value for member in hint), value, dotted, origins))
     converter = _SCALARS.get(hint)
     return converter(value, dotted, origins) if converter else value
 

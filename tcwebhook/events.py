@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Literal
 
 import msgspec
@@ -18,44 +17,7 @@ import orjson
 
 from tcwebhook import changes
 from tcwebhook.errors import PayloadError
-
-Resource = Literal["order", "shipment"]
-
-
-class EventKind(StrEnum):
-    ORDER = "order"
-    SINGLE_DELIVERY_ORDER = "single_delivery_order"
-    ORDER_DOCUMENTS = "order_documents"
-    SHIPMENT = "shipment"
-    ORDER_NOTIFICATION = "order_notification"
-    SHIPMENT_NOTIFICATION = "shipment_notification"
-    # Stored by `tcwebhook reconcile` for a change no webhook delivered (the polled object).
-    ORDER_RECOVERED = "order_recovered"
-    SHIPMENT_RECOVERED = "shipment_recovered"
-
-    @property
-    def resource(self) -> Resource:
-        shipment_kinds = (
-            EventKind.SHIPMENT,
-            EventKind.SHIPMENT_NOTIFICATION,
-            EventKind.SHIPMENT_RECOVERED,
-        )
-        return "shipment" if self in shipment_kinds else "order"
-
-    @property
-    def is_notification(self) -> bool:
-        return self in (EventKind.ORDER_NOTIFICATION, EventKind.SHIPMENT_NOTIFICATION)
-
-
-# Payload key → kind. Legacy names (docs/tradecloud.md#ambiguities) map to the current kinds.
-PAYLOAD_KEYS: dict[str, EventKind] = {
-    "orderEvent": EventKind.ORDER,
-    "singleDeliveryOrderEvent": EventKind.SINGLE_DELIVERY_ORDER,
-    "simpleOrderEvent": EventKind.SINGLE_DELIVERY_ORDER,
-    "orderDocumentsEvent": EventKind.ORDER_DOCUMENTS,
-    "shipment": EventKind.SHIPMENT,
-    "shipmentEvent": EventKind.SHIPMENT,
-}
+from tcwebhook.protocol import ORDER_LINE_PAYLOAD_KEYS, PAYLOAD_KEYS, EventKind, Resource
 
 ORDER_EVENT_NAMES: tuple[str, ...] = (
     "OrderIssuedByBuyer", "OrderLinesIssuedByBuyer", "OrderLinesReissuedByBuyer",
@@ -465,7 +427,6 @@ class _OrderBody(msgspec.Struct):
 
 
 _ORDER_DECODER = msgspec.json.Decoder(_OrderBody)
-_ORDER_KEYS = ("orderEvent", "singleDeliveryOrderEvent", "simpleOrderEvent")
 
 
 class _LazyBody(Mapping[str, Any]):
@@ -499,7 +460,7 @@ def _fast_order_event(body: bytes) -> WebhookEvent | None:
     except (UnicodeDecodeError, msgspec.DecodeError):
         return None
     present = [key for key in PAYLOAD_KEYS if getattr(decoded, key) is not msgspec.UNSET]
-    if len(present) != 1 or present[0] not in _ORDER_KEYS:
+    if len(present) != 1 or present[0] not in ORDER_LINE_PAYLOAD_KEYS:
         return None
     payload_key = present[0]
     payload: _OrderPayload = getattr(decoded, payload_key)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from tcwebhook import __version__
+from tcwebhook.datadir import DIR_MODE
 
 if TYPE_CHECKING:
     from tcwebhook.store import Store
@@ -41,7 +42,7 @@ def active() -> Metrics | None:
 def use_multiprocess(directory: Path) -> None:
     """Count in files under ``directory`` shared by forked workers; call before ``Metrics()``."""
     shutil.rmtree(directory, ignore_errors=True)  # counts of an earlier run are not ours
-    directory.mkdir(parents=True, mode=0o700)
+    directory.mkdir(parents=True, mode=DIR_MODE)
     os.environ[MULTIPROCESS_ENV] = str(directory)
     from prometheus_client import values
 

@@ -39,7 +39,8 @@ from tcwebhook.errors import (
     ConfigError,
     TcwebhookError,
 )
-from tcwebhook.events import PAYLOAD_KEYS, EventKind, Resource, WebhookEvent, change_key
+from tcwebhook.events import WebhookEvent, change_key
+from tcwebhook.protocol import PAYLOAD_KEY_OF_KIND, PAYLOAD_KEYS, EventKind, Resource
 from tcwebhook.store import KnownObject, NewEvent, Store, utc_now
 
 if TYPE_CHECKING:
@@ -69,19 +70,23 @@ class PollSource:
     notification_kind: str  # GET notifications whose fetched object counts as known
 
 
+def _values(*kinds: EventKind) -> tuple[str, ...]:
+    return tuple(kind.value for kind in kinds)  # plain text for every store's driver
+
+
 ORDERS = PollSource(
     "order-search/poll",
     "order",
     EventKind.ORDER_RECOVERED,
-    "orderEvent",
-    ("order", "single_delivery_order", "order_recovered"),
-    "order_notification",
+    PAYLOAD_KEY_OF_KIND[EventKind.ORDER],
+    _values(EventKind.ORDER, EventKind.SINGLE_DELIVERY_ORDER, EventKind.ORDER_RECOVERED),
+    EventKind.ORDER_NOTIFICATION.value,
 )
 SINGLE_DELIVERY_ORDERS = PollSource(
     "order-search/poll/single-delivery",
     "order",
     EventKind.ORDER_RECOVERED,
-    "singleDeliveryOrderEvent",
+    PAYLOAD_KEY_OF_KIND[EventKind.SINGLE_DELIVERY_ORDER],
     ORDERS.change_kinds,
     ORDERS.notification_kind,
 )
@@ -89,9 +94,9 @@ SHIPMENTS = PollSource(
     "shipment/poll",
     "shipment",
     EventKind.SHIPMENT_RECOVERED,
-    "shipment",
-    ("shipment", "shipment_recovered"),
-    "shipment_notification",
+    PAYLOAD_KEY_OF_KIND[EventKind.SHIPMENT],
+    _values(EventKind.SHIPMENT, EventKind.SHIPMENT_RECOVERED),
+    EventKind.SHIPMENT_NOTIFICATION.value,
 )
 
 

@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 import orjson
 
+from tcwebhook import protocol
 from tcwebhook.errors import ReplaySourceError, ReplayTargetError, TcwebhookError
+from tcwebhook.protocol import ORDER_PAYLOAD_KEYS, SHIPMENT_PAYLOAD_KEYS, Resource, Verdict
 
 if TYPE_CHECKING:
     import aiohttp
@@ -31,11 +33,6 @@ if TYPE_CHECKING:
 
 Method = Literal["POST", "GET"]
 IdIn = Literal["path", "query"]
-Resource = Literal["order", "shipment"]
-Verdict = Literal["delivered", "dropped", "retried", "undocumented", "no-answer"]
-
-ORDER_KEYS = ("orderEvent", "singleDeliveryOrderEvent", "simpleOrderEvent", "orderDocumentsEvent")
-SHIPMENT_KEYS = ("shipment", "shipmentEvent")
 USER_AGENT = "tcwebhook-replay"
 _MAX_KEPT_BODY = 64 * 1024
 
@@ -184,7 +181,7 @@ def refresh_message_id(body: dict[str, Any]) -> str:
     if not isinstance(meta, dict):
         meta = body["meta"] = {}
     meta["messageId"] = message_id
-    for key in ORDER_KEYS + SHIPMENT_KEYS:
+    for key in ORDER_PAYLOAD_KEYS + SHIPMENT_PAYLOAD_KEYS:
         payload = body.get(key)
         if isinstance(payload, dict) and isinstance(payload.get("meta"), dict):
             payload["meta"]["messageId"] = message_id
@@ -199,10 +196,10 @@ def message_id_of(body: dict[str, Any]) -> str | None:
 
 def resource_of(body: dict[str, Any]) -> tuple[Resource, str | None]:
     """Order or shipment, and the payload key (None for a full API object)."""
-    for key in ORDER_KEYS:
+    for key in ORDER_PAYLOAD_KEYS:
         if key in body:
             return "order", key
-    for key in SHIPMENT_KEYS:
+    for key in SHIPMENT_PAYLOAD_KEYS:
         if key in body:
             return "shipment", key
     if "buyerOrder" in body or "supplierOrder" in body:
@@ -261,8 +258,6 @@ def resolve_target(
     id_in: IdIn = "path",
 ) -> Target:
     """The target from flags, else from the configuration's local server (dev CA and token)."""
-    import base64
-
     if token and (user or password):
         raise ReplaySourceError("give either --token or --user/--password, not both")
     if bool(user) != bool(password):
@@ -270,10 +265,9 @@ def resolve_target(
     _check_credential_text(token=token, user=user, password=password)
     authorization = None
     if token:
-        authorization = token if token.lower().startswith("bearer ") else f"Bearer {token}"
+        authorization = protocol.bearer_header(protocol.without_bearer(token))
     elif user and password:
-        pair = base64.b64encode(f"{user}:{password}".encode()).decode()
-        authorization = f"Basic {pair}"
+        authorization = protocol.basic_header(user, password)
     if url is not None:
         from tcwebhook.urls import parse_url
 
@@ -286,7 +280,7 @@ def resolve_target(
         if authorization is None:
             authorization = _configured_authorization(settings)
         return Target(url, url, ca_file, authorization, insecure, method, id_in)
-    from tcwebhook.server.local import local_target
+    from tcwebhook.local import local_target
 
     local = local_target(settings)
     if ca_file is None and local.ca_file is not None and not local.ca_file.exists():
@@ -350,18 +344,15 @@ def bearer_from_command(command: str) -> str:
         raise ReplaySourceError(
             f"--bearer-from-command: {argv[0]} printed no token (one line, no spaces, expected)"
         )
-    return token.removeprefix("Bearer ").removeprefix("bearer ")
+    return protocol.without_bearer(token)
 
 
 def _configured_authorization(settings: Settings) -> str | None:
-    import base64
+    if settings.auth.type == "entra":
+        return None
+    from tcwebhook.local import authorization_header
 
-    auth = settings.auth
-    if auth.type == "bearer" and auth.token:
-        return f"Bearer {auth.token}"
-    if auth.type == "basic" and auth.username and auth.password:
-        return "Basic " + base64.b64encode(f"{auth.username}:{auth.password}".encode()).decode()
-    return None
+    return authorization_header(settings.auth)
 
 
 def request_url(target: Target, resource: Resource, resource_id: str | None) -> str:
@@ -444,20 +435,8 @@ TRADECLOUD_REACTION: dict[Verdict, str] = {
 }
 
 
-def classify(status: int | None) -> Verdict:
-    """What Tradecloud does with an answer (rule since 2025-07).
-
-    See docs/tradecloud.md#status-codes-and-retries.
-    """
-    if status is None:
-        return "no-answer"
-    if 200 <= status < 300:
-        return "delivered"
-    if 400 <= status < 500 or status == 500:
-        return "dropped"
-    if status > 500:
-        return "retried"
-    return "undocumented"
+# What Tradecloud does with an answer (docs/tradecloud.md#status-codes-and-retries).
+classify = protocol.verdict
 
 
 @dataclass(frozen=True)
@@ -541,7 +520,7 @@ class RetryPolicy:
     def should_retry(self, status: int | None, attempt: int) -> bool:
         if not self.enabled or attempt >= self.max_attempts:
             return False
-        return status is None or status > 500  # never 4xx, never 500
+        return protocol.is_retried(status)  # never 4xx, never 500
 
 
 @dataclass(frozen=True)

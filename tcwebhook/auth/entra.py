@@ -15,6 +15,7 @@ import jwt
 from tcwebhook.auth import Principal, Refusal, Verdict
 from tcwebhook.auth.keys import KeysUnavailable, SigningKeys
 from tcwebhook.config import AuthSettings
+from tcwebhook.protocol import bearer_token
 
 LEEWAY_SECONDS = 120  # clock skew between Entra and this host
 RETRY_AFTER_SECONDS = 30
@@ -75,7 +76,7 @@ class EntraGuard:
         await self.keys.stop()
 
     def check(self, header: str | None) -> Verdict | None:
-        token = _bearer_token(header)
+        token = bearer_token(header)
         if token is None:
             return _MISSING
         try:
@@ -103,7 +104,7 @@ class EntraGuard:
         except KeysUnavailable:
             # A 401 would make Tradecloud drop the event; a 503 makes it come back.
             return _UNAVAILABLE
-        token = _bearer_token(header)
+        token = bearer_token(header)
         assert token is not None
         key = self.keys.get(jwt.get_unverified_header(token).get("kid"))
         if key is None:
@@ -134,11 +135,3 @@ class EntraGuard:
         if self._roles and not (isinstance(roles, list) and self._roles.intersection(roles)):
             return _invalid("role", "the token lacks the required role")
         return Principal("entra", str(client))
-
-
-def _bearer_token(header: str | None) -> str | None:
-    if not header:
-        return None
-    scheme, _, token = header.strip().partition(" ")
-    token = token.strip()
-    return token if scheme.lower() == "bearer" and token else None

@@ -87,7 +87,7 @@ def print_stopping(json_lines: bool) -> None:
 
 def _curl_line(serve_plan: ServePlan, url: str) -> str:
     """A ready-to-paste curl command that never contains the secret itself."""
-    from tcwebhook.server.local import curl_authorization
+    from tcwebhook.local import curl_authorization
 
     header = curl_authorization(serve_plan.settings)
     cacert = f"--cacert {serve_plan.dev_ca} " if serve_plan.dev_ca else ""

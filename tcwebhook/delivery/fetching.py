@@ -12,7 +12,7 @@ from tcwebhook import changes
 from tcwebhook.config import RetrySettings, Settings
 from tcwebhook.delivery.sinks import DeliveryFailed
 from tcwebhook.errors import TcwebhookError
-from tcwebhook.events import Resource
+from tcwebhook.protocol import EventKind
 from tcwebhook.store import Store, StoredEvent
 
 FETCH_TARGET = "@fetch"
@@ -40,7 +40,7 @@ class FetchSink:
         self.client = TradecloudClient.from_settings(settings, attempts=2, backoff=0.5)
 
     async def deliver(self, event: StoredEvent) -> str | None:
-        kind: Resource = "order" if event.kind == "order_notification" else "shipment"
+        kind = EventKind(event.kind).resource
         assert event.resource_id is not None
         try:
             fetched = await self.client.fetch(kind, event.resource_id)

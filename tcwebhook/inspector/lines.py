@@ -15,7 +15,7 @@ from typing import Any, Literal
 import orjson
 
 from tcwebhook.changes import find_documents, order_line_key, shipment_lines
-from tcwebhook.events import PAYLOAD_KEYS
+from tcwebhook.protocol import PAYLOAD_KEYS
 from tcwebhook.store import StoredEvent
 
 ORDER_COLUMNS = ("item", "quantities", "dates", "price", "status")

@@ -13,7 +13,7 @@ from aiohttp import web
 from tcwebhook.config import Settings
 from tcwebhook.errors import ConfigError
 from tcwebhook.inspector.app import create_app
-from tcwebhook.server.local import is_loopback
+from tcwebhook.local import is_loopback
 from tcwebhook.server.run import _bound_port
 from tcwebhook.server.tls import CertificateFiles, server_context
 from tcwebhook.store import Store, open_store

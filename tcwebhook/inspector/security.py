@@ -15,8 +15,8 @@ from aiohttp.typedefs import Middleware
 
 from tcwebhook.config import AuthSettings, InspectorSettings
 from tcwebhook.errors import StoreUnavailable
+from tcwebhook.local import is_loopback
 from tcwebhook.server.auth import Authenticator
-from tcwebhook.server.local import is_loopback
 
 SESSION_COOKIE = "tcwebhook_inspector"
 # A page for one person: more requests at once than this are a runaway script, not a browser.

@@ -7,8 +7,9 @@ import shlex
 from aiohttp import web
 
 from tcwebhook.config import Settings
-from tcwebhook.server.local import curl_authorization, local_target
-from tcwebhook.server.tls import DEV_CA_FILE
+from tcwebhook.datadir import DEV_CA_FILE
+from tcwebhook.local import curl_authorization, local_target
+from tcwebhook.protocol import WEBHOOK_KINDS
 from tcwebhook.store import StoredEvent
 
 
@@ -16,10 +17,9 @@ def receiver_urls(settings: Settings) -> dict[str, str]:
     """The local receiver's URL for each event kind."""
     target = local_target(settings)
     return {
-        kind: target.shipment_url if "shipment" in kind else target.order_url
-        for kind in ("order", "single_delivery_order", "order_documents", "shipment",
-                     "order_notification", "shipment_notification")
-    }  # fmt: skip
+        kind.value: target.shipment_url if kind.resource == "shipment" else target.order_url
+        for kind in WEBHOOK_KINDS
+    }
 
 
 def curl_command(settings: Settings, event: StoredEvent, request: web.Request) -> str:

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import orjson
 
+from tcwebhook import protocol
 from tcwebhook.errors import UnknownSample
 
 # Webhook samples use the event kinds of `tcwebhook events`; the full API objects have their own.
@@ -38,10 +39,7 @@ Kind = Literal[
 ]
 
 PAYLOAD_KEY_OF_KIND: dict[str, str | None] = {
-    "order": "orderEvent",
-    "single_delivery_order": "singleDeliveryOrderEvent",
-    "order_documents": "orderDocumentsEvent",
-    "shipment": "shipment",
+    **{kind.value: key for kind, key in protocol.PAYLOAD_KEY_OF_KIND.items()},
     "order_object": None,
     "shipment_object": None,
 }

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 import secrets
 from pathlib import Path
 
+from tcwebhook import protocol
 from tcwebhook.config import AuthSettings
-from tcwebhook.server.tls import writable, write_private
-
-DEV_TOKEN_FILE = "token"
+from tcwebhook.datadir import DEV_TOKEN_FILE, writable, write_private
 
 
 class Authenticator:
@@ -32,27 +29,15 @@ class Authenticator:
     def check(self, header: str | None) -> bool:
         if not header or not self._expected:
             return False
-        scheme, _, credentials = header.strip().partition(" ")
-        if scheme.lower() != self.scheme.lower():
+        parsed = protocol.parse_authorization(header)
+        if parsed is None or parsed.scheme != self.scheme.lower():
             return False
-        # Raw bytes that are not UTF-8 arrive as surrogates: they must compare unequal, not raise.
-        given = credentials.strip().encode("utf-8", "surrogateescape")
         if self.scheme == "Basic":
-            try:
-                given = base64.b64decode(given, validate=True)
-            except (binascii.Error, ValueError):
-                return False
+            pair = protocol.basic_pair(parsed.credentials)
+            return pair is not None and hmac.compare_digest(pair, self._expected)
+        # Raw bytes that are not UTF-8 arrive as surrogates: they must compare unequal, not raise.
+        given = parsed.credentials.encode("utf-8", "surrogateescape")
         return hmac.compare_digest(given, self._expected)
-
-
-def authorization_header(settings: AuthSettings) -> str | None:
-    """The header value a client must send, for local tools (replay, the printed curl line)."""
-    if settings.type == "bearer":
-        return f"Bearer {settings.token}" if settings.token else None
-    if settings.username and settings.password:
-        pair = f"{settings.username}:{settings.password}".encode()
-        return "Basic " + base64.b64encode(pair).decode()
-    return None
 
 
 def dev_token(data_dir: Path) -> str:

@@ -19,17 +19,18 @@ from pathlib import Path
 from aiohttp import web
 
 from tcwebhook.config import AuthSettings, Settings
+from tcwebhook.datadir import DEV_TOKEN_FILE, METRICS_DIR
 from tcwebhook.delivery.routing import task_router
 from tcwebhook.delivery.worker import DeliveryListener, DeliveryWorker
 from tcwebhook.errors import ConfigError
+from tcwebhook.local import base_url, is_loopback
 from tcwebhook.metrics import Metrics, counting_deliveries, use_multiprocess, worker_stopped
 from tcwebhook.metrics import start_listener as start_metrics_listener
 from tcwebhook.reconcile import ReportListener, reconcile_timer
 from tcwebhook.server import errorlog, systemd
 from tcwebhook.server.app import RequestLogger, create_app
-from tcwebhook.server.auth import DEV_TOKEN_FILE, dev_token
+from tcwebhook.server.auth import dev_token
 from tcwebhook.server.guard import GuardedSite
-from tcwebhook.server.local import base_url, is_loopback
 from tcwebhook.server.proxy import check_plain_http
 from tcwebhook.server.reload import Reloader
 from tcwebhook.server.tls import CertificateFiles, dev_certificates, server_context
@@ -260,7 +261,7 @@ def serve_processes(
     open_store(settings.store_url).close()  # create and migrate once, before the workers race
     metrics = None
     if settings.metrics.listen:
-        use_multiprocess(settings.data_dir / "metrics")  # every worker counts, one scrape sums
+        use_multiprocess(settings.data_dir / METRICS_DIR)  # every worker counts, one scrape sums
         metrics = Metrics().activate()
     if inherited is not None:  # socket activation: every worker accepts on the same socket
         sockets = [inherited, *(inherited.dup() for _ in range(workers - 1))]

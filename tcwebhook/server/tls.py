@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import ssl
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tcwebhook.datadir import DEV_CA_FILE, DEV_CERT_FILE, DEV_KEY_FILE, writable, write_private
 from tcwebhook.errors import ConfigError
 
-DEV_CA_FILE = "dev-ca.pem"
-DEV_CERT_FILE = "dev-server.pem"  # leaf certificate followed by the chain
-DEV_KEY_FILE = "dev-server-key.pem"
 DEV_HOSTNAMES = ("localhost", "127.0.0.1", "::1")
 
 
@@ -70,34 +65,9 @@ def dev_certificates(data_dir: Path) -> CertificateFiles:
     return files
 
 
-@contextmanager
-def writable(data_dir: Path) -> Iterator[None]:
-    """Create ``data_dir`` and turn a failure to write there into one clear line."""
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        yield
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot write to the data directory {data_dir}: {exc.strerror or exc}; "
-            "set data_dir (or --data-dir, $TCWEBHOOK_DATA_DIR) to a writable folder"
-        ) from None
-
-
 def _loads(files: CertificateFiles) -> bool:
     try:
         ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(files.cert, files.key)
     except (ssl.SSLError, OSError):
         return False
     return True
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write a secret file readable by its owner only (mode 0600 from the first byte)."""
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.unlink(missing_ok=True)
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)

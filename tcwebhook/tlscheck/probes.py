@@ -6,7 +6,6 @@ one overall deadline, and Python's ssl releases the GIL during handshakes, so th
 
 from __future__ import annotations
 
-import base64
 import http.client
 import socket
 import ssl
@@ -15,6 +14,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tcwebhook import protocol
 from tcwebhook.errors import TlsCheckError
 from tcwebhook.trust import client_context
 
@@ -82,10 +82,9 @@ class Credentials:
     def header(self) -> str | None:
         """The Authorization header value Tradecloud would send, or None without credentials."""
         if self.token:
-            return f"Bearer {self.token}"
+            return protocol.bearer_header(self.token)
         if self.user is not None:
-            raw = f"{self.user}:{self.password or ''}".encode()
-            return "Basic " + base64.b64encode(raw).decode("ascii")
+            return protocol.basic_header(self.user, self.password or "")
         return None
 
 

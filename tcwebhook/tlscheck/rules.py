@@ -9,6 +9,7 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 
+from tcwebhook import protocol
 from tcwebhook.tlscheck import certs
 from tcwebhook.tlscheck.hostname import certificate_names, matches
 from tcwebhook.tlscheck.probes import HandshakeResult, HttpResult
@@ -455,15 +456,19 @@ def _severity(status: Status) -> int:
 
 
 def tradecloud_reaction(status: int) -> str:
-    """What Tradecloud's sender does with this status (current rule, see the README)."""
-    if 200 <= status < 300:
+    """What Tradecloud's sender does with this status.
+
+    See docs/tradecloud.md#status-codes-and-retries.
+    """
+    verdict = protocol.verdict(status)
+    if verdict == "delivered":
         return "Tradecloud counts the event as delivered"
+    if verdict == "retried":
+        return "Tradecloud retries with back-off"
     if 300 <= status < 400:
         return "a redirect: the event is not delivered"
     if status == 500:
         return "Tradecloud gives up (500 is never retried)"
-    if status > 500:
-        return "Tradecloud retries with back-off"
     return "Tradecloud gives up (4xx is never retried)"
 
 

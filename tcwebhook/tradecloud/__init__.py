@@ -4,6 +4,7 @@
 pacing, retries and error mapping. The names below are the package's public API.
 """
 
+from tcwebhook.datadir import TOKEN_CACHE_NAME
 from tcwebhook.tradecloud.client import (
     PASSWORD_ENV,
     POLL_LIMIT,
@@ -18,7 +19,6 @@ from tcwebhook.tradecloud.client import (
 )
 from tcwebhook.tradecloud.tokens import (
     REFRESH_MARGIN_SECONDS,
-    TOKEN_CACHE_NAME,
     TokenCache,
     TokenManager,
     Tokens,

@@ -19,10 +19,10 @@ from urllib.parse import unquote, urlsplit
 import aiohttp
 from yarl import URL
 
+from tcwebhook.datadir import TOKEN_CACHE_NAME
 from tcwebhook.errors import ApiAccessDenied, ApiError, ApiNotFound, ApiUnavailable
 from tcwebhook.tradecloud.tokens import (
     REFRESH_MARGIN_SECONDS,
-    TOKEN_CACHE_NAME,
     TokenCache,
     TokenManager,
     bearer_headers,

@@ -19,10 +19,10 @@ from typing import Any
 
 from yarl import URL
 
+from tcwebhook import protocol
+from tcwebhook.datadir import DIR_MODE, SECRET_MODE
 from tcwebhook.errors import ApiAccessDenied, ApiCredentialsError, ApiError
 from tcwebhook.tradecloud.transport import Answer, Transport, endpoint_url
-
-TOKEN_CACHE_NAME = "tradecloud-tokens.json"
 
 # Refresh five minutes before the access token's `exp`.
 REFRESH_MARGIN_SECONDS = 300.0
@@ -123,18 +123,18 @@ class TokenCache:
         return data if isinstance(data, dict) else {}
 
     def _write(self, entries: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, SECRET_MODE)
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             json.dump(entries, handle)
-        os.chmod(temporary, 0o600)
+        os.chmod(temporary, SECRET_MODE)
         os.replace(temporary, self.path)
 
 
 def bearer_headers(token: str, body: bytes | None = None) -> dict[str, str]:
     """The headers of a data call with ``token``; a JSON content type when there is a body."""
-    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    headers = {"Authorization": protocol.bearer_header(token), "Accept": "application/json"}
     if body is not None:
         headers["Content-Type"] = "application/json"
     return headers
@@ -249,8 +249,7 @@ class TokenManager:
             raise ApiCredentialsError(
                 "the Tradecloud username must not contain ':'; use the integration user's email"
             )
-        credentials = f"{self.username}:{self._password}".encode()
-        authorization = "Basic " + base64.b64encode(credentials).decode("ascii")
+        authorization = protocol.basic_header(self.username, self._password)
         answer = await self.transport.send(
             "GET",
             endpoint_url(self.base_url, "authentication", "login"),
@@ -301,9 +300,4 @@ def _issued(answer: Answer) -> Tokens | None:
 
 
 def _strip_bearer(value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = value.strip()
-    if value[:7].lower() == "bearer ":
-        value = value[7:].strip()
-    return value or None
+    return None if value is None else protocol.without_bearer(value) or None

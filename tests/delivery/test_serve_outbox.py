@@ -15,7 +15,7 @@ from pathlib import Path
 
 import orjson
 
-from tcwebhook.server.tls import DEV_CA_FILE
+from tcwebhook.datadir import DEV_CA_FILE
 from tests.helpers.serve import send_all, start_server
 
 

@@ -7,7 +7,7 @@ import signal
 import uuid
 from pathlib import Path
 
-from tcwebhook.server.tls import DEV_CA_FILE
+from tcwebhook.datadir import DEV_CA_FILE
 from tcwebhook.store import open_store
 from tests.helpers.serve import send_all, start_server
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import aiohttp
 
-from tcwebhook.server.tls import DEV_CA_FILE
+from tcwebhook.datadir import DEV_CA_FILE
 from tests.helpers.serve import body, server_log, start_server
 
 FILE_LIMIT = 256  # the server's; its connection cap must fit below it

@@ -19,7 +19,7 @@ import aiohttp
 import orjson
 import pytest
 
-from tcwebhook.server.tls import DEV_CA_FILE
+from tcwebhook.datadir import DEV_CA_FILE
 from tcwebhook.store import open_store
 from tests.helpers.pg import PostgresServer
 from tests.helpers.serve import REPOSITORY, TEMPLATE, start_server

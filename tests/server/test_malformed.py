@@ -13,7 +13,7 @@ import time
 import zlib
 from pathlib import Path
 
-from tcwebhook.server.tls import DEV_CA_FILE
+from tcwebhook.datadir import DEV_CA_FILE
 from tests.helpers.serve import REPOSITORY, body
 
 TOKEN = "s3cret-token-that-must-never-be-logged"

@@ -16,9 +16,9 @@ import pytest
 from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
+from tcwebhook.datadir import DEV_CA_FILE
 from tcwebhook.errors import ConfigError
 from tcwebhook.metrics import Metrics, create_metrics_app, scrape_registry
-from tcwebhook.server.tls import DEV_CA_FILE
 from tcwebhook.store import open_store
 from tests.helpers.paths import FIXTURES
 from tests.helpers.receiver import AUTH, MakeReceiver

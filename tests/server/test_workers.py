@@ -12,7 +12,7 @@ import time
 import uuid
 from pathlib import Path
 
-from tcwebhook.server.tls import DEV_CA_FILE
+from tcwebhook.datadir import DEV_CA_FILE
 from tcwebhook.store import open_store
 from tests.helpers.serve import send_all, start_server
 

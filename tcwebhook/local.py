@@ -7,9 +7,9 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from tcwebhook.config import Settings
-from tcwebhook.server.auth import DEV_TOKEN_FILE, authorization_header
-from tcwebhook.server.tls import DEV_CA_FILE
+from tcwebhook import protocol
+from tcwebhook.config import AuthSettings, Settings
+from tcwebhook.datadir import DEV_CA_FILE, DEV_TOKEN_FILE
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,15 @@ def base_url(settings: Settings, port: int | None = None) -> str:
     return f"{scheme}://{host}:{port or settings.server.port}"
 
 
+def authorization_header(settings: AuthSettings) -> str | None:
+    """The header value a client must send, for local tools (replay, the printed curl line)."""
+    if settings.type == "bearer":
+        return protocol.bearer_header(settings.token) if settings.token else None
+    if settings.username and settings.password:
+        return protocol.basic_header(settings.username, settings.password)
+    return None
+
+
 def local_target(settings: Settings) -> LocalTarget:
     """The receiver as ``tcwebhook serve`` runs it with these settings."""
     base = base_url(settings)
@@ -40,7 +49,7 @@ def local_target(settings: Settings) -> LocalTarget:
     authorization = authorization_header(settings.auth)
     token_file = settings.data_dir / DEV_TOKEN_FILE
     if authorization is None and token_file.is_file():
-        authorization = "Bearer " + token_file.read_text().strip()
+        authorization = protocol.bearer_header(token_file.read_text().strip())
     paths = settings.server.paths
     return LocalTarget(base + paths.order, base + paths.shipment, ca_file, authorization)
 
