@@ -36,8 +36,7 @@ class SqliteStore(SqliteQueries, SqliteOutbox, SqliteReconcileState, Store):
         read_only: bool = False,
         create: bool = True,
     ) -> None:
-        """``read_only``: never write, create or migrate (works on a read-only copy);
-        ``create=False``: a database that is not there is an error, not a new empty one."""
+        """Open (create, migrate) the database at ``path``; the options as ``SqliteDatabase``."""
         super().__init__(path, busy_timeout, read_only=read_only, create=create)
         self._health = CommitHealth()
         self._writer = GroupCommitWriter(self._connect, self._health)
