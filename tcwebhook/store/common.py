@@ -1,11 +1,14 @@
-"""What every backend shares: the clock, the body codec, rows ↔ records, and the SQL of the
-queries whose text differs only in the parameter mark (``?`` or ``%s``).
+"""What every backend shares: the clock, the body codec, rows ↔ records, the SQL of the
+queries whose text differs only in the parameter mark (``?`` or ``%s``), and how a group
+commit hands each request its outcome.
 
 No driver is imported here; the backends hand over plain rows.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -16,7 +19,7 @@ import orjson
 import zstandard
 
 from tcwebhook.errors import StoreUnavailable
-from tcwebhook.store.records import EventQuery, NewEvent, StoredEvent, TaskRecord
+from tcwebhook.store.records import AppendResult, EventQuery, NewEvent, StoredEvent, TaskRecord
 
 TASK_COLUMNS = (
     "id, event_id, target, state, attempts, next_attempt_at, last_error, output, updated_at"
@@ -412,3 +415,32 @@ class CommitHealth:
             found = probe()
             self._probed = (time.monotonic(), found)
         return found
+
+
+# ---------------------------------------------------------------------------------------
+# Group commit: the writer thread takes up to MAX_BATCH queued (event, future, loop) items per
+# transaction and then settles their futures on their event loops.
+
+MAX_BATCH = 512
+
+
+def wake_all(batch: list[Any], outcomes: Sequence[AppendResult | BaseException]) -> None:
+    """Hand each request its outcome with one wake-up per event loop, not one per request:
+    every ``call_soon_threadsafe`` writes to the loop's self-pipe and wakes it
+    (docs/performance-notes.md#5-one-loop-wake-up-per-committed-batch)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[AppendResult], Any]]] = {}
+    for (_, future, loop), outcome in zip(batch, outcomes, strict=True):
+        by_loop.setdefault(loop, []).append((future, outcome))
+    for loop, settled in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits for these
+            loop.call_soon_threadsafe(_settle, settled)
+
+
+def _settle(settled: list[tuple[asyncio.Future[AppendResult], Any]]) -> None:
+    for future, outcome in settled:
+        if future.done():  # the request went away (client disconnected); the row is stored
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)

@@ -19,7 +19,7 @@ import pytest
 
 from tcwebhook.errors import NotFound, StoreUnavailable
 from tcwebhook.store import AppendResult, Outcome, SqliteStore, Store, open_store
-from tcwebhook.store.migrations import MIGRATIONS
+from tcwebhook.store.sqlite.migrations import MIGRATIONS
 from tests.helpers.pg import PostgresServer
 from tests.helpers.store import backend_url, new_event
 
@@ -115,9 +115,14 @@ async def test_values_longer_than_an_index_entry_are_stored_and_deduplicated(
 
 
 async def test_many_concurrent_appends_share_commits(store: Store) -> None:
+    commits: list[int] = []  # events per commit
+    store.commit_observer = lambda events, seconds: commits.append(events)
     results = await asyncio.gather(*(store.append(new_event(n)) for n in range(500)))
     assert len({r.id for r in results}) == 500
     assert store.count() == 500
+    assert sum(commits) == 500
+    # Queued together, the requests share commits (one fsync for many), not one each.
+    assert len(commits) <= 50, f"500 appends took {len(commits)} commits"
 
 
 async def test_locked_database_gives_store_unavailable(tmp_path: Path) -> None:

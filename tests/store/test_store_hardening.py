@@ -14,7 +14,7 @@ import pytest
 
 from tcwebhook.errors import NotFound, StoreUnavailable
 from tcwebhook.store import SqliteStore, open_store
-from tcwebhook.store.migrations import MIGRATIONS
+from tcwebhook.store.sqlite.migrations import MIGRATIONS
 from tests.helpers.store import backend_url, new_event
 
 

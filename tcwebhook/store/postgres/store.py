@@ -40,6 +40,7 @@ from tcwebhook.store.common import (
     INSERT_COLUMNS,
     KEEP_LEASE,
     LAST_RUN,
+    MAX_BATCH,
     POSTGRES,
     PREVIOUS_FETCHED,
     RECORD_RUN,
@@ -60,6 +61,7 @@ from tcwebhook.store.common import (
     status_report,
     stored_event,
     utc_now,
+    wake_all,
 )
 from tcwebhook.store.postgres.connect import CONNECT_TIMEOUT, connect, conninfo, unavailable
 from tcwebhook.store.postgres.migrations import (
@@ -78,7 +80,6 @@ from tcwebhook.store.records import (
     StoredEvent,
     TaskRecord,
 )
-from tcwebhook.store.sqlite import MAX_BATCH, _wake_all
 
 CHANNEL = "tcwebhook_tasks"
 POOL_SIZE = 4
@@ -244,12 +245,12 @@ class PostgresStore(Store):
                 exc if isinstance(exc, StoreUnavailable) else unavailable(exc, self.url, "commit")
             )
             self._health.failed(str(error))
-            _wake_all(batch, [error] * len(batch))
+            wake_all(batch, [error] * len(batch))
             return None
         if self.commit_observer is not None:
             self.commit_observer(len(batch), time.perf_counter() - started)
         self._health.committed()
-        _wake_all(batch, results)
+        wake_all(batch, results)
         return connection
 
     def close(self) -> None:

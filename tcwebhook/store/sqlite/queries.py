@@ -1,0 +1,144 @@
+"""Reading stored events on SQLite: counts, lists, single events, status and the inspector's
+keyset-paged browsing. Any thread; each read on its own short-lived connection."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+from tcwebhook.errors import NotFound
+from tcwebhook.store.common import (
+    EVENT_COLUMNS,
+    PREVIOUS_FETCHED,
+    SQLITE,
+    STATUS_HEADS,
+    STATUS_KINDS,
+    STATUS_OLDEST,
+    STATUS_TASKS,
+    TASK_COLUMNS,
+    list_filters,
+    page_ids_query,
+    status_report,
+    stored_event,
+)
+from tcwebhook.store.records import EventQuery, StoredEvent, TaskRecord
+from tcwebhook.store.sqlite.connection import SqliteDatabase
+
+
+class SqliteQueries(SqliteDatabase):
+    """Answers the read-only questions about stored events and their tasks."""
+
+    def count(self) -> int:
+        with self.reading() as connection:
+            return int(connection.execute("SELECT count(*) FROM events").fetchone()[0])
+
+    def list_events(
+        self,
+        limit: int = 50,
+        kind: str | None = None,
+        event_name: str | None = None,
+        task_state: str | None = None,
+    ) -> list[StoredEvent]:
+        """Newest first. ``event_name`` may be a glob (``Order*``)."""
+        where, params = list_filters(SQLITE, kind, event_name, task_state)
+        sql = f"SELECT {EVENT_COLUMNS} FROM events {where} ORDER BY id DESC LIMIT ?"
+        with self.reading() as connection:
+            rows = connection.execute(sql, [*params, limit]).fetchall()
+            return [self._event(connection, row) for row in rows]
+
+    def get_event(self, event_id: int) -> StoredEvent:
+        if not 0 < event_id < 2**63:  # SQLite's integers; beyond them no id can exist
+            raise NotFound(f"no event with id {event_id} in {self.path}")
+        with self.reading() as connection:
+            row = connection.execute(
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no event with id {event_id} in {self.path}")
+            return self._event(connection, row)
+
+    def iter_events(self, since: str | None = None, batch: int = 500) -> Iterator[StoredEvent]:
+        """Every event received at or after ``since``, oldest first, read in batches."""
+        last_id = 0
+        while True:
+            with self.reading() as connection:
+                rows = connection.execute(
+                    f"SELECT {EVENT_COLUMNS} FROM events WHERE id > ? AND received_at >= ? "
+                    "ORDER BY id LIMIT ?",
+                    (last_id, since or "", batch),
+                ).fetchall()
+                events = [self._event(connection, row) for row in rows]
+            if not events:
+                return
+            yield from events
+            last_id = events[-1].id
+
+    def previous_fetched(self, resource_id: str, before_event_id: int) -> bytes | None:
+        """The newest object fetched for ``resource_id`` by an earlier event."""
+        with self.reading() as connection:
+            row = connection.execute(PREVIOUS_FETCHED, (resource_id, before_event_id)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def status(self) -> dict[str, Any]:
+        """Counts per kind and per task state, the oldest unfinished task's age, and per target
+        its oldest unfinished task (the one holding back a ``concurrency: 1`` sink)."""
+        with self.reading() as connection:
+            return status_report(
+                connection.execute(STATUS_KINDS).fetchall(),
+                connection.execute(STATUS_TASKS).fetchall(),
+                connection.execute(STATUS_OLDEST).fetchone()[0],
+                connection.execute(STATUS_HEADS).fetchall(),
+            )
+
+    # ---------------------------------------------------------------------------------------
+    # Browsing (the inspector). Every query here is keyset-paged on an index (migration 0006),
+    # so a page costs the same with a million stored events as with ten. Another backend
+    # implements these same four methods.
+
+    def latest_event_id(self) -> int:
+        """The id of the newest event (0 when none): cheap enough to poll for live views."""
+        with self.reading() as connection:
+            return int(connection.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0])
+
+    def page_events(self, query: EventQuery) -> list[StoredEvent]:
+        """One page of events matching ``query``, newest first."""
+        sql, params = page_ids_query(SQLITE, query)
+        with self.reading() as connection:
+            ids = [row[0] for row in connection.execute(sql, params)]
+            if not ids:
+                return []
+            marks = ",".join("?" * len(ids))
+            rows = connection.execute(
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE id IN ({marks}) ORDER BY id DESC", ids
+            ).fetchall()
+            return [self._event(connection, row) for row in rows]
+
+    def resource_events(self, resource_id: str, limit: int = 500) -> list[StoredEvent]:
+        """The events of one order or shipment (by Tradecloud id), oldest first."""
+        with self.reading() as connection:
+            rows = connection.execute(
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE resource_id = ? ORDER BY id LIMIT ?",
+                (resource_id, limit),
+            ).fetchall()
+            return [self._event(connection, row) for row in rows]
+
+    def previous_event(self, resource_id: str, before_event_id: int) -> StoredEvent | None:
+        """The newest event of the same order or shipment received before this one."""
+        with self.reading() as connection:
+            row = connection.execute(
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE resource_id = ? AND id < ? "
+                "ORDER BY id DESC LIMIT 1",
+                (resource_id, before_event_id),
+            ).fetchone()
+            return self._event(connection, row) if row is not None else None
+
+    @staticmethod
+    def _event(connection: sqlite3.Connection, row: tuple[Any, ...]) -> StoredEvent:
+        tasks = [
+            TaskRecord(*task)
+            for task in connection.execute(
+                f"SELECT {TASK_COLUMNS} FROM tasks WHERE event_id = ? ORDER BY id", (row[0],)
+            )
+        ]
+        return stored_event(row, tasks)
