@@ -85,7 +85,7 @@ def test_scrape_of_serve_with_two_workers_matches_the_store(
     data_dir = tmp_path / "data"
     port = _free_port()
     monkeypatch.setenv("TCWEBHOOK_METRICS_LISTEN", f"127.0.0.1:{port}")
-    ids = [str(uuid.uuid4()) for _ in range(300)]
+    ids = [str(uuid.uuid4()) for _ in range(1000)]  # as many as 'replay --count 1000' sends
     process, url = start_server(data_dir, "--port", "0", "--workers", "2")
     try:
         token = (data_dir / "token").read_text().strip()
@@ -98,7 +98,11 @@ def test_scrape_of_serve_with_two_workers_matches_the_store(
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
     assert acknowledged == set(ids)
-    stored = open_store(f"sqlite:///{data_dir / 'events.db'}").count()
+    store = open_store(f"sqlite:///{data_dir / 'events.db'}", read_only=True)
+    try:
+        stored = store.count()
+    finally:
+        store.close()
     found = samples(text)
     assert value(found, "tcwebhook_events_total", kind="order", outcome="stored") == stored
     assert value(found, "tcwebhook_stored_events", kind="order") == stored
