@@ -216,6 +216,8 @@ def display_url(url: str) -> str:
             for pair in parts.query.split("&")
             if pair
         )
+        if netloc == parts.netloc and query == parts.query:
+            return url  # nothing to hide; urlunsplit would drop a slash of sqlite:////abs/path
         return urlunsplit(SplitResult(parts.scheme, netloc, parts.path, query, parts.fragment))
     except ValueError:
         return "(an unreadable URL)"

@@ -331,3 +331,18 @@ async def test_a_frozen_server_gives_store_unavailable_in_bounded_time(
         assert {event.message_id for event in store.iter_events()} == {"m-1", "m-2", "m-3"}
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("sqlite:////var/lib/tcwebhook/events.db", "sqlite:////var/lib/tcwebhook/events.db"),
+        ("sqlite:///./events.db", "sqlite:///./events.db"),
+        ("postgresql://tc:s3cret@db:5432/tc", "postgresql://tc:***@db:5432/tc"),
+        ("postgresql://db/tc?user=tc&password=s3cret", "postgresql://db/tc?user=tc&password=***"),
+    ],
+)
+def test_store_urls_are_shown_whole_but_for_their_password(url: str, shown: str) -> None:
+    from tcwebhook.store.base import display_url
+
+    assert display_url(url) == shown
