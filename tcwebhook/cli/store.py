@@ -29,7 +29,7 @@ def copy(
     from tcwebhook.store import open_store
     from tcwebhook.store.copy import copy_store
 
-    src = open_store(source)
+    src = open_store(source, read_only=True)  # never create or migrate what we copy from
     try:
         dst = open_store(destination)
         try:

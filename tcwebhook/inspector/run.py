@@ -33,7 +33,8 @@ def check(settings: Settings) -> None:
         raise ConfigError(
             f"refusing to serve the inspector on {inspector.listen}, which is reachable from "
             "other machines, without inspector.tls.cert/key and inspector.username/password; "
-            "use --inspector 127.0.0.1:4041 (or an SSH tunnel) to look from elsewhere"
+            "listen on 127.0.0.1:4041 (serve --inspector, inspect --listen) and use an SSH tunnel "
+            "to look from elsewhere"
         )
 
 

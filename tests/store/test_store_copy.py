@@ -71,3 +71,17 @@ def test_a_different_event_under_the_same_id_is_refused(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "already holds a different event #1" in result.stderr
+
+
+def test_a_missing_source_is_one_line_and_is_not_created(tmp_path: Path) -> None:
+    missing = tmp_path / "typo.db"
+    result = subprocess.run(
+        [sys.executable, "-m", "tcwebhook", "store", "copy", f"sqlite:///{missing}",
+         f"sqlite:///{tmp_path}/copy.db"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "no event store" in result.stderr
+    assert not missing.exists()
