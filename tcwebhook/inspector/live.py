@@ -1,8 +1,11 @@
-"""Live updates over Server-Sent Events: new rows of the event list, and the status.
+"""Live updates over Server-Sent Events: new rows of the event list, the delivery state of
+the rows it shows, and the status.
 
 One watcher per app polls the store for its newest event id (a cheap indexed read, which also
 sees events stored by another process) and wakes every open stream when it changes. Each stream
-then reads only the events newer than the last one it sent, under its own filters.
+then reads only the events newer than the last one it sent, under its own filters. A stream may
+also ``refresh`` every ``REFRESH_SECONDS`` (the event list re-reads the tasks of the rows it
+shows, a bounded number, by id); what that gives is sent as a ``states`` event.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from tcwebhook.store import Store
 
 POLL_SECONDS = 0.25
 STATUS_SECONDS = 1.0
+REFRESH_SECONDS = 0.5
 HEARTBEAT_SECONDS = 15.0
 # A stream ends after this long; the browser reconnects at once (resuming from Last-Event-ID),
 # so a forgotten tab never holds a connection forever.
@@ -97,9 +101,12 @@ async def stream(
     next_message: Callable[[int], Awaitable[tuple[int, str | None]]],
     start: int,
     interval: float | None = None,
+    refresh: Callable[[], Awaitable[str | None]] | None = None,
 ) -> web.StreamResponse:
     """An SSE response: ``next_message(position)`` gives ``(position, data or None)``; it is
-    asked again whenever a newer event exists (or every ``interval`` seconds)."""
+    asked again whenever a newer event exists (or every ``interval`` seconds). ``refresh()``,
+    if given, is asked at least every ``REFRESH_SECONDS``; its data goes out as a ``states``
+    event, which does not move the position a reconnecting browser resumes from."""
     if watcher.streams >= MAX_STREAMS:
         raise web.HTTPServiceUnavailable(
             text="too many live views open", headers={"Retry-After": "5"}
@@ -117,6 +124,9 @@ async def stream(
             if data is not None:
                 await response.write(_frame(position, data))
                 last_write = time.monotonic()
+            if refresh is not None and (states := await refresh()) is not None:
+                await response.write(_frame(None, states, event="states"))
+                last_write = time.monotonic()
             elif time.monotonic() - last_write > HEARTBEAT_SECONDS:
                 await response.write(b": keep-alive\n\n")
                 last_write = time.monotonic()
@@ -124,7 +134,8 @@ async def stream(
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(watcher.closing.wait(), interval)
             else:
-                await watcher.wait_past(position, HEARTBEAT_SECONDS)
+                wait = REFRESH_SECONDS if refresh is not None else HEARTBEAT_SECONDS
+                await watcher.wait_past(position, wait)
     except (ConnectionResetError, StoreUnavailable):
         pass  # the browser went away, or the store is busy: the browser reconnects
     finally:
@@ -132,6 +143,9 @@ async def stream(
     return response
 
 
-def _frame(position: int, data: str) -> bytes:
+def _frame(position: int | None, data: str, event: str | None = None) -> bytes:
+    head = f"id: {position}\n" if position is not None else ""
+    if event is not None:
+        head += f"event: {event}\n"
     lines = "".join(f"data: {line}\n" for line in data.splitlines() or [""])
-    return f"id: {position}\n{lines}\n".encode()
+    return f"{head}{lines}\n".encode()

@@ -18,9 +18,11 @@ from tcwebhook.inspector.lines import event_changes
 from tcwebhook.inspector.render import pretty, render, render_macro, tree
 from tcwebhook.inspector.security import CSRF_FIELD, session_id
 from tcwebhook.inspector.targets import curl_command, receiver_urls
-from tcwebhook.store import EventQuery, StoredEvent
+from tcwebhook.store import EventQuery, StoredEvent, TaskRecord
 
 PAGE_SIZE = 50
+# The live list keeps the delivery state of this many of its newest rows up to date.
+LIVE_STATES = 100
 TASK_STATES = ("pending", "running", "failed", "dead", "done")
 # Same default as 'tcwebhook status --max-pending-age'.
 
@@ -170,6 +172,17 @@ async def live_events(request: web.Request) -> web.StreamResponse:
     resume = request.headers.get("Last-Event-ID", "")
     start = int(resume) if resume.isdigit() and len(resume) < 19 else (filters.after or 0)
 
+    # The rows on the page: the page itself (up to the id it was rendered at), then each row
+    # sent live; their delivery state as last sent (None: not yet, so sent once on the first
+    # refresh, in case it changed between the page and this stream).
+    page_query = EventQuery(
+        filters.kind, filters.event_name, filters.task_state, filters.search, before=start + 1,
+        limit=PAGE_SIZE,
+    )  # fmt: skip
+    shown: dict[int, tuple[tuple[str, str], ...] | None] = {
+        event.id: None for event in await asyncio.to_thread(store.page_events, page_query)
+    }
+
     async def next_rows(after: int) -> tuple[int, str | None]:
         seen = watcher.latest
         query = EventQuery(
@@ -179,10 +192,33 @@ async def live_events(request: web.Request) -> web.StreamResponse:
         events = await asyncio.to_thread(store.page_events, query)
         if not events:
             return max(after, seen), None
+        for event in reversed(events):
+            shown[event.id] = _states(event.tasks)
+        _keep_newest(shown)
         rows = "".join(render_macro("rows.html", "row", event) for event in events)
         return events[0].id, rows
 
-    return await live.stream(request, watcher, next_rows, start)
+    async def refresh() -> str | None:
+        tasks = await asyncio.to_thread(store.event_tasks, list(shown))
+        changed = []
+        for event_id, before in shown.items():
+            now = tasks.get(event_id, [])
+            if _states(now) != before:
+                shown[event_id] = _states(now)
+                changed.append(render_macro("rows.html", "states_row", event_id, now))
+        return "".join(changed) or None
+
+    return await live.stream(request, watcher, next_rows, start, refresh=refresh)
+
+
+def _states(tasks: list[TaskRecord]) -> tuple[tuple[str, str], ...]:
+    return tuple((task.target, task.state) for task in tasks)
+
+
+def _keep_newest(shown: dict[int, Any]) -> None:
+    """Follow only the newest ``LIVE_STATES`` rows: bounded work per refresh."""
+    for event_id in sorted(shown)[: max(0, len(shown) - LIVE_STATES)]:
+        del shown[event_id]
 
 
 async def live_status(request: web.Request) -> web.StreamResponse:

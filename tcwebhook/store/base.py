@@ -150,6 +150,11 @@ class Store(abc.ABC):
         """The id of the newest event (0 when none): cheap enough to poll for live views."""
 
     @abc.abstractmethod
+    def event_tasks(self, event_ids: Sequence[int]) -> dict[int, list[TaskRecord]]:
+        """The tasks of each of these events (at most ``MAX_EVENT_TASKS`` ids), by event id,
+        in id order: cheap enough to poll the delivery state of the rows a live view shows."""
+
+    @abc.abstractmethod
     def page_events(self, query: EventQuery) -> list[StoredEvent]:
         """One page of events matching ``query``, newest first."""
 

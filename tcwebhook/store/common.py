@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -287,6 +287,27 @@ def requeue_query(
         f"updated_at = {mark} WHERE {' AND '.join(where)}"
     )
     return sql, params
+
+
+# ``event_tasks`` reads at most this many events' tasks in one call (one query, on the
+# tasks' event_id index): what one live view polls per tick.
+MAX_EVENT_TASKS = 200
+
+
+def event_tasks_query(dialect: Dialect, event_ids: Sequence[int]) -> tuple[str, list[Any]]:
+    """The SQL of ``event_tasks`` and its parameters (ids beyond ``MAX_EVENT_TASKS`` ignored)."""
+    ids = list(event_ids)[:MAX_EVENT_TASKS]
+    marks = ", ".join([dialect.mark] * len(ids)) or "NULL"
+    sql = f"SELECT {TASK_COLUMNS} FROM tasks WHERE event_id IN ({marks}) ORDER BY id"
+    return sql, ids
+
+
+def tasks_by_event(rows: Iterable[Sequence[Any]]) -> dict[int, list[TaskRecord]]:
+    """Task rows (``TASK_COLUMNS``) grouped by their event id."""
+    tasks: dict[int, list[TaskRecord]] = {}
+    for row in rows:
+        tasks.setdefault(row[1], []).append(TaskRecord(*row))
+    return tasks
 
 
 def list_filters(

@@ -25,6 +25,7 @@ import pytest_asyncio
 from aiohttp import web
 
 from tcwebhook.config import Settings, load_settings
+from tcwebhook.delivery.requeue import requeue_deliveries
 from tcwebhook.replay import ReplayOptions, load_sources, replay, resolve_target
 from tcwebhook.store import SqliteStore, open_store
 from tests.helpers.inspector import SAMPLES, sample, store_body
@@ -298,6 +299,31 @@ async def test_retry_action_changes_the_store(served: Served, page: Any) -> None
     await page.click("button.retry")
     assert "1 delivery(ies) re-queued" in await page.locator("p.notice").text_content()
     assert (await _task_when(served, event_id, "done")).state == "done"
+
+
+async def test_delivery_state_of_a_shown_row_updates_live(served: Served, page: Any) -> None:
+    served.flag.unlink(missing_ok=True)
+    [event_id] = await send(served, "order-lines-rejected")
+    await _task_when(served, event_id, "dead")
+    await page.goto(served.inspector)
+    cell = page.locator(f'#rows tr[data-id="{event_id}"] td.deliveries')
+    assert (await cell.text_content()).strip() == "erp: dead"
+    await page.evaluate("window.__notReloaded = true")
+    served.flag.touch()  # the ERP is back; re-queue as 'events retry' does
+    store = served.store()
+    try:
+        assert requeue_deliveries(store, event_id, None, dead_only=False) == 1
+    finally:
+        store.close()
+    await _task_when(served, event_id, "done")
+    started = time.monotonic()
+    await page.locator(f'#rows tr[data-id="{event_id}"] td.deliveries span.state.done').wait_for(
+        timeout=LIVE_WITHIN_MS * 2
+    )
+    assert time.monotonic() - started < LIVE_WITHIN_MS * 2 / 1000
+    assert (await cell.text_content()).strip() == "erp: done"
+    assert await page.evaluate("window.__notReloaded") is True
+    assert await page.locator(f'#rows tr[data-id="{event_id}"]').count() == 1
 
 
 async def test_replay_and_sample_actions_store_new_events(served: Served, page: Any) -> None:

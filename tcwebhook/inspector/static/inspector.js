@@ -1,6 +1,6 @@
-// tcwebhook inspector: live rows, live status, copy buttons. Served as a file: the page's
-// Content-Security-Policy allows no inline script. Everything inserted comes from the server,
-// already escaped; nothing here builds HTML from payload values.
+// tcwebhook inspector: live rows and their delivery state, live status, copy buttons. Served as
+// a file: the page's Content-Security-Policy allows no inline script. Everything inserted comes
+// from the server, already escaped; nothing here builds HTML from payload values.
 "use strict";
 
 const MAX_ROWS = 500;
@@ -14,6 +14,16 @@ function liveRows() {
     if (empty) empty.remove();
     rows.insertAdjacentHTML("afterbegin", message.data);
     while (rows.rows.length > MAX_ROWS) rows.deleteRow(-1);
+  });
+  // The delivery state of rows already shown: each <tr data-id> brings the row's new cell.
+  source.addEventListener("states", (message) => {
+    const parsed = document.createElement("template");
+    parsed.innerHTML = message.data;
+    for (const update of parsed.content.querySelectorAll("tr[data-id]")) {
+      const row = rows.querySelector(`tr[data-id="${CSS.escape(update.dataset.id)}"]`);
+      const cell = row && row.querySelector("td.deliveries");
+      if (cell && update.cells.length) cell.replaceWith(update.cells[0]);
+    }
   });
 }
 

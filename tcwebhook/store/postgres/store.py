@@ -56,9 +56,11 @@ from tcwebhook.store.common import (
     decode_body,
     event_row,
     list_filters,
+    event_tasks_query,
     page_ids_query,
     requeue_query,
     status_report,
+    tasks_by_event,
     stored_event,
     utc_now,
     wake_all,
@@ -479,11 +481,12 @@ class PostgresStore(Store):
             rows_list = rows.fetchall()
             tasks: dict[int, list[TaskRecord]] = {}
             if rows_list:
-                for task in connection.execute(
-                    f"SELECT {TASK_COLUMNS} FROM tasks WHERE event_id = ANY(%s) ORDER BY id",
-                    ([row[0] for row in rows_list],),
-                ):
-                    tasks.setdefault(task[1], []).append(TaskRecord(*task))
+                tasks = tasks_by_event(
+                    connection.execute(
+                        f"SELECT {TASK_COLUMNS} FROM tasks WHERE event_id = ANY(%s) ORDER BY id",
+                        ([row[0] for row in rows_list],),
+                    )
+                )
         return [stored_event(row, tasks.get(row[0], [])) for row in rows_list]
 
     # ---------------------------------------------------------------------------------------
@@ -493,6 +496,13 @@ class PostgresStore(Store):
         with self._reading("read the newest event id") as connection:
             row = connection.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()
         return int(row[0]) if row else 0
+
+    def event_tasks(self, event_ids: Sequence[int]) -> dict[int, list[TaskRecord]]:
+        if not event_ids:
+            return {}
+        sql, params = event_tasks_query(POSTGRES, event_ids)
+        with self._reading("read the tasks of events") as connection:
+            return tasks_by_event(connection.execute(sql, params))
 
     def page_events(self, query: EventQuery) -> list[StoredEvent]:
         sql, params = page_ids_query(POSTGRES, query)

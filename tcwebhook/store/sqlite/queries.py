@@ -4,7 +4,7 @@ keyset-paged browsing. Any thread; each read on its own short-lived connection."
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from tcwebhook.errors import NotFound
@@ -17,10 +17,12 @@ from tcwebhook.store.common import (
     STATUS_OLDEST,
     STATUS_TASKS,
     TASK_COLUMNS,
+    event_tasks_query,
     list_filters,
     page_ids_query,
     status_report,
     stored_event,
+    tasks_by_event,
 )
 from tcwebhook.store.records import EventQuery, StoredEvent, TaskRecord
 from tcwebhook.store.sqlite.connection import SqliteDatabase
@@ -94,12 +96,20 @@ class SqliteQueries(SqliteDatabase):
     # ---------------------------------------------------------------------------------------
     # Browsing (the inspector). Every query here is keyset-paged on an index (migration 0006),
     # so a page costs the same with a million stored events as with ten. Another backend
-    # implements these same four methods.
+    # implements these same five methods.
 
     def latest_event_id(self) -> int:
         """The id of the newest event (0 when none): cheap enough to poll for live views."""
         with self.reading() as connection:
             return int(connection.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0])
+
+    def event_tasks(self, event_ids: Sequence[int]) -> dict[int, list[TaskRecord]]:
+        """The tasks of each of these events, by event id (the (event_id, target) index)."""
+        if not event_ids:
+            return {}
+        sql, params = event_tasks_query(SQLITE, event_ids)
+        with self.reading() as connection:
+            return tasks_by_event(connection.execute(sql, params))
 
     def page_events(self, query: EventQuery) -> list[StoredEvent]:
         """One page of events matching ``query``, newest first."""
