@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 from tcwebhook.config import InspectorSettings, Settings, TlsFiles
 from tcwebhook.errors import ConfigError
 from tcwebhook.inspector.run import check
-from tcwebhook.store import EventQuery, Store
+from tcwebhook.store import EventQuery, Outcome, Store
 from tests.helpers.inspector import SAMPLES, TOKEN, csrf_of, sample, store_body
 
 SCRIPT = '<script>document.title="pwned"</script><img src=x onerror="alert(1)">'
@@ -120,21 +120,31 @@ def test_keyset_pages_filters_and_search(store: Store) -> None:
     resource = store.get_event(queued).resource_id
     assert resource is not None and store.previous_event(resource, queued) is not None
     assert [e.id for e in store.resource_events(resource)][-1] == queued
+    tasks = store.event_tasks([queued, ids[0], 99999999])
+    assert list(tasks) == [queued] and [t.target for t in tasks[queued]] == ["x"]
+    assert store.event_tasks([]) == {}
 
 
-async def _first_data(client: TestClient, path: str, headers: dict[str, str] | None = None) -> str:
-    """The first SSE data frame of a live stream."""
+async def _first_data(
+    client: TestClient, path: str, headers: dict[str, str] | None = None, event: str = "message"
+) -> str:
+    """The first SSE data frame of a live stream with this event type."""
     async with client.get(path, headers=headers) as response:
         assert response.headers["Content-Type"].startswith("text/event-stream")
-        data = []
+        data: list[str] = []
+        kind = "message"
         async with asyncio.timeout(5):
             async for raw in response.content:
                 line = raw.decode().rstrip("\n")
                 if line.startswith("data: "):
                     data.append(line[6:])
-                elif not line and data:
-                    return "\n".join(data)
-    raise AssertionError("no data frame")
+                elif line.startswith("event: "):
+                    kind = line[7:]
+                elif not line:
+                    if data and kind == event:
+                        return "\n".join(data)
+                    data, kind = [], "message"
+    raise AssertionError(f"no {event} frame")
 
 
 async def test_live_streams_send_new_rows_and_the_status(
@@ -152,3 +162,16 @@ async def test_live_streams_send_new_rows_and_the_status(
     assert f'data-id="{first}"' in filtered and f'data-id="{second}"' not in filtered
     status = await _first_data(inspector, "/live/status")
     assert "Events stored" in status and "shipment" in status
+
+
+async def test_live_list_sends_the_delivery_state_of_its_rows(
+    inspector: TestClient, store: Store
+) -> None:
+    event_id = store_body(store, sample("order-event.json"), ("erp<b>",))
+    states = await _first_data(inspector, f"/live/events?after={event_id}", event="states")
+    assert f'<tr data-id="{event_id}"><td class="deliveries">' in states
+    assert "erp&lt;b&gt;: pending" in states and "<b>" not in states
+    [task] = store.get_event(event_id).tasks
+    store.finish_tasks([Outcome(task, "done")])
+    states = await _first_data(inspector, f"/live/events?after={event_id}", event="states")
+    assert "erp&lt;b&gt;: done" in states
