@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -211,7 +212,7 @@ async def live_events(request: web.Request) -> web.StreamResponse:
     return await live.stream(request, watcher, next_rows, start, refresh=refresh)
 
 
-def _states(tasks: list[TaskRecord]) -> tuple[tuple[str, str], ...]:
+def _states(tasks: Sequence[TaskRecord]) -> tuple[tuple[str, str], ...]:
     return tuple((task.target, task.state) for task in tasks)
 
 
