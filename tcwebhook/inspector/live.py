@@ -119,8 +119,13 @@ async def stream(
         ends = time.monotonic() + STREAM_LIFETIME
         last_write = time.monotonic()
         await response.write(b"retry: 1000\n\n")
+        asked = False
         while not watcher.closing.is_set() and time.monotonic() < ends:
-            position, data = await next_message(position)
+            data = None
+            # A refresh wakes the loop often: ask for new rows only when there may be some.
+            if refresh is None or not asked or watcher.latest > position:
+                position, data = await next_message(position)
+                asked = True
             if data is not None:
                 await response.write(_frame(position, data))
                 last_write = time.monotonic()
