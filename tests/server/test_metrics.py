@@ -144,8 +144,6 @@ async def test_hostile_paths_and_methods_do_not_make_new_series(
     scrape = await aiohttp_client(TestServer(create_metrics_app(registry), host="127.0.0.1"))
     text = await (await scrape.get("/metrics")).text()
     found = samples(text)
-    series = {
-        labels for name, labels in found if name == "tcwebhook_http_requests_total"
-    }
+    series = {labels for name, labels in found if name == "tcwebhook_http_requests_total"}
     assert "PO-" not in text and "/nowhere" not in text
     assert len(series) <= 3, series
