@@ -358,10 +358,18 @@ async def _poll_endpoint(
     """Read every page of one endpoint, storing each page's recovered events as it comes."""
     newest: tuple[datetime, str] | None = None
     offset = 0
+    previous: list[Any] = []
     while result.pages < MAX_PAGES:
         page = await api.poll(source.endpoint, result.since, offset)
         result.pages += 1
         result.total = page.total
+        ids = [item.get("id") for item in page.data]
+        if ids and ids == previous:
+            raise ApiError(
+                f"Tradecloud's {source.endpoint} poll sent the same page again at offset "
+                f"{offset}; stopped without moving the cursor; run reconcile again later"
+            )
+        previous = ids
         instant = changes.parse_instant(page.last_updated_at)
         if instant is not None and page.last_updated_at and (newest is None or instant > newest[0]):
             newest = (instant, page.last_updated_at)
@@ -371,6 +379,14 @@ async def _poll_endpoint(
             progress(source.endpoint, offset, max(page.total, offset))
         if not page.data or offset >= page.total:
             break
+    if offset < (result.total or 0):
+        # Ending short must not move the cursor: the poll's lastUpdatedAt is that of objects
+        # this run never read.
+        raise ApiError(
+            f"Tradecloud's {source.endpoint} poll announced {result.total} objects but sent "
+            f"{offset} in {result.pages} pages; stopped without moving the cursor; "
+            "run reconcile again later"
+        )
     result.complete = True
     result.cursor_after = _next_cursor(result, newest)
     # The cursor moves only after a complete, stored run over an open-ended window: with

@@ -17,7 +17,7 @@ from tcwebhook.errors import ConfigError
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 UNIX_PEER = "unix"
-_FORWARDED_FOR = re.compile(r'for\s*=\s*"?\[?([^\]";,\s]+)', re.IGNORECASE)
+_BRACKETED = re.compile(r"\[([^\[\]]+)\](?::\d+)?")
 
 
 def _networks(entries: tuple[str, ...]) -> tuple[Network, ...]:
@@ -27,8 +27,13 @@ def _networks(entries: tuple[str, ...]) -> tuple[Network, ...]:
 
 
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    text = text.strip().strip('"').strip("[]")
-    if text.count(":") == 1:  # IPv4 with a port
+    text = text.strip()
+    if text.startswith('"') and text.endswith('"') and len(text) > 1:
+        text = text[1:-1]
+    bracketed = _BRACKETED.fullmatch(text)
+    if bracketed:  # IPv6, perhaps with a port: "[2001:db8::1]:4711"
+        text = bracketed.group(1)
+    elif text.count(":") == 1:  # IPv4 with a port
         text = text.split(":", 1)[0]
     try:
         return ipaddress.ip_address(text)
@@ -57,11 +62,18 @@ class ClientAddresses:
         if not self._is_trusted(peer):
             return peer
         forwarded = request.headers.getall("Forwarded", [])
+        x_forwarded = request.headers.getall("X-Forwarded-For", [])
+        if forwarded and x_forwarded:
+            # A proxy sets one of them and may pass the other on from the client untouched
+            # (nginx as documented does): believe them only when they agree.
+            by_forwarded = self._from_chain(peer, _forwarded_for(forwarded))
+            by_x_forwarded = self._from_chain(peer, _split(x_forwarded))
+            return by_forwarded if by_forwarded == by_x_forwarded else peer
         if forwarded:
-            chain = _FORWARDED_FOR.findall(",".join(forwarded))
-        else:
-            chain = ",".join(request.headers.getall("X-Forwarded-For", [])).split(",")
-        chain = [entry.strip() for entry in chain if entry.strip()]
+            return self._from_chain(peer, _forwarded_for(forwarded))
+        return self._from_chain(peer, _split(x_forwarded))
+
+    def _from_chain(self, peer: str, chain: list[str]) -> str:
         for entry in reversed(chain):
             address = _address(entry)
             if address is None:
@@ -75,6 +87,23 @@ class ClientAddresses:
             return True
         address = _address(client)
         return address is not None and any(address in network for network in self._allowed)
+
+
+def _split(headers: list[str]) -> list[str]:
+    return [entry.strip() for entry in ",".join(headers).split(",") if entry.strip()]
+
+
+def _forwarded_for(headers: list[str]) -> list[str]:
+    """The ``for=`` of each element of RFC 7239 ``Forwarded``; an unreadable element gives ``?``."""
+    chain = []
+    for element in _split(headers):
+        found = "?"
+        for pair in element.split(";"):
+            name, equals, value = pair.partition("=")
+            if name.strip().lower() == "for":
+                found = value if equals else "?"
+        chain.append(found)
+    return chain
 
 
 def needed(server: ServerSettings) -> bool:

@@ -206,6 +206,12 @@ class Store(abc.ABC):
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
+def _hide_password(pair: str) -> str:
+    # password= and sslpassword= (the client key's passphrase), whatever their case.
+    name, equals, _ = pair.partition("=")
+    return f"{name}=***" if equals and name.lower().endswith("password") else pair
+
+
 def display_url(url: str) -> str:
     """``url`` safe to show: the password (in the user part or the query) replaced by ***."""
     try:
@@ -216,11 +222,7 @@ def display_url(url: str) -> str:
             if ":" in user:
                 user = user.split(":", 1)[0] + ":***"
             netloc = f"{user}@{host}"
-        query = "&".join(
-            "password=***" if pair.lower().startswith("password=") else pair
-            for pair in parts.query.split("&")
-            if pair
-        )
+        query = "&".join(_hide_password(pair) for pair in parts.query.split("&") if pair)
         if netloc == parts.netloc and query == parts.query:
             return url  # nothing to hide; urlunsplit would drop a slash of sqlite:////abs/path
         return urlunsplit(SplitResult(parts.scheme, netloc, parts.path, query, parts.fragment))

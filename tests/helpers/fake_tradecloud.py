@@ -28,6 +28,7 @@ import json
 import secrets
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,8 @@ class FakeTradecloud:
     access_tokens: dict[str, float] = field(default_factory=dict)
     refresh_tokens: dict[str, float] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
+    # A misbehaving poll: rewrites each answer (data, total) before it is sent.
+    poll_answer: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     counts: Counter[str] = field(default_factory=Counter)
     base_url: str = ""
     _secret: bytes = field(default_factory=lambda: secrets.token_bytes(16))
@@ -280,6 +283,8 @@ class FakeTradecloud:
         answer: dict[str, Any] = {"data": page, "total": len(matching)}
         if matching:
             answer["lastUpdatedAt"] = matching[-1][1]
+        if self.poll_answer is not None:
+            answer = self.poll_answer(answer)
         return web.json_response(answer)
 
     async def _metadata(self, request: web.Request) -> web.Response:

@@ -328,3 +328,31 @@ async def test_events_stored_before_change_keys_count_as_known(
     store_body(store, settings, order_webhook(old))  # as an earlier version stored it: no key
     report = await reconcile(settings, store, since=SINCE, shipments=False)
     assert recovered_ids(report) == {"order-0002"} and report.known == 1
+
+
+def _lying_total(answer: dict[str, Any]) -> dict[str, Any]:
+    return dict(answer, total=answer["total"] + 50)
+
+
+def _same_page_forever(answer: dict[str, Any]) -> dict[str, Any]:
+    return dict(answer, total=10**9)  # and offset is ignored below: every page is the first
+
+
+@pytest.mark.parametrize("misbehaviour", ["lying_total", "ignores_offset"])
+async def test_a_poll_that_never_reaches_its_total_ends_unfinished(
+    tmp_path: Path, fake_api: FakeTradecloud, ca_file: Path, stores: list, misbehaviour: str
+) -> None:
+    settings = settings_for(tmp_path, fake_api, ca_file)
+    put(fake_api, *(order(n, stamp(n + 1)) for n in range(120)))
+    if misbehaviour == "lying_total":
+        fake_api.poll_answer = _lying_total
+    else:
+        first: dict[str, Any] = {}
+        fake_api.poll_answer = lambda answer: first.setdefault("page", _same_page_forever(answer))
+    store = open_for(settings, stores)
+    report = await asyncio.wait_for(
+        reconcile(settings, store, since=SINCE, shipments=False), timeout=20
+    )
+    assert not report.ok and "poll" in (report.error or "")
+    assert len(fake_api.routes("order-poll")) <= 3
+    assert store.reconcile_cursor("order-search/poll") is None  # the rest is read next run

@@ -129,3 +129,21 @@ def test_metrics_port_must_differ_from_the_webhook_port() -> None:
         Settings(server=ServerSettings(port=8443), metrics=MetricsSettings("127.0.0.1:8443"))
     with pytest.raises(ConfigError, match="HOST:PORT"):
         MetricsSettings("9464")
+
+
+async def test_hostile_paths_and_methods_do_not_make_new_series(
+    make_receiver: MakeReceiver, aiohttp_client: Any
+) -> None:
+    metrics = Metrics()
+    receiver = await make_receiver(metrics=metrics)
+    for number in range(3):
+        await receiver.client.get(f"/orders/PO-{number}", headers=AUTH)
+        await receiver.client.request("PROPFIND", "/tradecloud/order", headers=AUTH)
+        await receiver.client.request(f"X{number}", f"/nowhere/PO-{number}", headers=AUTH)
+    registry = scrape_registry(metrics, receiver.store, lambda: None)
+    scrape = await aiohttp_client(TestServer(create_metrics_app(registry), host="127.0.0.1"))
+    text = await (await scrape.get("/metrics")).text()
+    found = samples(text)
+    series = {labels for name, labels in found if name == "tcwebhook_http_requests_total"}
+    assert "PO-" not in text and "/nowhere" not in text
+    assert len(series) <= 3, series

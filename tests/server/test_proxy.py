@@ -52,6 +52,19 @@ def test_plain_http_on_loopback_behind_a_trusted_proxy_is_allowed(tmp_path: Path
         (("127.0.0.1",), {"X-Forwarded-For": "198.51.100.1"}, 403, "198.51.100.1"),
         # An untrusted peer's header is ignored: its own address counts (and is refused).
         (("10.9.9.9",), {"X-Forwarded-For": "203.0.113.7"}, 403, "127.0.0.1"),
+        # nginx as documented replaces X-Forwarded-For and passes the client's Forwarded on:
+        # headers that disagree name nobody, so the spoofed allowed address does not pass.
+        (("127.0.0.1",), {"X-Forwarded-For": "198.51.100.1", "Forwarded": "for=203.0.113.7"},
+         403, "127.0.0.1"),
+        (("127.0.0.1",), {"X-Forwarded-For": "203.0.113.7", "Forwarded": "for=203.0.113.7"},
+         200, "203.0.113.7"),
+        (("127.0.0.1",), {"X-Forwarded-For": "[2001:db8::7]:4711"}, 403, "2001:db8::7"),
+        (("127.0.0.1",), {"X-Forwarded-For": "203.0.113.7:4711"}, 200, "203.0.113.7"),
+        # Unreadable chains name nobody: the proxy's own address, never a 500 or 503.
+        (("127.0.0.1",), {"Forwarded": 'for="[::1'}, 403, "127.0.0.1"),
+        (("127.0.0.1",), {"Forwarded": "for=unknown;;;,=,for="}, 403, "127.0.0.1"),
+        (("127.0.0.1",), {"X-Forwarded-For": ",,, 999.1.1.1"}, 403, "127.0.0.1"),
+        (("127.0.0.1",), {"X-Forwarded-For": "[]:]:[:"}, 403, "127.0.0.1"),
     ],
 )  # fmt: skip
 async def test_forwarded_client_and_allow_from(

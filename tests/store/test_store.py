@@ -340,6 +340,11 @@ async def test_a_frozen_server_gives_store_unavailable_in_bounded_time(
         ("sqlite:///./events.db", "sqlite:///./events.db"),
         ("postgresql://tc:s3cret@db:5432/tc", "postgresql://tc:***@db:5432/tc"),
         ("postgresql://db/tc?user=tc&password=s3cret", "postgresql://db/tc?user=tc&password=***"),
+        # libpq's passphrase of the client key is a secret too, and key names are any case.
+        (
+            "postgresql://db/tc?sslmode=verify-full&sslpassword=k3y&PassWord=s3cret",
+            "postgresql://db/tc?sslmode=verify-full&sslpassword=***&PassWord=***",
+        ),
     ],
 )
 def test_store_urls_are_shown_whole_but_for_their_password(url: str, shown: str) -> None:
