@@ -29,6 +29,9 @@ HEARTBEAT_SECONDS = 15.0
 # so a forgotten tab never holds a connection forever.
 STREAM_LIFETIME = 600.0
 MAX_STREAMS = 32
+# A client that stops reading (its TCP window full) blocks a write; past this it is dropped,
+# so stalled clients cannot hold every stream slot until the lifetime ends.
+WRITE_TIMEOUT = 10.0
 
 
 class Watcher:
@@ -118,7 +121,7 @@ async def stream(
         position = start
         ends = time.monotonic() + STREAM_LIFETIME
         last_write = time.monotonic()
-        await response.write(b"retry: 1000\n\n")
+        await _send(response, b"retry: 1000\n\n")
         asked = False
         while not watcher.closing.is_set() and time.monotonic() < ends:
             data = None
@@ -127,13 +130,13 @@ async def stream(
                 position, data = await next_message(position)
                 asked = True
             if data is not None:
-                await response.write(_frame(position, data))
+                await _send(response, _frame(position, data))
                 last_write = time.monotonic()
             if refresh is not None and (states := await refresh()) is not None:
-                await response.write(_frame(None, states, event="states"))
+                await _send(response, _frame(None, states, event="states"))
                 last_write = time.monotonic()
             elif time.monotonic() - last_write > HEARTBEAT_SECONDS:
-                await response.write(b": keep-alive\n\n")
+                await _send(response, b": keep-alive\n\n")
                 last_write = time.monotonic()
             if interval is not None:
                 with contextlib.suppress(TimeoutError):
@@ -143,9 +146,18 @@ async def stream(
                 await watcher.wait_past(position, wait)
     except (ConnectionResetError, StoreUnavailable):
         pass  # the browser went away, or the store is busy: the browser reconnects
+    except TimeoutError:
+        # The client stopped reading: drop the connection, or aiohttp's final write would
+        # wait on the full window again.
+        if request.transport is not None:
+            request.transport.abort()
     finally:
         watcher.streams -= 1
     return response
+
+
+async def _send(response: web.StreamResponse, data: bytes) -> None:
+    await asyncio.wait_for(response.write(data), WRITE_TIMEOUT)
 
 
 def _frame(position: int | None, data: str, event: str | None = None) -> bytes:

@@ -1,0 +1,70 @@
+"""Live streams against hostile clients, over real loopback sockets: clients that never read,
+more clients than the cap; other pages must keep answering."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from tcwebhook.inspector import live
+from tcwebhook.inspector.keys import WATCHER
+from tcwebhook.store import Store
+from tests.helpers.inspector import sample, store_body
+
+STREAMS = 3
+
+
+async def _stalled_client(port: int) -> tuple[socket.socket, bytes]:
+    """A client that asks for every row from the start and then never reads."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    await loop.sock_connect(sock, ("127.0.0.1", port))
+    request = (
+        f"GET /live/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nLast-Event-ID: 0\r\n\r\n"
+    ).encode()
+    await loop.sock_sendall(sock, request)
+    head = await asyncio.wait_for(loop.sock_recv(sock, 64), 5)
+    return sock, head
+
+
+async def test_a_client_that_never_reads_is_dropped_and_frees_its_slot(
+    inspector: TestClient, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live, "MAX_STREAMS", STREAMS)
+    monkeypatch.setattr(live, "WRITE_TIMEOUT", 0.5)
+    assert inspector.server.runner is not None
+    [site] = inspector.server.runner.sites
+    [listening] = site._server.sockets  # type: ignore[union-attr]
+    # Accepted sockets inherit a small send buffer: the stall shows after little data.
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    # Rows of ~8 KB each (long target names), so one page of rows is far more than the
+    # socket buffers and the writer's own buffer hold together.
+    for n in range(40):
+        body = sample("order-event.json") | {"meta": {"messageId": f"stall-{n}"}}
+        store_body(store, body, tuple(f"{t}" * 2000 for t in range(4)))
+    port = listening.getsockname()[1]
+    clients = [await _stalled_client(port) for _ in range(STREAMS)]
+    try:
+        assert all(head.startswith(b"HTTP/1.1 200") for _, head in clients)
+        refused = await inspector.get("/live/status")
+        assert refused.status == 503 and refused.headers["Retry-After"]
+        # Other pages still answer while the stalled streams hold every slot.
+        started = time.monotonic()
+        assert (await inspector.get("/status")).status == 200
+        assert time.monotonic() - started < 2
+        deadline = time.monotonic() + 5
+        while inspector.app[WATCHER].streams and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert inspector.app[WATCHER].streams == 0, "stalled writers are dropped"
+        response = await inspector.get("/live/status")
+        assert response.status == 200
+        response.close()
+    finally:
+        for sock, _ in clients:
+            sock.close()
