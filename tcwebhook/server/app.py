@@ -41,6 +41,8 @@ log = logging.getLogger("tcwebhook.server")
 
 # Headers never stored: they carry credentials.
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+# Never stored either: a proxy or a client may add a credential under a name of its own.
+_SECRET_HEADER_WORDS = ("token", "secret", "passw", "api-key", "apikey", "x-auth", "credential")
 _JSON_TYPES = ("application/json", "text/json")
 _XML_TYPES = ("application/xml", "text/xml")
 _ID_PARAMS: dict[str, Resource] = {"orderId": "order", "shipmentId": "shipment"}
@@ -262,11 +264,16 @@ def _record(request: web.Request, event: WebhookEvent, body: bytes) -> NewEvent:
         changed_lines=event.changed_lines,
         method=request.method,
         path=request.path_qs,
-        headers={str(k): v for k, v in request.headers.items() if k.lower() not in _SECRET_HEADERS},
+        headers={str(k): v for k, v in request.headers.items() if not _secret_header(k)},
         body=body,
         tasks=request.app[_WIRING].task_router(event),
         change_key=event.change_key,
     )
+
+
+def _secret_header(name: str) -> bool:
+    lower = name.lower()
+    return lower in _SECRET_HEADERS or any(word in lower for word in _SECRET_HEADER_WORDS)
 
 
 def _stored(request: web.Request, record: NewEvent, result: AppendResult) -> web.Response:

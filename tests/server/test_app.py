@@ -22,7 +22,14 @@ SINGLE = (FIXTURES / "tradecloud" / "single-delivery-order-event.json").read_byt
 
 
 async def test_post_order_is_stored_with_headers_but_not_credentials(receiver: Receiver) -> None:
-    response = await receiver.post("/tradecloud/order", ORDER, {"X-Trace": "abc"})
+    secrets = {
+        "Proxy-Authorization": "Basic cHJveHk6c2VjcmV0",
+        "Cookie": "session=secret",
+        "X-Api-Key": "secret-key",
+        "X-Auth-Token": "secret-token",
+        "X-Client-Secret": "secret",
+    }
+    response = await receiver.post("/tradecloud/order", ORDER, {"X-Trace": "abc", **secrets})
     assert response.status == 200
     answer = await response.json()
     assert answer["status"] == "stored"
@@ -32,6 +39,7 @@ async def test_post_order_is_stored_with_headers_but_not_credentials(receiver: R
     assert stored.changed_lines == ("0001", "0002")
     assert stored.headers["X-Trace"] == "abc"
     assert not any(name.lower() == "authorization" for name in stored.headers)
+    assert not set(secrets) & set(stored.headers), "headers that may carry a credential"
     log = receiver.logs[-1]
     assert (log.status, log.kind, log.number, log.changed_lines) == (
         200,
