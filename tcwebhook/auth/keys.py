@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -118,29 +119,59 @@ class SigningKeys:
                 configuration = await _get_json(session, self.url)
                 jwks_uri = configuration.get("jwks_uri")
                 if not isinstance(jwks_uri, str) or not jwks_uri.startswith("https://"):
-                    raise KeysUnavailable(f"{self.url} names no https jwks_uri")
-                keys = _rsa_keys(await _get_json(session, jwks_uri), jwks_uri)
+                    raise KeysUnavailable(f"{_shown(self.url)} names no https jwks_uri")
+                keys = _rsa_keys(await _get_json(session, jwks_uri), _shown(jwks_uri))
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            reason = str(exc) or type(exc).__name__
+            reason = _scrubbed(str(exc), self.url) or type(exc).__name__
             raise KeysUnavailable(f"cannot fetch the Entra signing keys ({reason})") from None
         self._keys = keys
         self._fetched_at = time.monotonic()
-        log.info("Entra signing keys loaded: %d key(s) from %s", len(keys), self.url)
+        log.info("Entra signing keys loaded: %d key(s) from %s", len(keys), _shown(self.url))
+
+
+def _shown(url: str) -> str:
+    """``url`` without its user part and query, which may hold a credential."""
+    try:
+        parts = urlsplit(url)
+        return (
+            f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
+        )
+    except ValueError:
+        return "(an unreadable URL)"
+
+
+def _scrubbed(text: str, url: str) -> str:
+    """``text`` (an HTTP client's error) with the secret parts of ``url`` hidden."""
+    try:
+        parts = urlsplit(url)
+        secrets = (parts.password, parts.username, parts.query)
+    except ValueError:
+        return ""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
 
 
 async def _get_json(session: aiohttp.ClientSession, url: str) -> dict[str, Any]:
+    shown = _shown(url)
     async with session.get(url, allow_redirects=False) as response:
         if response.status != 200:
-            raise KeysUnavailable(f"{url} answered HTTP {response.status}")
-        body = await response.content.read(MAX_DOCUMENT_BYTES + 1)
+            raise KeysUnavailable(f"{shown} answered HTTP {response.status}")
+        # read(n) gives what has arrived so far, up to n: read on to the end or the limit.
+        body = b""
+        while len(body) <= MAX_DOCUMENT_BYTES and (
+            chunk := await response.content.read(MAX_DOCUMENT_BYTES + 1 - len(body))
+        ):
+            body += chunk
     if len(body) > MAX_DOCUMENT_BYTES:
-        raise KeysUnavailable(f"{url} sent more than {MAX_DOCUMENT_BYTES} bytes")
+        raise KeysUnavailable(f"{shown} sent more than {MAX_DOCUMENT_BYTES} bytes")
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
-        raise KeysUnavailable(f"{url} did not answer JSON") from None
+        raise KeysUnavailable(f"{shown} did not answer JSON") from None
     if not isinstance(document, dict):
-        raise KeysUnavailable(f"{url} did not answer a JSON object")
+        raise KeysUnavailable(f"{shown} did not answer a JSON object")
     return document
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 import time
@@ -9,11 +10,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import trustme
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from tcwebhook.auth.entra import EntraGuard
+from tcwebhook.auth.keys import KeysUnavailable, SigningKeys
 from tcwebhook.config import AuthSettings, Paths
 from tests.helpers.fake_entra import (
     AUDIENCE,
@@ -189,3 +193,51 @@ def test_entra_settings_are_validated() -> None:
                      token_versions=("3.0",))  # fmt: skip
     guard = EntraGuard(AuthSettings(type="entra", tenant="t", audiences=("a",), client_ids=("c",)))
     assert guard.keys.url.startswith("https://login.microsoftonline.com/t/v2.0/")
+
+
+async def test_key_fetch_errors_never_show_the_credentials_of_the_url(
+    server_ssl_ctx: ssl.SSLContext, ca_file: Path
+) -> None:
+    server = TestServer(web.Application(), host="127.0.0.1")  # 404 for every path
+    await server.start_server(ssl=server_ssl_ctx)
+    try:
+        for url in (
+            f"https://user:pass-s3cret@127.0.0.1:{server.port}/v2.0/openid-configuration",
+            f"https://127.0.0.1:{server.port}/v2.0/openid-configuration?code=s3cret",
+        ):
+            with pytest.raises(KeysUnavailable) as raised:
+                await SigningKeys(entra(url, ca_file)).refresh()
+            assert "s3cret" not in str(raised.value)
+            assert f"127.0.0.1:{server.port}/v2.0/openid-configuration" in str(raised.value)
+    finally:
+        await server.close()
+
+
+async def test_key_documents_arriving_in_pieces_are_read_whole(
+    server_ssl_ctx: ssl.SSLContext, ca_file: Path
+) -> None:
+    document = orjson.dumps({"keys": [KEY.jwk()] * 40})  # ~70 KB, as several chunks
+
+    async def configuration(request: web.Request) -> web.Response:
+        return web.json_response({"jwks_uri": str(request.url.with_path("/keys"))})
+
+    async def jwks(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        for start in range(0, len(document), 8192):
+            await response.write(document[start : start + 8192])
+            await asyncio.sleep(0.01)
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/config", configuration)
+    app.router.add_get("/keys", jwks)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server(ssl=server_ssl_ctx)
+    try:
+        keys = SigningKeys(entra(f"https://127.0.0.1:{server.port}/config", ca_file))
+        await keys.refresh()
+        assert keys.get(KEY.kid) is not None
+    finally:
+        await server.close()
