@@ -19,6 +19,8 @@ own timeout in the app, and the store answers within its busy timeout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import resource
 import socket
 import ssl
@@ -31,6 +33,8 @@ from aiohttp import web
 
 from tcwebhook.config import ServerLimits
 from tcwebhook.server.errorlog import FailureLog
+
+UNIX_SOCKET_MODE = 0o660
 
 # File descriptors kept back from the connection cap: store, WAL, sinks' pipes and sockets, logs.
 RESERVED_FILES = 64
@@ -321,9 +325,12 @@ class GuardedSite(web.BaseSite):
                 self._guard, sock=self._sock, backlog=self._accept_batch
             )
         elif self._path is not None:  # behind a local reverse proxy
+            # asyncio replaces a socket file left behind by a crash.
             server = await loop.create_unix_server(
                 self._guard, self._path, backlog=self._accept_batch
             )
+            # The owner and its group (the proxy's) may connect, whatever the umask says.
+            os.chmod(self._path, UNIX_SOCKET_MODE)
         else:
             server = await loop.create_server(
                 self._guard,
@@ -335,3 +342,9 @@ class GuardedSite(web.BaseSite):
         for sock in server.sockets:  # the kernel's queue stays long: only the batch is short
             getattr(sock, "_sock", sock).listen(self._backlog)  # asyncio wraps each socket
         self._server = server
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self._path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._path)

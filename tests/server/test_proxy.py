@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
+import stat
 from pathlib import Path
 
 import aiohttp
@@ -99,8 +101,22 @@ def test_serve_on_a_unix_socket_behind_a_proxy(tmp_path: Path) -> None:
     try:
         status, text = asyncio.run(post())
         assert status == 200, text
+        # Only this user and its group (the proxy's) may connect, whatever the umask.
+        assert stat.S_IMODE(socket_path.stat().st_mode) == 0o660
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
     log = next(tmp_path.glob("serve-*.log")).read_text()
     assert '"client":"203.0.113.7"' in log
+    assert not socket_path.exists()  # removed at stop
+
+    # A socket file left behind by a crash does not stop the next start.
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(str(socket_path))
+    stale.close()
+    process, _ = start_server(tmp_path / "data", "--config", str(config))
+    try:
+        assert asyncio.run(post())[0] == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
