@@ -285,6 +285,21 @@ def test_instances_starting_together_migrate_once(tmp_path: Path, postgres: Post
     assert names == [name for name, _ in PG_MIGRATIONS] == [name for name, _ in MIGRATIONS]
 
 
+def test_postgres_stores_bodies_without_compressing_them_again(postgres: PostgresServer) -> None:
+    import psycopg
+
+    url = postgres.new_schema()
+    open_store(url).close()
+    schema = url.rsplit("%3D", 1)[1]
+    with psycopg.connect(postgres.url()) as connection:
+        row = connection.execute(
+            "SELECT attstorage FROM pg_attribute "
+            "WHERE attrelid = %s::regclass AND attname = 'body'",
+            (f"{schema}.events",),
+        ).fetchone()
+    assert row == ("e",)  # EXTERNAL: zstd did the compressing; out of line when long, as is
+
+
 def test_new_tasks_wake_the_workers_of_other_processes(postgres: PostgresServer) -> None:
     import threading
 

@@ -104,6 +104,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX IF NOT EXISTS tasks_state_event ON tasks (state, event_id);
         """,
     ),
+    (
+        "0007_body_storage",
+        """
+        -- Bodies arrive already zstd-compressed (or left raw because they would not shrink):
+        -- out of line when the row is too long, without PostgreSQL's own compression attempt.
+        ALTER TABLE events ALTER COLUMN body SET STORAGE EXTERNAL;
+        """,
+    ),
 ]
 
 
