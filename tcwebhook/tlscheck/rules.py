@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tcwebhook import protocol
 from tcwebhook.tlscheck import certs
@@ -362,13 +362,13 @@ def key_signature_check(chain: Sequence[x509.Certificate]) -> Check:
 
 
 def _key_weakness(certificate: x509.Certificate) -> str | None:
+    if certs.uses_dsa(certificate):
+        return "a DSA key (no longer issued or accepted by browsers)"
     key = certificate.public_key()
     if isinstance(key, rsa.RSAPublicKey) and key.key_size < 2048:
         return f"a {key.key_size}-bit RSA key (minimum 2048)"
     if isinstance(key, ec.EllipticCurvePublicKey) and key.key_size < 256:
         return f"a {key.key_size}-bit EC key (minimum 256)"
-    if isinstance(key, dsa.DSAPublicKey):
-        return "a DSA key (no longer issued or accepted by browsers)"
     return None
 
 
@@ -604,6 +604,8 @@ def plain_http_check(result: HttpResult | None, port: int) -> Check:
 def key_match_check(certificate: x509.Certificate, key: object | None) -> Check:
     if key is None:
         return Check("key-match", "Key matches", Status.INFO, "no --key given")
+    if certs.uses_dsa(certificate):
+        return Check("key-match", "Key matches", Status.INFO, "a DSA certificate: not compared")
     public = getattr(key, "public_key", None)
     if public is not None and public() == certificate.public_key():
         return Check(

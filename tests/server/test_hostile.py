@@ -153,14 +153,15 @@ def test_idle_and_slow_clients_do_not_starve_the_receiver(tmp_path: Path) -> Non
         attacker.kill()
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=15)
-    # The siege happened at scale (on a loaded machine a few attackers may not get in in time).
-    assert opened >= (IDLE_CLIENTS + SLOW_CLIENTS) * 9 // 10, opened
+    # The siege happened at scale: several times more connections than the server has files
+    # (how many of the 2,000 get in within the attack depends on how loaded the machine is).
+    assert opened >= 4 * FILE_LIMIT, opened
     assert [status for status, _ in probes] == [200] * 6, probes
-    # Quickly even on a loaded machine (before the guard: 7 to 20 s); one dropped SYN is
-    # retransmitted after 1 s.
-    assert max(seconds for _, seconds in probes) < 3.0, probes
+    # Nothing starved, with a margin a loaded 2-core machine keeps (before the guard: 7 to 20 s;
+    # one dropped SYN is retransmitted after 1 s).
+    assert max(seconds for _, seconds in probes) < 5.0, probes
     # Closed after the head timeout, or earlier to make room (before the guard: none was).
-    assert overstayed <= opened // 100, (overstayed, opened)
+    assert overstayed <= opened // 20, (overstayed, opened)
     log = server_log(process)
     assert b"Traceback" not in log
     assert len(log.splitlines()) < 40, log[-2000:]  # banner, stop line, a few rate-limited lines

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from tcwebhook.tlscheck import rules
 from tcwebhook.tlscheck.probes import HandshakeResult, HttpResult
@@ -92,6 +95,35 @@ def test_short_rsa_keys_fail(pki: Pki):
     assert check.status is Status.FAIL and "1024-bit RSA key" in check.finding
     strong = make_leaf(pki.intermediate, pki.keys.rsa2048)
     assert rules.key_signature_check([strong.certificate]).status is Status.PASS
+
+
+def _dsa_leaf(pki: Pki) -> x509.Certificate:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the test builds what the product must only recognise
+        from cryptography.hazmat.primitives.asymmetric import dsa
+
+        key = dsa.generate_private_key(2048)
+        return (
+            x509.CertificateBuilder()
+            .subject_name(pki.leaf.certificate.subject)
+            .issuer_name(pki.intermediate.certificate.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(NOW - dt.timedelta(days=1))
+            .not_valid_after(NOW + dt.timedelta(days=30))
+            .sign(pki.intermediate.key, hashes.SHA256())
+        )
+
+
+def test_a_dsa_key_fails_without_a_deprecation_warning(pki: Pki):
+    leaf = _dsa_leaf(pki)
+    with warnings.catch_warnings():
+        # Whatever the suite's filters: check-tls must not touch cryptography's deprecated DSA API.
+        warnings.simplefilter("error")
+        check = rules.key_signature_check([leaf, pki.intermediate.certificate])
+        match = rules.key_match_check(leaf, pki.keys.leaf)
+    assert check.status is Status.FAIL and "DSA key" in check.finding
+    assert match.status is Status.INFO
 
 
 def test_ciphers_without_forward_secrecy_or_with_weak_suites_warn():
