@@ -16,6 +16,7 @@ from tcwebhook.cli import (
     deliver,
     events,
     fetch,
+    init,
     inspect,
     reconcile,
     replay,
@@ -55,6 +56,7 @@ def root(
 
 
 for module in (
+    init,
     serve,
     inspect,
     events,
