@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import math
 import ssl
 import time
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from tcwebhook import protocol
+from tcwebhook.backoff import TRADECLOUD_SENDER, Schedule
 from tcwebhook.errors import ReplaySourceError, ReplayTargetError, TcwebhookError
 from tcwebhook.replay.edit import (
     apply_assignment,
@@ -40,8 +42,8 @@ class RetryPolicy:
 
     enabled: bool = False
     max_attempts: int = 5
-    initial_delay: float = 0.5
-    max_delay: float = 30.0
+    initial_delay: float = TRADECLOUD_SENDER.base
+    max_delay: float = TRADECLOUD_SENDER.cap
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -53,7 +55,12 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         """The wait after failed attempt number ``attempt`` (1-based)."""
-        return min(self.max_delay, self.initial_delay * 2 ** (attempt - 1))
+        return self.schedule.delay(attempt)
+
+    @property
+    def schedule(self) -> Schedule:
+        """Tradecloud's sender as replay imitates it, from these first and longest waits."""
+        return dataclasses.replace(TRADECLOUD_SENDER, base=self.initial_delay, cap=self.max_delay)
 
     def should_retry(self, status: int | None, attempt: int) -> bool:
         if not self.enabled or attempt >= self.max_attempts:
