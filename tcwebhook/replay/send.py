@@ -27,7 +27,7 @@ from tcwebhook.replay.edit import (
 )
 from tcwebhook.replay.report import ReplayReport, SendResult
 from tcwebhook.replay.sources import Source
-from tcwebhook.replay.target import Target, request_url
+from tcwebhook.replay.target import Method, Target, request_url
 
 if TYPE_CHECKING:
     import aiohttp
@@ -97,10 +97,13 @@ class _Prepared:
     url: str
     shown_url: str
     data: bytes | None
+    method: Method
 
 
 def prepare(source: Source, target: Target, options: ReplayOptions, fresh: bool) -> _Prepared:
     """The request for one event: body edited (--fresh-ids, then --set), URL by payload key."""
+    if source.notification is not None:
+        return _prepare_notification(source, target, options)
     body = copy.deepcopy(source.body)
     if fresh:
         refresh_message_id(body)
@@ -125,7 +128,21 @@ def prepare(source: Source, target: Target, options: ReplayOptions, fresh: bool)
     if target.method == "POST":
         edited = fresh or options.assignments
         data = source.raw if source.raw is not None and not edited else orjson.dumps(body)
-    return _Prepared(source.label, event_name, message_id_of(body), url, _shown(url), data)
+    return _Prepared(
+        source.label, event_name, message_id_of(body), url, _shown(url), data, target.method
+    )
+
+
+def _prepare_notification(source: Source, target: Target, options: ReplayOptions) -> _Prepared:
+    """A stored GET notification goes out as one: GET with its id, no body to edit."""
+    assert source.notification is not None
+    if options.assignments:
+        raise ReplaySourceError(
+            f"{source.label} is a GET notification: it has no body for --set to change"
+        )
+    resource, resource_id = source.notification
+    url = request_url(target, resource, resource_id, method="GET")
+    return _Prepared(source.label, None, None, url, _shown(url), None, "GET")
 
 
 def _shown(url: str) -> str:
@@ -228,7 +245,7 @@ async def _send(
         text: str | None = None
         try:
             async with session.request(
-                target.method,
+                request.method,
                 request.url,
                 data=request.data,
                 headers=headers,
@@ -250,7 +267,7 @@ async def _send(
             request.source,
             request.event_name,
             request.message_id,
-            target.method,
+            request.method,
             request.shown_url,
             status,
             attempt,

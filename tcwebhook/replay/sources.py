@@ -1,5 +1,5 @@
 """Where replayed events come from: JSON files, directories, standard input, built-in samples
-and stored events (``event:ID``)."""
+and stored events (``event:ID``), each as Tradecloud would send it."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Any, BinaryIO
 import orjson
 
 from tcwebhook.errors import ReplaySourceError
+from tcwebhook.protocol import EventKind, Resource
+from tcwebhook.replay.recovered import RECOVERED_KINDS, as_webhook, is_recovered
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,8 @@ class Source:
     label: str
     body: dict[str, Any]
     raw: bytes | None = None  # the exact bytes to send when the body is not edited
+    # A stored GET notification: sent as one (GET with this id), whatever --method says.
+    notification: tuple[Resource, str] | None = None
 
 
 STORED_PREFIX = "event:"
@@ -29,7 +33,8 @@ def load_sources(
     specs: Sequence[str], stdin: BinaryIO | None = None, store_url: str | None = None
 ) -> list[Source]:
     """Resolve SOURCE arguments: a JSON file, a directory of them, ``-``, a sample name, or
-    ``event:ID`` (a stored event, sent with its original bytes)."""
+    ``event:ID`` (a stored event: a webhook with its original bytes, a GET notification as a
+    GET, a recovered change as the webhook Tradecloud would have sent for it)."""
     from tcwebhook import samples
 
     sources: list[Source] = []
@@ -40,7 +45,7 @@ def load_sources(
         elif spec == "-":
             if stdin is None:
                 raise ReplaySourceError("'-' needs JSON on standard input")
-            sources.append(Source("<stdin>", _parse_json(stdin.read(), "<stdin>")))
+            sources.append(_source("<stdin>", stdin.read()))
         elif path.is_dir():
             files = sorted(p for p in path.glob("*.json") if p.is_file())
             if not files:
@@ -67,11 +72,14 @@ def _stored_event(event_id: str, store_url: str) -> Source:
     finally:
         store.close()
     label = f"event #{event.id}"
+    if event.kind in (EventKind.ORDER_NOTIFICATION, EventKind.SHIPMENT_NOTIFICATION):
+        if not event.resource_id:
+            raise ReplaySourceError(f"{label} is a GET notification without an id to send")
+        return Source(label, {}, notification=(EventKind(event.kind).resource, event.resource_id))
     if not event.body:
-        raise ReplaySourceError(
-            f"{label} is a GET notification for {event.resource_id}: it has no body to re-send; "
-            f"use 'tcwebhook replay --method GET' with a body holding that id"
-        )
+        raise ReplaySourceError(f"{label} has no body to send")
+    if event.kind in RECOVERED_KINDS:
+        return _recovered(label, as_webhook(event.body, label))
     return Source(label, _parse_json(event.body, label), raw=event.body)
 
 
@@ -84,7 +92,20 @@ def _read_file(path: Path) -> Source:
         ) from None
     except OSError as exc:
         raise ReplaySourceError(f"cannot read {path}: {exc.strerror or exc}") from None
-    return Source(str(path), _parse_json(data, str(path)))
+    return _source(str(path), data)
+
+
+def _source(label: str, data: bytes) -> Source:
+    """A file's or standard input's event; a recovered event's body (e.g. from 'events show
+    --json') becomes the webhook Tradecloud would have sent."""
+    body = _parse_json(data, label)
+    if is_recovered(body):
+        return _recovered(label, as_webhook(data, label))
+    return Source(label, body)
+
+
+def _recovered(label: str, webhook: bytes) -> Source:
+    return Source(label, _parse_json(webhook, label), raw=webhook)
 
 
 def _parse_json(data: bytes, where: str) -> dict[str, Any]:

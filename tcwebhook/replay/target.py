@@ -143,14 +143,17 @@ def _configured_authorization(settings: Settings) -> str | None:
     return authorization_header(settings.auth)
 
 
-def request_url(target: Target, resource: Resource, resource_id: str | None) -> str:
-    """The URL one event goes to; for GET, with the id in the placeholder, path or query."""
+def request_url(
+    target: Target, resource: Resource, resource_id: str | None, method: Method | None = None
+) -> str:
+    """The URL one event goes to; for GET, with the id in the placeholder, path or query.
+    ``method`` is the target's unless given (a stored GET notification is always a GET)."""
     from urllib.parse import quote
 
     from yarl import URL
 
     base = target.url_for(resource)
-    if target.method == "POST":
+    if (method or target.method) == "POST":
         return base
     if resource_id is None:
         raise ReplaySourceError(
