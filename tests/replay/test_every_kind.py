@@ -8,6 +8,7 @@ events are stored by ``reconcile`` polling the fake Tradecloud API.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from aiohttp.test_utils import TestServer
 
 from tcwebhook import samples
 from tcwebhook.reconcile import reconcile
-from tcwebhook.replay import ReplayOptions, Source, replay
+from tcwebhook.replay import ReplayOptions, Source, load_sources, replay
 from tcwebhook.replay.recovered import as_webhook, is_recovered
 from tcwebhook.store.records import StoredEvent
 from tests.helpers.cli import Result as CliResult
@@ -188,6 +189,17 @@ def test_recovered_body_becomes_a_resent_webhook() -> None:
     webhook = json.loads(sent)
     assert not is_recovered(webhook)  # a webhook, whatever its meta says, is sent as it is
     assert not is_recovered({"orderEvent": {}, "meta": {"source": {"origin": "erp"}}})
+
+
+def test_recovered_body_on_stdin_is_sent_as_a_webhook() -> None:
+    raw = (
+        b'{"shipment": {"id": "s-1", "meta": {"lastUpdatedAt": "2025-06-01T00:00:00Z"}}, '
+        b'"meta": {"messageId": "m-2", "source": {"origin": "tcwebhook reconcile"}}}'
+    )
+    (source,) = load_sources(["-"], stdin=io.BytesIO(raw))
+    assert source.raw is not None and source.body["eventName"] == "ShipmentResentByBuyer"
+    assert source.body["shipment"]["id"] == "s-1"  # a shipment keeps its id
+    assert source.body["meta"]["messageId"] == "m-2"
 
 
 async def test_set_overrides_the_recovered_event_name(
