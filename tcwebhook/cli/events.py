@@ -94,7 +94,7 @@ def replay_event(
     context: typer.Context,
     event_id: str | None = typer.Argument(None, help="The stored event to send again."),
 ) -> None:
-    """Re-send a stored event's original bytes; takes every option of 'tcwebhook replay'
+    """Re-send a stored event as Tradecloud sends it; takes every option of 'tcwebhook replay'
     (e.g. --url URL --token T --retry)."""
     from tcwebhook.cli import app
 

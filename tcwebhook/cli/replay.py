@@ -110,6 +110,7 @@ def replay_command(
     Exit code 0 when every event was delivered (2xx), 1 when any was not, 2 for usage and
     environment errors.
     """
+    from tcwebhook.backoff import TRADECLOUD_SENDER
     from tcwebhook.cli import replay_output
     from tcwebhook.cli.common import load, run
     from tcwebhook.errors import EXIT_CHECK_FAILED
@@ -128,7 +129,7 @@ def replay_command(
         assignments=tuple(parse_assignment(text) for text in assignments or ()),
         count=count,
         concurrency=concurrency,
-        retry=RetryPolicy(retry, max_attempts, min(0.5, max_delay), max_delay),
+        retry=RetryPolicy(retry, max_attempts, min(TRADECLOUD_SENDER.base, max_delay), max_delay),
         timeout=timeout,
         keep_response=show_response or json_output,
     )

@@ -10,11 +10,11 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import socket
 import time
 from collections.abc import Callable
 
+from tcwebhook.backoff import exponential
 from tcwebhook.config import RetrySettings, Settings
 from tcwebhook.delivery.sinks import (
     DeliveryFailed,
@@ -36,8 +36,7 @@ RECORD_TRIES_WHEN_STOPPING = 3  # then the claims are handed back (or left to th
 
 def next_delay(retry: RetrySettings, attempts: int) -> float:
     """Exponential back-off with full jitter in its upper half, capped at ``max_delay``."""
-    delay = min(retry.max_delay, retry.base_delay * 2 ** max(attempts - 1, 0))
-    return delay * random.uniform(0.5, 1.0)
+    return exponential(attempts, base=retry.base_delay, cap=retry.max_delay, jitter=0.5)
 
 
 def _alive(pid: int) -> bool:

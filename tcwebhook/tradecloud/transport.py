@@ -16,6 +16,7 @@ import aiohttp
 from yarl import URL
 
 from tcwebhook import metrics
+from tcwebhook.backoff import exponential
 from tcwebhook.errors import ApiUnavailable
 from tcwebhook.trust import client_context
 from tcwebhook.urls import host_port
@@ -143,7 +144,7 @@ class Transport:
         problem = ""
         for attempt in range(1, self._attempts + 1):
             await self._pacer.wait()
-            delay = self._backoff * 2 ** (attempt - 1)
+            delay = exponential(attempt, base=self._backoff)
             try:
                 async with session.request(
                     method, url, headers=dict(headers), data=body, ssl=self._ssl, timeout=timeout

@@ -11,21 +11,35 @@ from aiohttp import web
 
 from tcwebhook.config import AuthSettings, Settings
 from tcwebhook.server.app import create_app
-from tcwebhook.store import open_store
+from tcwebhook.store import Store, open_store
 from tests.helpers.cli import CliRunner, Result, run_cli
 from tests.helpers.replay import TOKEN, Fake, Receiver, ServerFactory
 
 
 @pytest.fixture
-async def receiver(
+async def receiver_at(
     aiohttp_server: ServerFactory, server_ssl_ctx: ssl.SSLContext, ca_file: Path, tmp_path: Path
-) -> AsyncIterator[Receiver]:
-    settings = Settings(data_dir=tmp_path / "data", auth=AuthSettings(token=TOKEN))
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = open_store(settings.store_url)
-    server = await aiohttp_server(create_app(settings, store), ssl=server_ssl_ctx)
-    yield Receiver(server, store, settings, ca_file)
-    store.close()
+) -> AsyncIterator[Callable[[str], Awaitable[Receiver]]]:
+    """Start another receiver (its own data directory and store) under ``tmp_path / name``."""
+    stores: list[Store] = []
+
+    async def start(name: str) -> Receiver:
+        settings = Settings(data_dir=tmp_path / name, auth=AuthSettings(token=TOKEN))
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = open_store(settings.store_url)
+        stores.append(store)
+        server = await aiohttp_server(create_app(settings, store), ssl=server_ssl_ctx)
+        return Receiver(server, store, settings, ca_file)
+
+    yield start
+    for store in stores:
+        store.close()
+
+
+@pytest.fixture
+async def receiver(receiver_at: Callable[[str], Awaitable[Receiver]]) -> Receiver:
+    """The receiver on the data directory the CLI uses (TCWEBHOOK_DATA_DIR)."""
+    return await receiver_at("data")
 
 
 @pytest.fixture
