@@ -18,7 +18,7 @@ from typing import Any
 
 import jwt
 
-from tcwebhook.auth import Principal, Refusal, Verdict
+from tcwebhook.auth import AuthResult, Principal, Refusal
 from tcwebhook.auth.keys import KeysUnavailable, SigningKeys, UnknownKey
 from tcwebhook.config import AuthSettings
 from tcwebhook.protocol import bearer_token
@@ -69,7 +69,7 @@ def _unavailable(retry_after: int) -> Refusal:
     )
 
 
-class EntraGuard:
+class EntraAuthenticator:
     """Validates ``Authorization: Bearer <Entra access token>``."""
 
     def __init__(self, settings: AuthSettings) -> None:
@@ -86,8 +86,8 @@ class EntraGuard:
     async def stop(self) -> None:
         await self.keys.stop()
 
-    def check(self, header: str | None) -> Verdict | None:
-        """The verdict, or None when the signing key must be fetched first."""
+    def check(self, header: str | None) -> AuthResult | None:
+        """The result, or None when the signing key must be fetched first."""
         checked = self._check_without_key(header)
         if isinstance(checked, Refusal):
             return checked
@@ -95,7 +95,7 @@ class EntraGuard:
         key = self.keys.get(kid)
         return None if key is None else self._verify(token, key, client)
 
-    async def authenticate(self, header: str | None) -> Verdict:
+    async def authenticate(self, header: str | None) -> AuthResult:
         checked = self._check_without_key(header)
         if isinstance(checked, Refusal):
             return checked
@@ -138,7 +138,7 @@ class EntraGuard:
             return _invalid("role", "the token lacks the required role")
         return token, kid, client
 
-    def _verify(self, token: str, key: Any, client: str) -> Verdict:
+    def _verify(self, token: str, key: Any, client: str) -> AuthResult:
         decoded = self._decode(token, key)
         return decoded if isinstance(decoded, Refusal) else Principal("entra", client)
 

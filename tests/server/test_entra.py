@@ -17,10 +17,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from tcwebhook.auth import keys as signing_keys
-from tcwebhook.auth.entra import EntraGuard
+from tcwebhook.auth.entra import EntraAuthenticator
 from tcwebhook.auth.keys import KeysUnavailable, SigningKeys
 from tcwebhook.config import AuthSettings, Paths
-from tcwebhook.server.app import GATE
+from tcwebhook.server.app import RECEIVER_AUTH
 from tests.helpers.fake_entra import (
     AUDIENCE,
     CLIENT_ID,
@@ -196,8 +196,10 @@ def test_entra_settings_are_validated() -> None:
     with pytest.raises(ConfigError, match="token_versions"):
         AuthSettings(type="entra", tenant="t", audiences=("a",), client_ids=("c",),
                      token_versions=("3.0",))  # fmt: skip
-    guard = EntraGuard(AuthSettings(type="entra", tenant="t", audiences=("a",), client_ids=("c",)))
-    assert guard.keys.url.startswith("https://login.microsoftonline.com/t/v2.0/")
+    settings = AuthSettings(type="entra", tenant="t", audiences=("a",), client_ids=("c",))
+    assert EntraAuthenticator(settings).keys.url.startswith(
+        "https://login.microsoftonline.com/t/v2.0/"
+    )
 
 
 async def test_key_fetch_errors_never_show_the_credentials_of_the_url(
@@ -256,9 +258,9 @@ STRANGER = SigningKey("stranger")  # anyone can mint tokens; only the tenant's k
 
 
 def _keys_of(receiver: Receiver) -> SigningKeys:
-    guard = receiver.client.app[GATE].guard_for("/tradecloud/order")
-    assert isinstance(guard, EntraGuard)
-    return guard.keys
+    authenticator = receiver.client.app[RECEIVER_AUTH].for_path("/tradecloud/order")
+    assert isinstance(authenticator, EntraAuthenticator)
+    return authenticator.keys
 
 
 async def deliver(receiver: Receiver, bearer: str, within: float = 30.0) -> Any:
