@@ -313,6 +313,19 @@ async def test_rolled_key_waits_for_the_spacing_with_503_never_401(
     assert entra_receiver.store.count() == 1
 
 
+async def test_key_server_down_after_a_roll_is_503_and_fetches_stay_spaced(
+    entra_receiver: Receiver, tenant: FakeTenant
+) -> None:
+    assert (await deliver(entra_receiver, token(KEY, claims()))).status == 200
+    fetches = tenant.fetches
+    tenant.status = 503  # the key server goes down, and Entra rolls its key meanwhile
+    for _ in range(20):
+        response = await post(entra_receiver, token(ROTATED, claims()))
+        assert response.status == 503, await response.text()
+        assert 0 < int(response.headers["Retry-After"]) <= 30
+    assert tenant.fetches == fetches + 1  # one try, then the next no sooner than 30 s later
+
+
 WRONG_WHATEVER_THE_KEYS: dict[str, tuple[str, str]] = {
     # case: (token, what the refusal says)
     "expired": (
