@@ -79,7 +79,7 @@ class Environment:
     """Shared files: certificates, token, bodies; one scratch directory per run."""
 
     def __init__(self, scratch: Path) -> None:
-        from tcwebhook.server.auth import dev_token
+        from tcwebhook.auth.static import dev_token
         from tcwebhook.server.tls import dev_certificates
 
         self.scratch = scratch

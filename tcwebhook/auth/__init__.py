@@ -1,8 +1,9 @@
-"""Who may deliver webhooks: one ``authenticate(request) -> Principal | Refusal`` per path.
+"""Who may deliver webhooks: one ``authenticate(header) -> Principal | Refusal`` per path.
 
 The methods Tradecloud offers (docs/tradecloud.md#webhook-authentication): Basic, a static Bearer
-token, and Entra ID access tokens (order and order-documents webhooks only). Each path of the
-receiver may use its own.
+token (``static.py``), and Entra ID access tokens (``entra.py``, with the signing keys in
+``keys.py``; order and order-documents webhooks only). Each path of the receiver may use its own.
+This package knows nothing of the HTTP server: it gets the ``Authorization`` header, no request.
 """
 
 from __future__ import annotations
@@ -33,19 +34,19 @@ class Refusal:
     retry_after: int | None = None  # seconds, for 503
 
 
-Verdict = Principal | Refusal
+AuthResult = Principal | Refusal
 
 
-class Guard(Protocol):
+class Authenticator(Protocol):
     """One authentication method with its credentials."""
 
     settings: AuthSettings
 
-    def check(self, header: str | None) -> Verdict | None:
-        """The verdict without waiting, or None when only ``authenticate`` can tell."""
+    def check(self, header: str | None) -> AuthResult | None:
+        """The result without waiting, or None when only ``authenticate`` can tell."""
 
-    async def authenticate(self, header: str | None) -> Verdict:
-        """The verdict, fetching what is missing (e.g. signing keys) first."""
+    async def authenticate(self, header: str | None) -> AuthResult:
+        """The result, fetching what is missing (e.g. signing keys) first."""
 
     async def start(self) -> None:
         """Begin background work (key refresh); called once the event loop runs."""
@@ -54,67 +55,72 @@ class Guard(Protocol):
         """End background work."""
 
 
-def make_guard(settings: AuthSettings, reuse: Iterable[Guard] = ()) -> Guard:
-    """The guard for ``settings``; one with equal settings is reused (and its key cache)."""
-    for guard in reuse:
-        if guard.settings == settings:
-            return guard
+def make_authenticator(
+    settings: AuthSettings, reuse: Iterable[Authenticator] = ()
+) -> Authenticator:
+    """The authenticator for ``settings``; one with equal settings is reused (and its key cache)."""
+    for authenticator in reuse:
+        if authenticator.settings == settings:
+            return authenticator
     if settings.type == "entra":
-        from tcwebhook.auth.entra import EntraGuard
+        from tcwebhook.auth.entra import EntraAuthenticator
 
-        return EntraGuard(settings)
-    from tcwebhook.auth.static import StaticGuard
+        return EntraAuthenticator(settings)
+    from tcwebhook.auth.static import StaticAuthenticator
 
-    return StaticGuard(settings)
+    return StaticAuthenticator(settings)
 
 
-class Gate:
-    """The guards of every path; ``replace`` swaps them (SIGHUP) without a moment unguarded."""
+class ReceiverAuth:
+    """The authenticators of every path; ``replace`` swaps them (SIGHUP) without a moment
+    unauthenticated."""
 
     def __init__(self, settings: Settings) -> None:
-        self._guards: dict[str, Guard] = {}
-        self._prefixes: tuple[tuple[str, Guard], ...] = ()
-        self._default: Guard
+        self._by_name: dict[str, Authenticator] = {}
+        self._prefixes: tuple[tuple[str, Authenticator], ...] = ()
+        self._default: Authenticator
         self.replace(settings)
 
-    def replace(self, settings: Settings) -> list[Guard]:
-        """Use the credentials of ``settings`` from now on; returns guards no longer in use."""
-        old = list(self._guards.values())
+    def replace(self, settings: Settings) -> list[Authenticator]:
+        """Use the credentials of ``settings`` from now on; returns those no longer in use."""
+        old = list(self._by_name.values())
         paths = settings.server.paths
-        default = make_guard(settings.auth, old)
-        order = make_guard(paths.order_auth, [*old, default]) if paths.order_auth else default
+        default = make_authenticator(settings.auth, old)
+        order = (
+            make_authenticator(paths.order_auth, [*old, default]) if paths.order_auth else default
+        )
         shipment = (
-            make_guard(paths.shipment_auth, [*old, default, order])
+            make_authenticator(paths.shipment_auth, [*old, default, order])
             if paths.shipment_auth
             else default
         )
-        guards = {"default": default, "order": order, "shipment": shipment}
+        by_name = {"default": default, "order": order, "shipment": shipment}
         self._default = default
         self._prefixes = ((paths.order, order), (paths.shipment, shipment))
-        self._guards = guards
-        in_use = {id(guard) for guard in guards.values()}
-        return [guard for guard in old if id(guard) not in in_use]
+        self._by_name = by_name
+        in_use = {id(authenticator) for authenticator in by_name.values()}
+        return [authenticator for authenticator in old if id(authenticator) not in in_use]
 
     @property
-    def guards(self) -> list[Guard]:
-        unique: dict[int, Guard] = {id(guard): guard for guard in self._guards.values()}
+    def authenticators(self) -> list[Authenticator]:
+        unique = {id(authenticator): authenticator for authenticator in self._by_name.values()}
         return list(unique.values())
 
-    def guard_for(self, path: str) -> Guard:
-        for prefix, guard in self._prefixes:
+    def for_path(self, path: str) -> Authenticator:
+        for prefix, authenticator in self._prefixes:
             if path == prefix or path.startswith(prefix + "/"):
-                return guard
+                return authenticator
         return self._default  # unknown paths: refused like the default before any 404
 
-    async def authenticate(self, path: str, header: str | None) -> Verdict:
-        guard = self.guard_for(path)
-        verdict = guard.check(header)
-        return verdict if verdict is not None else await guard.authenticate(header)
+    async def authenticate(self, path: str, header: str | None) -> AuthResult:
+        authenticator = self.for_path(path)
+        result = authenticator.check(header)
+        return result if result is not None else await authenticator.authenticate(header)
 
     async def start(self) -> None:
-        for guard in self.guards:
-            await guard.start()
+        for authenticator in self.authenticators:
+            await authenticator.start()
 
     async def stop(self) -> None:
-        for guard in self.guards:
-            await guard.stop()
+        for authenticator in self.authenticators:
+            await authenticator.stop()

@@ -4,6 +4,12 @@
 Only RS256 signatures by the tenant's published keys are accepted: ``alg: none`` and HMAC
 (``HS256`` signed with the public key as a shared secret, the classic confusion attack) are refused
 before any key is looked at.
+
+Everything that can be checked without a key (algorithm, expiry, issuer, audience, client, roles,
+the types of the claims read) is checked first, on the unverified token: a token that fails there
+is wrong whatever the keys are, so it is refused at once and never starts a key fetch. A token that
+passes them but whose key cannot be checked right now is answered 503 with ``Retry-After``, never
+401: Tradecloud drops an event answered 401 and retries one answered 503.
 """
 
 from __future__ import annotations
@@ -12,14 +18,14 @@ from typing import Any
 
 import jwt
 
-from tcwebhook.auth import Principal, Refusal, Verdict
-from tcwebhook.auth.keys import KeysUnavailable, SigningKeys
+from tcwebhook.auth import AuthResult, Principal, Refusal
+from tcwebhook.auth.keys import KeysUnavailable, SigningKeys, UnknownKey
 from tcwebhook.config import AuthSettings
 from tcwebhook.protocol import bearer_token
 
 LEEWAY_SECONDS = 120  # clock skew between Entra and this host
-RETRY_AFTER_SECONDS = 30
 _CHALLENGE = 'Bearer realm="tcwebhook"'
+_REQUIRED_CLAIMS = ["exp", "iss", "aud"]
 
 
 def issuers(settings: AuthSettings) -> dict[str, str]:
@@ -50,15 +56,20 @@ _JWT_REFUSALS: tuple[tuple[type[jwt.PyJWTError], str, str], ...] = (
 )
 
 _MISSING = Refusal("missing", "no bearer token", challenge=_CHALLENGE)
-_UNAVAILABLE = Refusal(
-    "keys_unavailable",
-    "the Entra signing keys cannot be fetched right now; retry later",
-    status=503,
-    retry_after=RETRY_AFTER_SECONDS,
-)
+_MALFORMED = _invalid("malformed", "the token is not a valid access token")
+_UNKNOWN_KEY = _invalid("unknown_key", "the token is signed by an unknown key")
 
 
-class EntraGuard:
+def _unavailable(retry_after: int) -> Refusal:
+    return Refusal(
+        "keys_unavailable",
+        "the Entra signing keys cannot be checked right now; retry later",
+        status=503,
+        retry_after=retry_after,
+    )
+
+
+class EntraAuthenticator:
     """Validates ``Authorization: Bearer <Entra access token>``."""
 
     def __init__(self, settings: AuthSettings) -> None:
@@ -75,7 +86,31 @@ class EntraGuard:
     async def stop(self) -> None:
         await self.keys.stop()
 
-    def check(self, header: str | None) -> Verdict | None:
+    def check(self, header: str | None) -> AuthResult | None:
+        """The result, or None when the signing key must be fetched first."""
+        checked = self._check_without_key(header)
+        if isinstance(checked, Refusal):
+            return checked
+        token, kid, client = checked
+        key = self.keys.get(kid)
+        return None if key is None else self._verify(token, key, client)
+
+    async def authenticate(self, header: str | None) -> AuthResult:
+        checked = self._check_without_key(header)
+        if isinstance(checked, Refusal):
+            return checked
+        token, kid, client = checked
+        try:
+            key = await self.keys.key_for(kid)
+        except UnknownKey:
+            return _UNKNOWN_KEY
+        except KeysUnavailable as exc:
+            return _unavailable(exc.retry_after)
+        return self._verify(token, key, client)
+
+    def _check_without_key(self, header: str | None) -> Refusal | tuple[str, str, str]:
+        """(token, key id, client id) when the unverified token passes every check but the
+        signature; else why not."""
         token = bearer_token(header)
         if token is None:
             return _MISSING
@@ -85,53 +120,49 @@ class EntraGuard:
             return _invalid("malformed", "the token is not a JWT")
         if jose.get("alg") != "RS256":
             return _invalid("algorithm", "only RS256-signed tokens are accepted")
-        key = self.keys.get(jose.get("kid"))
-        if key is None:
-            if not self.keys.loaded or self.keys.may_refresh_for_unknown_kid():
-                return None  # authenticate() fetches the keys first
-            return _invalid("unknown_key", "the token is signed by an unknown key")
-        return self._verify(token, key)
+        kid = jose.get("kid")
+        if not isinstance(kid, str):
+            return _invalid("malformed", "the token names no signing key")
+        claims = self._decode(token, None)
+        if isinstance(claims, Refusal):
+            return claims
+        version = self._issuers[claims["iss"]]
+        client = claims.get("appid" if version == "1.0" else "azp")
+        if not isinstance(client, str) or client not in self._client_ids:
+            return _invalid("client", "the token was issued to another client")
+        roles = claims.get("roles")
+        if self._roles and not (
+            isinstance(roles, list)
+            and self._roles.intersection(role for role in roles if isinstance(role, str))
+        ):
+            return _invalid("role", "the token lacks the required role")
+        return token, kid, client
 
-    async def authenticate(self, header: str | None) -> Verdict:
-        verdict = self.check(header)
-        if verdict is not None:
-            return verdict
-        try:
-            if self.keys.loaded:
-                await self.keys.refresh_for_unknown_kid()
-            else:
-                await self.keys.refresh()
-        except KeysUnavailable:
-            # A 401 would make Tradecloud drop the event; a 503 makes it come back.
-            return _UNAVAILABLE
-        token = bearer_token(header)
-        assert token is not None
-        key = self.keys.get(jwt.get_unverified_header(token).get("kid"))
-        if key is None:
-            return _invalid("unknown_key", "the token is signed by an unknown key")
-        return self._verify(token, key)
+    def _verify(self, token: str, key: Any, client: str) -> AuthResult:
+        decoded = self._decode(token, key)
+        return decoded if isinstance(decoded, Refusal) else Principal("entra", client)
 
-    def _verify(self, token: str, key: Any) -> Verdict:
+    def _decode(self, token: str, key: Any | None) -> dict[str, Any] | Refusal:
+        """The claims after checking time, issuer and audience; the signature too with ``key``."""
+        options: dict[str, Any] = {"require": _REQUIRED_CLAIMS}
+        if key is None:  # PyJWT checks no claim without a signature unless told each one
+            options |= {"verify_signature": False, "verify_exp": True, "verify_nbf": True,
+                        "verify_iat": True, "verify_iss": True, "verify_aud": True}  # fmt: skip
         try:
-            claims = jwt.decode(
+            claims: dict[str, Any] = jwt.decode(
                 token,
-                key,
+                "" if key is None else key,  # no key: not used
                 algorithms=["RS256"],
                 audience=self._audiences,
                 issuer=list(self._issuers),
                 leeway=LEEWAY_SECONDS,
-                options={"require": ["exp", "iss", "aud"]},
+                options=options,  # type: ignore[arg-type]
             )
         except jwt.PyJWTError as exc:
             for error, reason, message in _JWT_REFUSALS:
                 if isinstance(exc, error):
                     return _invalid(reason, message)
-            return _invalid("malformed", "the token is not a valid access token")
-        version = self._issuers[claims["iss"]]
-        client = claims.get("appid" if version == "1.0" else "azp")
-        if client not in self._client_ids:
-            return _invalid("client", "the token was issued to another client")
-        roles = claims.get("roles")
-        if self._roles and not (isinstance(roles, list) and self._roles.intersection(roles)):
-            return _invalid("role", "the token lacks the required role")
-        return Principal("entra", str(client))
+            return _MALFORMED
+        except (TypeError, ValueError, OverflowError):
+            return _MALFORMED  # PyJWT before 2.10 lets a claim of an odd type raise these
+        return claims

@@ -1,9 +1,16 @@
 """The Entra tenant's signing keys: fetched off the request path, cached, refreshed.
 
-Keys come from the ``jwks_uri`` of the tenant's OpenID configuration. They are fetched when the
-server starts, then every ``REFRESH_EVERY`` seconds, and once more when a token names a key id we
-do not know (Entra rotates keys), at most once per ``UNKNOWN_KID_REFRESH_EVERY`` seconds so that
-forged key ids cannot make us hammer the key server.
+Keys come from the ``jwks_uri`` of the tenant's OpenID configuration. A timer fetches them when
+the server starts, then every ``REFRESH_EVERY`` seconds (every ``RETRY_EVERY`` seconds while a
+fetch fails). A token naming a key id we do not hold (Entra rolls its keys) may start a fetch
+itself, spaced so that forged key ids cannot make us hammer the key server: while keys are held,
+at most one such fetch per ``UNKNOWN_KID_REFRESH_EVERY`` seconds; while none are (or the last
+fetch failed), none within ``RETRY_EVERY`` seconds of the previous fetch. Requests share the fetch
+under way and wait for it at most ``REQUEST_WAIT`` seconds from its start; it goes on without them.
+
+What a request cannot check now it is told to retry (``KeysUnavailable.retry_after``), and a fetch
+is booked for the first moment the spacing allows: Tradecloud drops an event answered 401, so
+only a key id missing from keys fetched after the token arrived is ``UnknownKey``.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,14 +35,26 @@ from tcwebhook.trust import client_context
 log = logging.getLogger("tcwebhook.auth")
 
 REFRESH_EVERY = 6 * 3600.0
-RETRY_EVERY = 30.0  # after a failed fetch
-UNKNOWN_KID_REFRESH_EVERY = 300.0
+RETRY_EVERY = 30.0  # after a failed fetch; the spacing of all fetches while no keys are held
+UNKNOWN_KID_REFRESH_EVERY = 300.0  # the spacing of fetches for unknown key ids while keys are held
 FETCH_TIMEOUT = 10.0
+REQUEST_WAIT = 2.0  # Tradecloud wants an answer within seconds; the fetch goes on regardless
 MAX_DOCUMENT_BYTES = 1024 * 1024
 
 
 class KeysUnavailable(Exception):
-    """The signing keys could not be fetched (the reason is in the message, never a secret)."""
+    """The signing keys cannot be used right now (the reason is in the message, never a secret).
+
+    ``retry_after``: seconds until a fetch may bring them.
+    """
+
+    def __init__(self, message: str, retry_after: int = math.ceil(RETRY_EVERY)) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class UnknownKey(Exception):
+    """Keys fetched after the token arrived do not hold its key id."""
 
 
 def openid_config_url(settings: AuthSettings) -> str:
@@ -52,62 +72,142 @@ class SigningKeys:
         self.url = openid_config_url(settings)
         self._ca_file = settings.ca_file
         self._keys: dict[str, Any] = {}
-        self._fetched_at: float | None = None
-        self._last_unknown_kid_refresh = -UNKNOWN_KID_REFRESH_EVERY
-        self._refreshing: asyncio.Task[None] | None = None
+        self._loaded = False
+        self._started_at: float | None = None  # the latest fetch's start (monotonic)
+        self._asked_at: float | None = None  # the latest start of a fetch a request asked for
+        self._error: str | None = None  # why the latest finished fetch failed; None: it did not
+        self._fetching: asyncio.Task[None] | None = None
+        self._wanted = False  # a request needs a fetch as soon as the spacing allows
+        self._wake = asyncio.Event()
         self._timer: asyncio.Task[None] | None = None
+        # Read here rather than at use, so that a test may shorten them for one instance.
+        self.refresh_every = REFRESH_EVERY
+        self.retry_every = RETRY_EVERY
         self.unknown_kid_refresh_every = UNKNOWN_KID_REFRESH_EVERY
+        self.request_wait = REQUEST_WAIT
 
     @property
     def loaded(self) -> bool:
-        return self._fetched_at is not None
+        return self._loaded
 
-    def get(self, kid: str | None) -> Any | None:
-        return self._keys.get(kid) if kid is not None else None
+    def get(self, kid: str) -> Any | None:
+        return self._keys.get(kid)
 
-    def may_refresh_for_unknown_kid(self) -> bool:
-        return time.monotonic() - self._last_unknown_kid_refresh >= self.unknown_kid_refresh_every
+    async def key_for(self, kid: str) -> Any:
+        """The key named ``kid``, fetching the keys first when allowed.
 
-    async def refresh_for_unknown_kid(self) -> None:
-        """One refresh because a token named an unknown key id (rate-limited by the caller)."""
-        if self._refreshing is None or self._refreshing.done():  # one under way counts
-            self._last_unknown_kid_refresh = time.monotonic()
-        await self.refresh()
+        Raises UnknownKey when keys fetched after this call began lack ``kid``, KeysUnavailable
+        when that cannot be known now (fetch not allowed yet, failed or still running).
+        """
+        key = self._keys.get(kid)
+        if key is not None:
+            return key
+        asked_at = time.monotonic()
+        task = self._fetching
+        if task is None:
+            if asked_at < self._next_allowed():
+                raise self._book("a fetch of the Entra signing keys is not due yet")
+            task = self._start_fetch(asked=True)
+        started_at = self._started_at or asked_at
+        # Measured from the fetch's start: once a fetch is slow, later requests do not wait too.
+        wait = started_at + self.request_wait - time.monotonic()
+        if wait > 0:
+            await asyncio.wait({task}, timeout=wait)  # never cancels the shared fetch
+        key = self._keys.get(kid)
+        if key is not None:
+            return key
+        if not task.done():
+            raise self._retry_later("the Entra key server has not answered yet")
+        if self._error is not None:
+            raise self._retry_later(self._error)
+        if started_at >= asked_at:
+            raise UnknownKey(kid)
+        raise self._book("the keys fetched before this token arrived lack its key id")
 
     async def refresh(self) -> None:
-        """Fetch the keys; concurrent callers share one fetch. Raises KeysUnavailable."""
-        if self._refreshing is None or self._refreshing.done():
-            self._refreshing = asyncio.ensure_future(self._fetch())
-        task = self._refreshing
-        try:
-            await asyncio.shield(task)
-        finally:
-            if task.done() and self._refreshing is task:
-                self._refreshing = None
+        """Fetch the keys now, whatever the spacing. Raises KeysUnavailable."""
+        task = self._fetching or self._start_fetch(asked=False)
+        await asyncio.shield(task)
+        if self._error is not None:
+            raise KeysUnavailable(self._error)
 
     async def start(self) -> None:
         if self._timer is None:
-            self._timer = asyncio.create_task(self._refresh_periodically())
+            self._timer = asyncio.create_task(self._fetch_when_due())
 
     async def stop(self) -> None:
-        for task in (self._timer, self._refreshing):
+        for task in (self._timer, self._fetching):
             if task is not None:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, KeysUnavailable):
+                with contextlib.suppress(asyncio.CancelledError):
                     await task
-        self._timer = self._refreshing = None
+        self._timer = self._fetching = None
 
-    async def _refresh_periodically(self) -> None:
+    def _next_allowed(self) -> float:
+        """When a request may start a fetch (monotonic): spaced in every state."""
+        if self._loaded and self._error is None:
+            last, spacing = self._asked_at, self.unknown_kid_refresh_every
+        else:
+            last, spacing = self._started_at, self.retry_every
+        return -math.inf if last is None else last + spacing
+
+    def _due(self) -> float:
+        """When the timer fetches next (monotonic)."""
+        if self._started_at is None or self._wanted:
+            return self._next_allowed()
+        every = self.retry_every if self._error is not None else self.refresh_every
+        return self._started_at + every
+
+    def _book(self, reason: str) -> KeysUnavailable:
+        """Have the timer fetch at the first allowed moment; say when to come back."""
+        self._wanted = True
+        self._wake.set()
+        return self._retry_later(reason)
+
+    def _retry_later(self, reason: str) -> KeysUnavailable:
+        if self._fetching is not None and self._started_at is not None:
+            ready = self._started_at + FETCH_TIMEOUT
+        else:
+            ready = self._due()
+        return KeysUnavailable(reason, retry_after=max(1, math.ceil(ready - time.monotonic())))
+
+    def _start_fetch(self, asked: bool) -> asyncio.Task[None]:
+        """Start the one fetch; ``asked``: on behalf of requests, so spaced as theirs."""
+        self._started_at = time.monotonic()
+        if asked:
+            self._asked_at = self._started_at
+        self._wanted = False
+        task = self._fetching = asyncio.ensure_future(self._fetch_and_record())
+        return task
+
+    async def _fetch_and_record(self) -> None:
+        try:
+            self._keys = await self._fetch()
+        except KeysUnavailable as exc:
+            self._error = str(exc)
+            log.warning("%s; retrying in %d s", exc, self.retry_every)
+        else:
+            self._error = None
+            self._loaded = True
+            log.info(
+                "Entra signing keys loaded: %d key(s) from %s", len(self._keys), _shown(self.url)
+            )
+        finally:
+            self._fetching = None
+            self._wake.set()  # the timer plans its next fetch from this one's end
+
+    async def _fetch_when_due(self) -> None:
         while True:
-            try:
-                await self.refresh()
-                delay = REFRESH_EVERY
-            except KeysUnavailable as exc:
-                log.warning("%s; retrying in %d s", exc, RETRY_EVERY)
-                delay = RETRY_EVERY
-            await asyncio.sleep(delay)
+            delay = self._due() - time.monotonic()
+            if delay > 0 or self._fetching is not None:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(max(delay, 0.0) or None):
+                        await self._wake.wait()
+                continue
+            self._start_fetch(asked=self._wanted)
 
-    async def _fetch(self) -> None:
+    async def _fetch(self) -> dict[str, Any]:
         try:
             context = client_context(self._ca_file, "auth.ca_file")
         except ConfigError as exc:
@@ -120,13 +220,10 @@ class SigningKeys:
                 jwks_uri = configuration.get("jwks_uri")
                 if not isinstance(jwks_uri, str) or not jwks_uri.startswith("https://"):
                     raise KeysUnavailable(f"{_shown(self.url)} names no https jwks_uri")
-                keys = _rsa_keys(await _get_json(session, jwks_uri), _shown(jwks_uri))
+                return _rsa_keys(await _get_json(session, jwks_uri), _shown(jwks_uri))
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             reason = _scrubbed(str(exc), self.url) or type(exc).__name__
             raise KeysUnavailable(f"cannot fetch the Entra signing keys ({reason})") from None
-        self._keys = keys
-        self._fetched_at = time.monotonic()
-        log.info("Entra signing keys loaded: %d key(s) from %s", len(keys), _shown(self.url))
 
 
 def _shown(url: str) -> str:

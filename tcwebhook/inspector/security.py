@@ -13,10 +13,10 @@ from typing import Any
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 
+from tcwebhook.auth.static import StaticCredentials
 from tcwebhook.config import AuthSettings, InspectorSettings
 from tcwebhook.errors import StoreUnavailable
 from tcwebhook.local import is_loopback
-from tcwebhook.server.auth import Authenticator
 
 SESSION_COOKIE = "tcwebhook_inspector"
 # A page for one person: more requests at once than this are a runaway script, not a browser.
@@ -50,9 +50,9 @@ class Guard:
 
     def __init__(self, settings: InspectorSettings) -> None:
         self._secret = secrets.token_bytes(32)
-        self.login: Authenticator | None = None
+        self.login: StaticCredentials | None = None
         if settings.username and settings.password:
-            self.login = Authenticator(
+            self.login = StaticCredentials(
                 AuthSettings(type="basic", username=settings.username, password=settings.password)
             )
         self.loopback_only = is_loopback(settings.host)
@@ -120,7 +120,7 @@ def _secure(headers: MutableMapping[str, str]) -> None:
 async def _checked(guard: Guard, request: web.Request, handler: Handler) -> web.StreamResponse:
     if not guard.host_allowed(request):
         raise web.HTTPMisdirectedRequest(text="this inspector answers on its loopback address only")
-    if guard.login is not None and not guard.login.check(request.headers.get(hdrs.AUTHORIZATION)):
+    if guard.login is not None and not guard.login.matches(request.headers.get(hdrs.AUTHORIZATION)):
         raise web.HTTPUnauthorized(
             text="log in with inspector.username / inspector.password",
             headers={hdrs.WWW_AUTHENTICATE: 'Basic realm="tcwebhook inspector", charset="UTF-8"'},

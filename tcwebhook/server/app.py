@@ -19,7 +19,7 @@ import orjson
 from aiohttp import hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from tcwebhook.auth import Gate, Principal, Refusal
+from tcwebhook.auth import Principal, ReceiverAuth, Refusal
 from tcwebhook.config import Settings
 from tcwebhook.errors import PayloadError, StoreUnavailable, UnsupportedContentType
 from tcwebhook.events import (
@@ -81,7 +81,7 @@ def no_tasks(event: WebhookEvent) -> tuple[str, ...]:
 class _Wiring:
     """The app's collaborators besides settings and store."""
 
-    gate: Gate
+    auth: ReceiverAuth
     request_logger: RequestLogger | None = None
     task_router: TaskRouter = no_tasks
     on_tasks_stored: Callable[[], None] | None = None  # wakes the delivery worker
@@ -92,7 +92,7 @@ class _Wiring:
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 _WIRING = web.AppKey("wiring", _Wiring)
-GATE = web.AppKey("gate", Gate)  # swapped credentials take effect through it (SIGHUP)
+RECEIVER_AUTH = web.AppKey("receiver_auth", ReceiverAuth)  # SIGHUP swaps credentials in it
 
 
 class _ClientGone(Exception):
@@ -141,10 +141,10 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[STORE] = store
-    gate = app[GATE] = Gate(settings)
+    auth = app[RECEIVER_AUTH] = ReceiverAuth(settings)
     addresses = ClientAddresses(settings.server) if proxy.needed(settings.server) else None
-    app[_WIRING] = _Wiring(gate, request_logger, task_router, on_tasks_stored, metrics, addresses)
-    app.cleanup_ctx.append(_guarding)
+    app[_WIRING] = _Wiring(auth, request_logger, task_router, on_tasks_stored, metrics, addresses)
+    app.cleanup_ctx.append(_authenticating)
     app.router.add_get("/healthz", _healthz, allow_head=True)
     paths = settings.server.paths
     routes: tuple[tuple[Resource, str], ...] = (
@@ -164,12 +164,12 @@ def create_app(
     return app
 
 
-async def _guarding(app: web.Application) -> AsyncIterator[None]:
+async def _authenticating(app: web.Application) -> AsyncIterator[None]:
     """Key refresh for Entra runs beside the server, never in a request."""
-    gate = app[GATE]
-    await gate.start()
+    auth = app[RECEIVER_AUTH]
+    await auth.start()
     yield
-    await gate.stop()
+    await auth.stop()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -343,15 +343,15 @@ async def _receive_middleware(
             if not addresses.allowed(client):
                 return _refused(request, _NOT_ALLOWED, started)
         if request.path != "/healthz":
-            # The guard answers at once unless it must fetch keys first: no extra coroutine
-            # per request for Basic and Bearer.
-            guard = wiring.gate.guard_for(request.path)
+            # The authenticator answers at once unless it must fetch keys first: no extra
+            # coroutine per request for Basic and Bearer.
+            authenticator = wiring.auth.for_path(request.path)
             header = request.headers.get(hdrs.AUTHORIZATION)
-            verdict = guard.check(header)
-            if verdict is None:
-                verdict = await guard.authenticate(header)
-            if verdict.__class__ is not Principal:
-                return _refused(request, verdict, started)  # type: ignore[arg-type]
+            result = authenticator.check(header)
+            if result is None:
+                result = await authenticator.authenticate(header)
+            if result.__class__ is not Principal:
+                return _refused(request, result, started)  # type: ignore[arg-type]
         response = await handler(request)
     except PayloadError as exc:
         error = str(exc)

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from tcwebhook.errors import TcwebhookError
 from tcwebhook.server import systemd
-from tcwebhook.server.app import GATE
+from tcwebhook.server.app import RECEIVER_AUTH
 
 if TYPE_CHECKING:
     from tcwebhook.server.run import ServePlan
@@ -77,10 +77,10 @@ class Reloader:
                       "credentials", exc)  # fmt: skip
             systemd.ready()
             return False
-        retired = self._app[GATE].replace(new.settings)
-        await self._app[GATE].start()
-        for guard in retired:
-            await guard.stop()
+        retired = self._app[RECEIVER_AUTH].replace(new.settings)
+        await self._app[RECEIVER_AUTH].start()
+        for authenticator in retired:
+            await authenticator.stop()
         self.plan = new.with_loader(self.plan.load_settings)
         certificate = new.certificates.cert if new.certificates else "(TLS at the proxy)"
         log.info("reloaded: certificate %s and credentials", certificate)

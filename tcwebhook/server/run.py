@@ -18,6 +18,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from tcwebhook.auth.static import dev_token
 from tcwebhook.config import AuthSettings, Settings
 from tcwebhook.datadir import DEV_TOKEN_FILE, METRICS_DIR
 from tcwebhook.delivery.routing import task_router
@@ -29,7 +30,6 @@ from tcwebhook.metrics import start_listener as start_metrics_listener
 from tcwebhook.reconcile import ReportListener, reconcile_timer
 from tcwebhook.server import errorlog, systemd
 from tcwebhook.server.app import RequestLogger, create_app
-from tcwebhook.server.auth import dev_token
 from tcwebhook.server.guard import GuardedSite
 from tcwebhook.server.proxy import check_plain_http
 from tcwebhook.server.reload import Reloader

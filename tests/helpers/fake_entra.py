@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -12,8 +14,8 @@ from typing import Any
 
 import jwt
 from aiohttp import web
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 TENANT = "11111111-2222-3333-4444-555555555555"
 AUDIENCE = "api://tcwebhook-test"
@@ -64,6 +66,13 @@ def token(key: SigningKey, payload: dict[str, Any], kid: str | None = None) -> s
     return jwt.encode(payload, key.private, algorithm="RS256", headers={"kid": kid or key.kid})
 
 
+def token_with_header(key: SigningKey, payload: dict[str, Any], header: dict[str, Any]) -> str:
+    """Correctly RS256-signed, with any JOSE header (PyJWT refuses to write odd ones)."""
+    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(payload).encode())}"
+    signature = key.private.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+    return f"{signing_input}.{_b64(signature)}"
+
+
 def unsigned_token(payload: dict[str, Any], kid: str) -> str:
     """``alg: none``: no signature at all."""
     header = _b64(json.dumps({"alg": "none", "typ": "JWT", "kid": kid}).encode())
@@ -80,14 +89,28 @@ def hs256_with_public_key(key: SigningKey, payload: dict[str, Any]) -> str:
 
 @dataclass
 class FakeTenant:
-    """The published keys can change (rotation); ``hits`` counts JWKS downloads."""
+    """Entra's OpenID configuration and JWKS, able to misbehave.
+
+    ``keys`` may change at any time (Entra rolls its keys). ``status`` other than 200 is answered
+    to every request (the key server is down); ``hold`` seconds pass before each answer (a slow or
+    hanging key server; ``release`` ends every wait). ``fetches`` counts OpenID configuration
+    requests (one per fetch of the keys, answered or not), ``hits`` JWKS downloads.
+    """
 
     keys: list[SigningKey]
     base_url: str = ""
     hits: int = 0
+    fetches: int = 0
+    status: int = 200
+    hold: float = 0.0
+    _released: asyncio.Event = field(default_factory=asyncio.Event)
 
     def app(self) -> web.Application:
         async def configuration(request: web.Request) -> web.Response:
+            self.fetches += 1
+            await self._misbehave()
+            if self.status != 200:
+                return web.json_response({"error": "temporarily_unavailable"}, status=self.status)
             return web.json_response(
                 {"issuer": V2_ISSUER, "jwks_uri": f"{self.base_url}/discovery/v2.0/keys"}
             )
@@ -100,6 +123,15 @@ class FakeTenant:
         app.router.add_get("/v2.0/.well-known/openid-configuration", configuration)
         app.router.add_get("/discovery/v2.0/keys", jwks)
         return app
+
+    async def _misbehave(self) -> None:
+        if self.hold > 0 and not self._released.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._released.wait(), self.hold)
+
+    def release(self) -> None:
+        """Answer every held request now (before the server closes)."""
+        self._released.set()
 
     @property
     def openid_config_url(self) -> str:
