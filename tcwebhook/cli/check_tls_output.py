@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from tcwebhook.tlscheck.report import Report, Status, Verdict
+from tcwebhook.tlscheck.report import Report, ReportStatus, Status
 
 STATUS_STYLES = {
     Status.PASS: "bold green",
@@ -63,13 +63,13 @@ def verdict_line(report: Report, strict: bool = False) -> Text:
     failed = sum(check.status is Status.FAIL for check in report.checks)
     warned = sum(check.status is Status.WARN for check in report.checks)
     took = f"({report.elapsed_seconds:.2f} s)"
-    if report.verdict is Verdict.FAIL:
+    if report.verdict is ReportStatus.FAIL:
         return Text.assemble(
             ("FAIL", "bold red"),
             f": {failed} check{'s' if failed != 1 else ''} failed; Tradecloud will not be able "
             f"to deliver to {report.target} until they are fixed {took}",
         )
-    if report.verdict is Verdict.WARN:
+    if report.verdict is ReportStatus.WARN:
         tail = " (failing because of --strict)" if strict else ""
         return Text.assemble(
             ("WARN", "bold yellow"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tcwebhook.errors import TlsCheckError
-from tcwebhook.tlscheck import CheckOptions, Status, Verdict, check_files
+from tcwebhook.tlscheck import CheckOptions, ReportStatus, Status, check_files
 
 
 def test_good_files_pass(pki):
@@ -14,7 +14,7 @@ def test_good_files_pass(pki):
     chain = pki.write("chain.pem", pki.intermediate.pem)
     options = CheckOptions(ca_file=pki.root_file, servername="localhost")
     report = check_files(cert, key, chain, options)
-    assert report.verdict is Verdict.PASS, report.checks
+    assert report.verdict is ReportStatus.PASS, report.checks
     assert report.check("key-match").status is Status.PASS
     assert report.check("trust").status is Status.PASS
     assert [c.subject for c in report.chain] == ["localhost", "tcwebhook Test Intermediate"]
@@ -25,7 +25,7 @@ def test_broken_chain_and_wrong_key_fail(pki):
     cert = pki.write("cert.pem", pki.leaf.pem)
     key = pki.write("other.key", pki.intermediate.key_pem)
     report = check_files(cert, key, None, CheckOptions(ca_file=pki.root_file))
-    assert report.verdict is Verdict.FAIL
+    assert report.verdict is ReportStatus.FAIL
     assert report.check("key-match").status is Status.FAIL
     assert report.check("trust").finding.startswith("missing intermediate")
     assert report.check("hostname").status is Status.INFO
@@ -34,7 +34,7 @@ def test_broken_chain_and_wrong_key_fail(pki):
 def test_chain_in_the_wrong_order_warns(pki):
     cert = pki.write("full.pem", pki.leaf.pem, pki.root.pem, pki.intermediate.pem)
     report = check_files(cert, None, None, CheckOptions(ca_file=pki.root_file))
-    assert report.verdict is Verdict.WARN, report.checks
+    assert report.verdict is ReportStatus.WARN, report.checks
     assert report.check("chain-order").status is Status.WARN
 
 
