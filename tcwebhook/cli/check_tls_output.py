@@ -21,6 +21,8 @@ def render(report: Report, console: Console, strict: bool = False) -> None:
     if report.chain:
         console.print(chain_table(report))
     console.print(verdict_line(report, strict))
+    for note in report.notes:
+        console.print(Text(f"note: {note}"))
 
 
 def checks_table(report: Report) -> Table:

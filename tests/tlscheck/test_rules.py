@@ -6,14 +6,12 @@ import datetime as dt
 import warnings
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 
 from tcwebhook.tlscheck import rules
 from tcwebhook.tlscheck.probes import HandshakeResult, HttpResult
 from tcwebhook.tlscheck.report import Status
 from tcwebhook.tlscheck.trust import TrustStore
-from tests.helpers.pki import NOW, Pki, make_leaf
+from tests.helpers.pki import NOW, Pki, make_dsa_leaf, make_leaf
 
 ACCEPTED = HandshakeResult(connected=True, accepted=True, cipher="ECDHE-RSA-AES128-GCM-SHA256")
 REFUSED = HandshakeResult(connected=True, accepted=False, error="protocol version")
@@ -97,26 +95,8 @@ def test_short_rsa_keys_fail(pki: Pki):
     assert rules.key_signature_check([strong.certificate]).status is Status.PASS
 
 
-def _dsa_leaf(pki: Pki) -> x509.Certificate:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the test builds what the product must only recognise
-        from cryptography.hazmat.primitives.asymmetric import dsa
-
-        key = dsa.generate_private_key(2048)
-        return (
-            x509.CertificateBuilder()
-            .subject_name(pki.leaf.certificate.subject)
-            .issuer_name(pki.intermediate.certificate.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(NOW - dt.timedelta(days=1))
-            .not_valid_after(NOW + dt.timedelta(days=30))
-            .sign(pki.intermediate.key, hashes.SHA256())
-        )
-
-
 def test_a_dsa_key_fails_without_a_deprecation_warning(pki: Pki):
-    leaf = _dsa_leaf(pki)
+    leaf = make_dsa_leaf(pki)
     with warnings.catch_warnings():
         # Whatever the suite's filters: check-tls must not touch cryptography's deprecated DSA API.
         warnings.simplefilter("error")

@@ -15,9 +15,13 @@ TLS1_2 = ssl.TLSVersion.TLSv1_2
 TLS1_3 = ssl.TLSVersion.TLSv1_3
 
 
+def _bearer_secret(headers: dict[str, str]) -> int:
+    return 400 if headers.get("authorization") == "Bearer s3cret" else 401
+
+
 def test_good_chain_passes_every_row(pki, servers, options):
-    server = servers.start(pki.leaf, chain=(pki.intermediate,))
-    report = check_tls(server.url, options())
+    server = servers.start(pki.leaf, chain=(pki.intermediate,), status=_bearer_secret)
+    report = check_tls(server.url, options(credentials=Credentials(token="s3cret")))
     assert report.verdict is ReportStatus.PASS, report.checks
     assert {check.id: check.status for check in report.checks} == {
         "protocols": Status.PASS,
@@ -31,10 +35,10 @@ def test_good_chain_passes_every_row(pki, servers, options):
     }
     assert "tcwebhook Test Root" in report.check("trust").finding
     assert [c.subject for c in report.chain] == ["localhost", "tcwebhook Test Intermediate"]
-    # The endpoint saw exactly what Tradecloud sends: a JSON POST, here without credentials.
-    assert server.requests[0]["request-line"] == "POST /webhook HTTP/1.1"
-    assert server.requests[0]["body"] == "{}"
-    assert "authorization" not in server.requests[0]
+    # The endpoint saw exactly what Tradecloud sends: a JSON POST, once without credentials.
+    assert [r["request-line"] for r in server.requests] == ["POST /webhook HTTP/1.1"] * 2
+    assert all(r["body"] == "{}" for r in server.requests)
+    assert sorted(r.get("authorization", "") for r in server.requests) == ["", "Bearer s3cret"]
 
 
 def test_tls13_only_passes(pki, servers, options):
@@ -226,10 +230,6 @@ def test_endpoint_answering_200_without_credentials_fails(pki, servers, options)
     assert row.status is Status.FAIL
     assert "got 200" in row.finding
     assert "inject orders" in row.finding
-
-
-def _bearer_secret(headers: dict[str, str]) -> int:
-    return 400 if headers.get("authorization") == "Bearer s3cret" else 401
 
 
 def test_endpoint_accepting_the_token_passes(pki, servers, options):

@@ -3,35 +3,47 @@
 from __future__ import annotations
 
 from tcwebhook import protocol
+from tcwebhook.config import Paths
 from tcwebhook.tlscheck.probes import HttpResult
 from tcwebhook.tlscheck.report import Check, Status
+
+CREDENTIALS_FIX = (
+    "pass --token TOKEN or --user USER --password PASSWORD, as entered in the Tradecloud portal, "
+    "to check them"
+)
+
+
+def receiver_paths() -> str:
+    """Where ``tcwebhook serve`` receives events by default, as a user would type the URL."""
+    defaults = Paths()
+    return (
+        f"{defaults.order} for order and order-documents events, {defaults.shipment} for shipments"
+    )
 
 
 def endpoint_check(
     anonymous: HttpResult | None,
     authenticated: HttpResult | None,
     has_credentials: bool,
+    *,
+    path: str = "/",
     skip_reason: str | None = None,
 ) -> Check:
-    """What Tradecloud would make of the endpoint's answers to a POST of ``{}``."""
+    """What Tradecloud would make of the endpoint's answers to a POST of ``{}`` at ``path``.
+
+    Only an answer to the request with credentials proves the path: many servers (tcwebhook's
+    own receiver among them) answer 401 before they look at the path, so a 401 without
+    credentials says nothing about it, and the row cannot pass on that alone.
+    """
     if skip_reason is not None or anonymous is None:
         return Check("endpoint", "Endpoint", Status.INFO, f"skipped: {skip_reason}")
-    findings: list[str] = []
-    fixes: list[str] = []
-    statuses: list[Status] = []
-    status, finding, fix = _judge_anonymous(anonymous)
-    statuses.append(status)
-    findings.append(finding)
-    fixes.append(fix)
+    judgements = [_judge_anonymous(anonymous, path, has_credentials)]
     if has_credentials:
-        status, finding, fix = _judge_authenticated(authenticated)
-        statuses.append(status)
-        findings.append(finding)
-        fixes.append(fix)
-    worst = max(statuses, key=_severity)
-    return Check(
-        "endpoint", "Endpoint", worst, "; ".join(findings), " ".join(f for f in fixes if f)
-    )
+        judgements.append(_judge_authenticated(authenticated, path))
+    worst = max((status for status, _, _ in judgements), key=_severity)
+    findings = [finding for _, finding, _ in judgements]
+    fixes = dict.fromkeys(fix for _, _, fix in judgements if fix)
+    return Check("endpoint", "Endpoint", worst, "; ".join(findings), " ".join(fixes))
 
 
 def _severity(status: Status) -> int:
@@ -66,7 +78,9 @@ def _auth_scheme(result: HttpResult) -> str:
     return f" (asks for {safe or 'an unknown scheme'}{hint})"
 
 
-def _judge_anonymous(result: HttpResult) -> tuple[Status, str, str]:
+def _judge_anonymous(
+    result: HttpResult, path: str, has_credentials: bool
+) -> tuple[Status, str, str]:
     if result.status is None:
         return (
             Status.FAIL,
@@ -76,7 +90,16 @@ def _judge_anonymous(result: HttpResult) -> tuple[Status, str, str]:
     code = result.status
     seen = f"POST {{}} without credentials got {code} {result.reason}".rstrip()
     if code == 401:
-        return Status.PASS, f"{seen}, as expected{_auth_scheme(result)}", ""
+        # INFO, not PASS: the 401 may come before routing, so only the answer to the request
+        # with credentials can pass the row.
+        if has_credentials:
+            return Status.INFO, f"{seen}, as expected{_auth_scheme(result)}", ""
+        return (
+            Status.INFO,
+            f"{seen}{_auth_scheme(result)}; the path and authentication could not be checked: "
+            "a server may answer 401 before it looks at the path",
+            CREDENTIALS_FIX,
+        )
     if 200 <= code < 300:
         return (
             Status.FAIL,
@@ -97,12 +120,7 @@ def _judge_anonymous(result: HttpResult) -> tuple[Status, str, str]:
             "configure the final URL in the Tradecloud portal; the endpoint must not redirect",
         )
     if code in (404, 405):
-        return (
-            Status.FAIL,
-            f"{seen}: wrong path or method, so every event would be lost "
-            f"({tradecloud_reaction(code)})",
-            "check the URL path and that the endpoint accepts POST",
-        )
+        return _wrong_path_or_method(seen, code, path)
     return (
         Status.WARN,
         f"{seen}, not 401: credentials may not be checked before the body; "
@@ -111,7 +129,7 @@ def _judge_anonymous(result: HttpResult) -> tuple[Status, str, str]:
     )
 
 
-def _judge_authenticated(result: HttpResult | None) -> tuple[Status, str, str]:
+def _judge_authenticated(result: HttpResult | None, path: str) -> tuple[Status, str, str]:
     if result is None or result.status is None:
         reason = "not sent"
         if result is not None:
@@ -119,7 +137,8 @@ def _judge_authenticated(result: HttpResult | None) -> tuple[Status, str, str]:
         if result is not None and result.verify_failed:
             return (
                 Status.INFO,
-                f"credentials not sent: the certificate is not trusted ({reason})",
+                f"credentials not sent: the certificate is not trusted ({reason}), so the path "
+                "and authentication could not be checked",
                 "",
             )
         return Status.FAIL, f"POST with credentials got no answer ({reason})", ""
@@ -139,10 +158,33 @@ def _judge_authenticated(result: HttpResult | None) -> tuple[Status, str, str]:
             f"{seen}: credentials accepted, the empty test body rejected as invalid",
             "",
         )
+    if code in (404, 405):
+        return _wrong_path_or_method(seen, code, path)
+    if 300 <= code < 400:
+        where = f" to {result.location}" if result.location else ""
+        return (
+            Status.FAIL,
+            f"{seen} (redirect{where}); {tradecloud_reaction(code)}",
+            "configure the final URL in the Tradecloud portal; the endpoint must not redirect",
+        )
     return (
         Status.WARN,
         f"{seen}: {tradecloud_reaction(code)}",
         ("check the endpoint's logs for this request"),
+    )
+
+
+def _wrong_path_or_method(seen: str, code: int, path: str) -> tuple[Status, str, str]:
+    """404 or 405: Tradecloud drops the event for good, and every later one the same way."""
+    if code == 405:
+        problem = f"{path} does not take POST, the method Tradecloud delivers events with"
+    else:
+        problem = f"nothing answers at {path}"
+    return (
+        Status.FAIL,
+        f"{seen}: wrong path: {problem}, so every event would be lost; {tradecloud_reaction(code)}",
+        "enter the URL of the endpoint's webhook route in the Tradecloud portal and check that "
+        f"URL (tcwebhook serve receives at {receiver_paths()})",
     )
 
 
