@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from tcwebhook.console import safe_text
 from tcwebhook.tlscheck.report import Report, ReportStatus, Status
 
 STATUS_STYLES = {
@@ -22,11 +23,17 @@ def render(report: Report, console: Console, strict: bool = False) -> None:
         console.print(chain_table(report))
     console.print(verdict_line(report, strict))
     for note in report.notes:
-        console.print(Text(f"note: {note}"))
+        console.print(safe_text(f"note: {note}", None))
+
+
+# Findings quote what the server sent (certificate names, a Location header): shown as plain
+# text with control characters escaped, so a name like "[/]" or "\x1b[2J" is only ever text.
 
 
 def checks_table(report: Report) -> Table:
-    table = Table(title=f"check-tls {report.target}", title_justify="left", expand=False)
+    table = Table(
+        title=safe_text(f"check-tls {report.target}", None), title_justify="left", expand=False
+    )
     table.add_column("Check", no_wrap=True)
     table.add_column("Status", no_wrap=True)
     table.add_column("Finding", ratio=3)
@@ -35,8 +42,8 @@ def checks_table(report: Report) -> Table:
         table.add_row(
             check.title,
             Text(check.status.upper(), style=STATUS_STYLES[check.status]),
-            check.finding,
-            check.fix,
+            safe_text(check.finding, None),
+            safe_text(check.fix, None),
         )
     return table
 
@@ -52,11 +59,11 @@ def chain_table(report: Report) -> Table:
     for index, certificate in enumerate(report.chain):
         table.add_row(
             str(index),
-            certificate.subject + (" (self-signed)" if certificate.self_signed else ""),
-            certificate.issuer,
+            safe_text(certificate.subject) + (" (self-signed)" if certificate.self_signed else ""),
+            safe_text(certificate.issuer),
             f"{certificate.not_before:%Y-%m-%d} → {certificate.not_after:%Y-%m-%d}",
-            certificate.key,
-            certificate.signature,
+            safe_text(certificate.key),
+            safe_text(certificate.signature),
         )
     return table
 

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from tcwebhook.cli import main
+from tests.helpers.pki import make_ca, make_leaf
 
 
 def run_cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
@@ -149,3 +150,19 @@ def test_a_port_that_never_answers_the_handshake_is_exit_2(monkeypatch, capsys):
         code = run_cli(monkeypatch, f"127.0.0.1:{port}", "--timeout", "0.5", "--no-endpoint")
     assert code == 2
     assert "did not answer the TLS handshake within 0.5 s" in capsys.readouterr().err
+
+
+def test_names_from_the_server_are_shown_as_text(pki, servers, closed_port, monkeypatch, capsys):
+    # A certificate's names are the server's to choose: Rich markup and terminal controls in them
+    # must neither break the table nor reach the terminal.
+    hostile = make_ca("[/]evil [bold]\x1b[2J", pki.keys.other)
+    server = servers.start(make_leaf(hostile, pki.keys.leaf, aia=False))
+    code = run_cli(
+        monkeypatch, server.url, "--servername", "localhost", "--http-port", str(closed_port)
+    )
+    captured = capsys.readouterr()
+    assert code == 1, captured.err
+    assert captured.err == ""
+    assert "\x1b" not in captured.out
+    flat = " ".join(captured.out.split())
+    assert "unknown root: the chain leads to '[/]evil [bold]\\x1b[2J'" in flat
