@@ -76,7 +76,8 @@ def verdict_line(report: Report, strict: bool = False) -> Text:
         return Text.assemble(
             ("FAIL", "bold red"),
             f": {failed} check{'s' if failed != 1 else ''} failed; Tradecloud will not be able "
-            f"to deliver to {report.target} until they are fixed {took}",
+            f"to deliver to {report.target} until {'it is' if failed == 1 else 'they are'} "
+            f"fixed {took}",
         )
     if report.verdict is ReportStatus.WARN:
         tail = " (failing because of --strict)" if strict else ""

@@ -86,7 +86,8 @@ def test_table_output_and_exit_1_on_failure(pki, servers, closed_port, monkeypat
     assert code == 1
     assert "missing intermediate" in output
     assert "Certificate chain as received" in output
-    assert any(line.startswith("FAIL: 1 check failed") for line in output.splitlines())
+    assert "FAIL: 1 check failed; Tradecloud will not be able to deliver to" in output
+    assert "until it is fixed" in " ".join(output.split())
 
 
 def test_strict_turns_a_warning_into_exit_1(pki, servers, closed_port, monkeypatch, capsys):

@@ -109,6 +109,7 @@ def test_a_token_not_sent_to_an_untrusted_server_does_not_pass(pki, servers, opt
     row = report.check("endpoint")
     assert row.status is Status.INFO, row
     assert "credentials not sent" in row.finding
+    assert "Trust row first" in row.fix
     assert all("authorization" not in r for r in server.requests)
 
 

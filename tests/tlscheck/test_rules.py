@@ -6,6 +6,7 @@ import datetime as dt
 import warnings
 
 import pytest
+from cryptography import x509
 
 from tcwebhook.tlscheck import rules
 from tcwebhook.tlscheck.probes import HandshakeResult, HttpResult
@@ -85,6 +86,38 @@ def test_expiry_fails_when_expired_and_warns_when_close(pki: Pki):
     check = rules.expiry_check([soon.certificate], NOW, 14)
     assert check.status is Status.WARN and "days left" in check.finding
     assert rules.expiry_check([pki.leaf.certificate], NOW, 14).status is Status.PASS
+
+
+def test_expiry_wording_counts_days_as_a_person_would(pki: Pki):
+    def leaf(**dates: dt.datetime) -> x509.Certificate:
+        return make_leaf(pki.intermediate, pki.keys.leaf, **dates).certificate  # type: ignore[arg-type]
+
+    hours_ago = leaf(not_before=NOW - dt.timedelta(days=90), not_after=NOW - dt.timedelta(hours=5))
+    finding = rules.expiry_check([hours_ago], NOW, 14).finding
+    assert "(less than a day ago)" in finding and "0 days" not in finding
+    assert (
+        "(less than a day ago)" in rules.trust_check([hours_ago], trusting(pki), None, NOW).finding
+    )
+    tomorrow = leaf(not_after=NOW + dt.timedelta(days=1, hours=2))
+    assert "(1 day left)" in rules.expiry_check([tomorrow], NOW, 14).finding
+
+
+def test_a_certificate_not_valid_yet_points_at_the_start_date_and_this_clock(pki: Pki):
+    future = make_leaf(
+        pki.intermediate,
+        pki.keys.leaf,
+        not_before=NOW + dt.timedelta(days=2),
+        not_after=NOW + dt.timedelta(days=90),
+    ).certificate
+    for row in (
+        rules.expiry_check([future], NOW, 14),
+        rules.trust_check([future, pki.intermediate.certificate], trusting(pki), None, NOW),
+    ):
+        assert row.status is Status.FAIL
+        # The server's clock has no say in a certificate's dates: the checking machine's has.
+        assert "server clock" not in row.fix
+        assert "this machine's clock" in row.fix
+        assert "renew" not in row.fix
 
 
 def test_short_rsa_keys_fail(pki: Pki):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cryptography import x509
 
@@ -22,6 +22,11 @@ JVM_NOTE = (
 FULL_CHAIN_FIX = (
     "serve the full chain: your certificate followed by the intermediate certificate(s) your CA "
     "gave you (e.g. fullchain.pem for nginx ssl_certificate, SSLCertificateFile on Apache 2.4.8+)"
+)
+
+NOT_YET_VALID_FIX = (
+    "install the certificate once its start date has passed, or have it reissued; if the date "
+    "looks right, check this machine's clock (check-tls judges dates by it)"
 )
 
 
@@ -125,7 +130,7 @@ def trust_check(
         if certs.not_after(certificate) < now:
             findings.append(
                 f"{label} expired on {certs.not_after(certificate):%Y-%m-%d} "
-                f"({(now - certs.not_after(certificate)).days} days ago)"
+                f"({_days_ago(now - certs.not_after(certificate))})"
             )
             fixes.append("renew the certificate and install the new one with its chain")
         elif certs.not_before(certificate) > now:
@@ -133,7 +138,7 @@ def trust_check(
                 f"{label} is not valid yet "
                 f"(valid from {certs.not_before(certificate):%Y-%m-%d %H:%M} UTC)"
             )
-            fixes.append("check the server clock and the certificate's start date")
+            fixes.append(NOT_YET_VALID_FIX)
     if hostname is not None and not matches(leaf, hostname):
         names = ", ".join(certificate_names(leaf)) or "no names"
         findings.append(f"hostname mismatch: the certificate is for {names}, not {hostname}")
@@ -220,20 +225,21 @@ def expiry_check(chain: Sequence[x509.Certificate], now: datetime, warn_days: in
         end = certs.not_after(certificate)
         days_left = (end - now).days
         if end < now:
-            expired.append(f"{label} expired on {end:%Y-%m-%d} ({(now - end).days} days ago)")
+            expired.append(f"{label} expired on {end:%Y-%m-%d} ({_days_ago(now - end)})")
         elif certs.not_before(certificate) > now:
             not_yet.append(
                 f"{label} is not valid before {certs.not_before(certificate):%Y-%m-%d %H:%M} UTC"
             )
         elif days_left < warn_days:
-            soon.append(f"{label} expires on {end:%Y-%m-%d} ({days_left} days left)")
+            soon.append(f"{label} expires on {end:%Y-%m-%d} ({_days_left(days_left)})")
     if expired or not_yet:
+        fixes = ["renew the certificate and install it with its chain"] if expired else []
         return Check(
             "expiry",
             "Expiry",
             Status.FAIL,
             "; ".join(expired + not_yet),
-            "renew the certificate (or fix the server clock) and install it with its chain",
+            "; ".join(fixes + ([NOT_YET_VALID_FIX] if not_yet else [])),
         )
     if soon:
         return Check(
@@ -248,5 +254,17 @@ def expiry_check(chain: Sequence[x509.Certificate], now: datetime, warn_days: in
         "expiry",
         "Expiry",
         Status.PASS,
-        f"valid until {end:%Y-%m-%d} ({(end - now).days} days left)",
+        f"valid until {end:%Y-%m-%d} ({_days_left((end - now).days)})",
     )
+
+
+def _days_ago(elapsed: timedelta) -> str:
+    return "less than a day ago" if elapsed.days == 0 else f"{_plural(elapsed.days, 'day')} ago"
+
+
+def _days_left(days: int) -> str:
+    return "less than a day left" if days == 0 else f"{_plural(days, 'day')} left"
+
+
+def _plural(number: int, word: str) -> str:
+    return f"{number} {word}" if number == 1 else f"{number} {word}s"

@@ -139,7 +139,8 @@ def _judge_authenticated(result: HttpResult | None, path: str) -> tuple[Status, 
                 Status.INFO,
                 f"credentials not sent: the certificate is not trusted ({reason}), so the path "
                 "and authentication could not be checked",
-                "",
+                "fix the Trust row first: check-tls sends credentials only where the certificate "
+                "is trusted, as Tradecloud does",
             )
         return Status.FAIL, f"POST with credentials got no answer ({reason})", ""
     code = result.status
