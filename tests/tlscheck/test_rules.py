@@ -66,6 +66,15 @@ def test_self_signed_unknown_root_and_wrong_host_are_named(pki: Pki):
     assert "hostname mismatch" in wrong_host.finding and "erp.example.com" in wrong_host.fix
 
 
+def test_only_non_tls_answers_mean_the_port_speaks_no_tls():
+    not_tls = HandshakeResult(connected=True, accepted=False, error="wrong version number")
+    every = {version: not_tls for version in ("TLS 1.0", "TLS 1.1", "TLS 1.2", "TLS 1.3")}
+    assert rules.protocols_check(every).finding.startswith("this port does not speak TLS")
+    # One version refused in the TLS way: it is a TLS server with the wrong protocols.
+    mixed = {**every, "TLS 1.3": REFUSED}
+    assert rules.protocols_check(mixed).finding.startswith("neither TLS 1.2 nor TLS 1.3")
+
+
 def test_chain_order_warns_about_a_reversed_chain(pki: Pki):
     in_order = [pki.leaf.certificate, pki.intermediate.certificate]
     assert rules.chain_order_check(in_order, trusting(pki)).status is Status.PASS

@@ -4,7 +4,9 @@ the row that matters."""
 from __future__ import annotations
 
 import datetime as dt
+import http.server
 import ssl
+import threading
 
 from tcwebhook.tlscheck import Credentials, ReportStatus, Status, check_tls
 from tests.helpers.pki import NOW, make_ca, make_leaf, sign_with_sha1
@@ -270,3 +272,20 @@ def test_dev_ca_leaf_without_aia_and_without_ca_file_is_an_unknown_root(pki, ser
     assert row.status is Status.FAIL
     assert row.finding.startswith("unknown root: the chain leads to 'dev CA'")
     assert "--ca-file" in row.fix
+
+
+def test_plain_http_on_the_https_port_says_the_port_speaks_no_tls(options):
+    # A common slip: the URL names the port of the application behind the TLS proxy.
+    plain = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=plain.serve_forever, daemon=True).start()
+    try:
+        report = check_tls(f"https://127.0.0.1:{plain.server_address[1]}/webhook", options())
+    finally:
+        plain.shutdown()
+        plain.server_close()
+    assert report.verdict is ReportStatus.FAIL
+    row = report.check("protocols")
+    assert row.status is Status.FAIL
+    assert row.finding.startswith("this port does not speak TLS"), row.finding
+    assert "HTTPS port" in row.fix
+    assert "ssl_protocols" not in row.fix
