@@ -72,12 +72,12 @@ def verdict_line(report: Report, strict: bool = False) -> Text:
     failed = sum(check.status is Status.FAIL for check in report.checks)
     warned = sum(check.status is Status.WARN for check in report.checks)
     took = f"({report.elapsed_seconds:.2f} s)"
+    where = f"a server using {report.target}" if report.from_files else report.target
     if report.verdict is ReportStatus.FAIL:
         return Text.assemble(
             ("FAIL", "bold red"),
             f": {failed} check{'s' if failed != 1 else ''} failed; Tradecloud will not be able "
-            f"to deliver to {report.target} until {'it is' if failed == 1 else 'they are'} "
-            f"fixed {took}",
+            f"to deliver to {where} until {'it is' if failed == 1 else 'they are'} fixed {took}",
         )
     if report.verdict is ReportStatus.WARN:
         tail = " (failing because of --strict)" if strict else ""

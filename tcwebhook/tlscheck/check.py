@@ -173,7 +173,7 @@ def check_files(
     now = options.now or certs.utcnow()
     checks = [
         rules.key_match_check(certificates[0], private_key),
-        rules.trust_check(certificates, store, options.servername, now),
+        rules.trust_check(certificates, store, options.servername, now, files=True),
         rules.chain_order_check(certificates, store),
         rules.expiry_check(certificates, now, options.warn_days),
         rules.key_signature_check(certificates),
@@ -188,6 +188,7 @@ def check_files(
         checks=tuple(checks),
         chain=certs.describe_chain(certificates),
         elapsed_seconds=time.monotonic() - started,
+        from_files=True,
     )
 
 

@@ -74,6 +74,7 @@ class Report:
     chain: tuple[CertificateInfo, ...] = ()
     elapsed_seconds: float = 0.0
     notes: tuple[str, ...] = field(default=())
+    from_files: bool = False  # --cert mode: the target names PEM files, not a server
 
     @property
     def verdict(self) -> ReportStatus:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tcwebhook.cli.check_tls_output import verdict_line
 from tcwebhook.errors import TlsCheckError
 from tcwebhook.tlscheck import CheckOptions, ReportStatus, Status, check_files
 
@@ -27,8 +28,13 @@ def test_broken_chain_and_wrong_key_fail(pki):
     report = check_files(cert, key, None, CheckOptions(ca_file=pki.root_file))
     assert report.verdict is ReportStatus.FAIL
     assert report.check("key-match").status is Status.FAIL
-    assert report.check("trust").finding.startswith("missing intermediate")
+    trust = report.check("trust")
+    assert trust.finding.startswith("missing intermediate: the files hold only 1 certificate")
+    assert "server sends" not in trust.finding
+    assert "--chain" in trust.fix
     assert report.check("hostname").status is Status.INFO
+    # No server was checked: the verdict speaks of one that would use these files.
+    assert f"deliver to a server using {cert}" in verdict_line(report).plain
 
 
 def test_chain_in_the_wrong_order_warns(pki):
@@ -43,6 +49,7 @@ def test_hostname_is_checked_with_servername(pki):
     options = CheckOptions(ca_file=pki.root_file, servername="erp.example.com")
     report = check_files(cert, None, None, options)
     assert report.check("trust").finding.startswith("hostname mismatch")
+    assert "--servername" in report.check("trust").fix
 
 
 def test_a_file_without_certificates_is_one_readable_error(pki):

@@ -24,6 +24,11 @@ FULL_CHAIN_FIX = (
     "gave you (e.g. fullchain.pem for nginx ssl_certificate, SSLCertificateFile on Apache 2.4.8+)"
 )
 
+FILES_CHAIN_FIX = (
+    "give the intermediate certificate(s) your CA gave you with --chain (or after your "
+    "certificate in the --cert file); the server must send them the same way (e.g. "
+    "fullchain.pem for nginx ssl_certificate)"
+)
 NOT_YET_VALID_FIX = (
     "install the certificate once its start date has passed, or have it reissued; if the date "
     "looks right, check this machine's clock (check-tls judges dates by it)"
@@ -82,11 +87,14 @@ def trust_check(
     hostname: str | None,
     now: datetime,
     verification: HandshakeResult | None = None,
+    *,
+    files: bool = False,
 ) -> Check:
     """Would a JVM client trust this chain for this host? One row, every problem named.
 
     ``verification`` is the real verifying handshake (OpenSSL's verdict) when checking a server;
-    its failure counts even when our own analysis finds nothing.
+    its failure counts even when our own analysis finds nothing. ``files``: the chain comes from
+    PEM files (--cert, --chain), not from a server.
     """
     if not chain:
         reason = verification.error if verification is not None else "no certificate"
@@ -109,11 +117,12 @@ def trust_check(
         fixes.append("get a certificate from a public CA (for example Let's Encrypt)")
     elif path.problem == "missing-intermediate":
         findings.append(
-            f"missing intermediate: the server sends only {_count(len(path.path))} and the issuer "
-            f"{certs.display_name(path.top.issuer)!r} is neither sent nor a trusted root; "
-            + JVM_NOTE
+            f"missing intermediate: {'the files hold' if files else 'the server sends'} only "
+            f"{_count(len(path.path))} and the issuer "
+            f"{certs.display_name(path.top.issuer)!r} is neither "
+            f"{'in the files' if files else 'sent'} nor a trusted root; " + JVM_NOTE
         )
-        fixes.append(FULL_CHAIN_FIX)
+        fixes.append(FILES_CHAIN_FIX if files else FULL_CHAIN_FIX)
     elif path.problem == "unknown-root":
         top = path.top
         root_name = certs.display_name(top.subject if certs.is_self_signed(top) else top.issuer)
@@ -143,7 +152,8 @@ def trust_check(
         names = ", ".join(certificate_names(leaf)) or "no names"
         findings.append(f"hostname mismatch: the certificate is for {names}, not {hostname}")
         fixes.append(
-            f"get a certificate whose subjectAltName includes {hostname}, or check the URL"
+            f"get a certificate whose subjectAltName includes {hostname}, or check "
+            + ("--servername" if files else "the URL")
         )
     if not findings and verification is not None and verification.verify_message:
         findings.append(f"OpenSSL refused the certificate: {verification.verify_message}")
