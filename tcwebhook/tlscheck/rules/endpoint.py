@@ -185,7 +185,7 @@ def _wrong_path_or_method(seen: str, code: int, path: str) -> tuple[Status, str,
         Status.FAIL,
         f"{seen}: wrong path: {problem}, so every event would be lost; {tradecloud_reaction(code)}",
         "enter the URL of the endpoint's webhook route in the Tradecloud portal and check that "
-        f"URL (tcwebhook serve receives at {receiver_paths()})",
+        f"URL (tcwebhook serve receives at {receiver_paths()}, unless server.paths says otherwise)",
     )
 
 
