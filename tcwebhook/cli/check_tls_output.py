@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from tcwebhook.console import safe_text
+from tcwebhook.console import printable, safe_text
 from tcwebhook.tlscheck.report import Report, ReportStatus, Status
 
 STATUS_STYLES = {
@@ -26,10 +26,6 @@ def render(report: Report, console: Console, strict: bool = False) -> None:
         console.print(safe_text(f"note: {note}", None))
 
 
-# Findings quote what the server sent (certificate names, a Location header): shown as plain
-# text with control characters escaped, so a name like "[/]" or "\x1b[2J" is only ever text.
-
-
 def checks_table(report: Report) -> Table:
     table = Table(
         title=safe_text(f"check-tls {report.target}", None), title_justify="left", expand=False
@@ -39,6 +35,8 @@ def checks_table(report: Report) -> Table:
     table.add_column("Finding", ratio=3)
     table.add_column("Fix", ratio=2)
     for check in report.checks:
+        # Findings quote what the server sent (certificate names, a Location header): plain
+        # text with control characters escaped, so a name like "[/]" or "\x1b[2J" stays text.
         table.add_row(
             check.title,
             Text(check.status.upper(), style=STATUS_STYLES[check.status]),
@@ -72,7 +70,8 @@ def verdict_line(report: Report, strict: bool = False) -> Text:
     failed = sum(check.status is Status.FAIL for check in report.checks)
     warned = sum(check.status is Status.WARN for check in report.checks)
     took = f"({report.elapsed_seconds:.2f} s)"
-    where = f"a server using {report.target}" if report.from_files else report.target
+    target = printable(report.target, None)  # file names may hold anything
+    where = f"a server using {target}" if report.from_files else target
     if report.verdict is ReportStatus.FAIL:
         return Text.assemble(
             ("FAIL", "bold red"),
@@ -83,9 +82,9 @@ def verdict_line(report: Report, strict: bool = False) -> Text:
         tail = " (failing because of --strict)" if strict else ""
         return Text.assemble(
             ("WARN", "bold yellow"),
-            f": {report.target} meets Tradecloud's TLS requirements with {warned} "
+            f": {target} meets Tradecloud's TLS requirements with {warned} "
             f"warning{'s' if warned != 1 else ''}{tail} {took}",
         )
     return Text.assemble(
-        ("PASS", "bold green"), f": {report.target} meets Tradecloud's TLS requirements {took}"
+        ("PASS", "bold green"), f": {target} meets Tradecloud's TLS requirements {took}"
     )

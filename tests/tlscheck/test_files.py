@@ -56,3 +56,11 @@ def test_a_file_without_certificates_is_one_readable_error(pki):
     not_pem = pki.write("notes.txt", b"hello")
     with pytest.raises(TlsCheckError, match=r"holds no PEM certificate .* --cert"):
         check_files(not_pem, None, None, CheckOptions())
+
+
+def test_a_file_name_with_a_terminal_control_is_shown_escaped(pki):
+    cert = pki.write("odd\x1b[2J.pem", pki.leaf.pem, pki.intermediate.pem)
+    report = check_files(cert, None, None, CheckOptions(ca_file=pki.root_file))
+    line = verdict_line(report).plain
+    assert "\x1b" not in line
+    assert "odd\\x1b[2J.pem" in line
