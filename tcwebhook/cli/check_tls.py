@@ -46,11 +46,14 @@ def check_tls_command(
         None,
         "--token",
         envvar="TCWEBHOOK_CHECK_TOKEN",
-        help="Bearer token the endpoint expects.",
+        help="Bearer token the endpoint expects; needed to check the URL path.",
         show_default=False,
     ),
     user: str = typer.Option(
-        None, "--user", help="Basic-auth user name the endpoint expects.", show_default=False
+        None,
+        "--user",
+        help="Basic-auth user name the endpoint expects; needed to check the URL path.",
+        show_default=False,
     ),
     password: str = typer.Option(
         None,

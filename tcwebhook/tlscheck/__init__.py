@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tcwebhook.tlscheck.check import CheckOptions, check_files, check_tls
 from tcwebhook.tlscheck.probes import Credentials
-from tcwebhook.tlscheck.report import CertificateInfo, Check, Report, Status, Verdict
+from tcwebhook.tlscheck.report import CertificateInfo, Check, Report, ReportStatus, Status
 
 __all__ = [
     "CertificateInfo",
@@ -12,8 +12,8 @@ __all__ = [
     "CheckOptions",
     "Credentials",
     "Report",
+    "ReportStatus",
     "Status",
-    "Verdict",
     "check_files",
     "check_tls",
 ]

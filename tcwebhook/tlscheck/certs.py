@@ -135,6 +135,15 @@ def is_self_signed(certificate: x509.Certificate) -> bool:
     return issued_by(certificate, certificate)
 
 
+def role(certificate: x509.Certificate, leaf: x509.Certificate) -> str:
+    """How a finding names a certificate of the chain whose first certificate is ``leaf``."""
+    if certificate is leaf:
+        return "the certificate"
+    if is_self_signed(certificate):
+        return "the root"
+    return "the intermediate"
+
+
 def same_certificate(left: x509.Certificate, right: x509.Certificate) -> bool:
     """Same subject and key: a trust anchor matches even when re-issued with other dates."""
     if uses_dsa(left) or uses_dsa(right):

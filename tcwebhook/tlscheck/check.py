@@ -142,7 +142,9 @@ def check_tls(target: str, options: CheckOptions | None = None) -> Report:
         rules.cipher_check(
             protocol_results, cipher_results["fs"], cipher_results["rsa"], cipher_results["weak"]
         ),
-        _endpoint_row(options, protocol_results, anonymous, authenticated, authorization),
+        _endpoint_row(
+            options, parsed.path, protocol_results, anonymous, authenticated, authorization
+        ),
         rules.plain_http_check(plain_http, options.http_port),
     ]
     return Report(
@@ -150,6 +152,7 @@ def check_tls(target: str, options: CheckOptions | None = None) -> Report:
         checks=tuple(checks),
         chain=certs.describe_chain(chain),
         elapsed_seconds=time.monotonic() - started,
+        notes=_unchecked_endpoint_note(options, checks),
     )
 
 
@@ -170,7 +173,7 @@ def check_files(
     now = options.now or certs.utcnow()
     checks = [
         rules.key_match_check(certificates[0], private_key),
-        rules.trust_check(certificates, store, options.servername, now),
+        rules.trust_check(certificates, store, options.servername, now, files=True),
         rules.chain_order_check(certificates, store),
         rules.expiry_check(certificates, now, options.warn_days),
         rules.key_signature_check(certificates),
@@ -185,6 +188,7 @@ def check_files(
         checks=tuple(checks),
         chain=certs.describe_chain(certificates),
         elapsed_seconds=time.monotonic() - started,
+        from_files=True,
     )
 
 
@@ -244,16 +248,28 @@ def _received_chain(protocol_results: dict[str, HandshakeResult]) -> list[x509.C
 
 def _endpoint_row(
     options: CheckOptions,
+    path: str,
     protocol_results: dict[str, HandshakeResult],
     anonymous: HttpResult | None,
     authenticated: HttpResult | None,
     authorization: str | None,
 ) -> Check:
     if not options.endpoint:
-        return rules.endpoint_check(None, None, False, "--no-endpoint given")
+        return rules.endpoint_check(None, None, False, skip_reason="--no-endpoint given")
     if not any(protocol_results[name].accepted for name in ("TLS 1.2", "TLS 1.3")):
-        return rules.endpoint_check(None, None, False, "no TLS 1.2 or 1.3 handshake")
-    return rules.endpoint_check(anonymous, authenticated, authorization is not None)
+        return rules.endpoint_check(None, None, False, skip_reason="no TLS 1.2 or 1.3 handshake")
+    return rules.endpoint_check(anonymous, authenticated, authorization is not None, path=path)
+
+
+def _unchecked_endpoint_note(options: CheckOptions, checks: list[Check]) -> tuple[str, ...]:
+    """Said under the verdict line, lest a PASS of the TLS rows read as a proven endpoint."""
+    endpoint = next(check for check in checks if check.id == "endpoint")
+    if not options.endpoint or options.credentials.header() or endpoint.status is not Status.INFO:
+        return ()
+    return (
+        "the endpoint's path and authentication were not checked: pass --token or "
+        "--user/--password to check them",
+    )
 
 
 def _read_certificates(path: Path, option: str) -> list[x509.Certificate]:

@@ -15,7 +15,9 @@ class Status(StrEnum):
     INFO = "info"
 
 
-class Verdict(StrEnum):
+class ReportStatus(StrEnum):
+    """The whole report's result (the JSON "verdict"): its worst row, INFO rows aside."""
+
     PASS = "pass"
     WARN = "warn"
     FAIL = "fail"
@@ -72,15 +74,16 @@ class Report:
     chain: tuple[CertificateInfo, ...] = ()
     elapsed_seconds: float = 0.0
     notes: tuple[str, ...] = field(default=())
+    from_files: bool = False  # --cert mode: the target names PEM files, not a server
 
     @property
-    def verdict(self) -> Verdict:
+    def verdict(self) -> ReportStatus:
         statuses = {check.status for check in self.checks}
         if Status.FAIL in statuses:
-            return Verdict.FAIL
+            return ReportStatus.FAIL
         if Status.WARN in statuses:
-            return Verdict.WARN
-        return Verdict.PASS
+            return ReportStatus.WARN
+        return ReportStatus.PASS
 
     def check(self, check_id: str) -> Check:
         """The row with this id (KeyError if the check did not run)."""
@@ -91,7 +94,7 @@ class Report:
 
     def exit_code(self, strict: bool = False) -> int:
         """0 = pass (warnings allowed unless strict), 1 = failed."""
-        if self.verdict is Verdict.FAIL or (strict and self.verdict is Verdict.WARN):
+        if self.verdict is ReportStatus.FAIL or (strict and self.verdict is ReportStatus.WARN):
             return 1
         return 0
 

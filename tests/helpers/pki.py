@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import subprocess
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -204,3 +205,22 @@ def sign_with_sha1(pki: Pki) -> Issued:
         capture_output=True,
     ).stdout
     return Issued(x509.load_pem_x509_certificate(cert), pki.keys.leaf)
+
+
+def make_dsa_leaf(pki: Pki) -> x509.Certificate:
+    """A leaf with a DSA key, signed by the intermediate (only its public key is ever needed)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the test builds what the product must only recognise
+        from cryptography.hazmat.primitives.asymmetric import dsa
+
+        key = dsa.generate_private_key(2048)
+        return (
+            x509.CertificateBuilder()
+            .subject_name(pki.leaf.certificate.subject)
+            .issuer_name(pki.intermediate.certificate.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(NOW - dt.timedelta(days=1))
+            .not_valid_after(NOW + dt.timedelta(days=30))
+            .sign(pki.intermediate.key, hashes.SHA256())
+        )

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from tcwebhook.cli import main
+from tests.helpers.pki import make_ca, make_leaf
 
 
 def run_cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
@@ -85,7 +86,8 @@ def test_table_output_and_exit_1_on_failure(pki, servers, closed_port, monkeypat
     assert code == 1
     assert "missing intermediate" in output
     assert "Certificate chain as received" in output
-    assert any(line.startswith("FAIL: 1 check failed") for line in output.splitlines())
+    assert "FAIL: 1 check failed; Tradecloud will not be able to deliver to" in output
+    assert "until it is fixed" in " ".join(output.split())
 
 
 def test_strict_turns_a_warning_into_exit_1(pki, servers, closed_port, monkeypatch, capsys):
@@ -149,3 +151,19 @@ def test_a_port_that_never_answers_the_handshake_is_exit_2(monkeypatch, capsys):
         code = run_cli(monkeypatch, f"127.0.0.1:{port}", "--timeout", "0.5", "--no-endpoint")
     assert code == 2
     assert "did not answer the TLS handshake within 0.5 s" in capsys.readouterr().err
+
+
+def test_names_from_the_server_are_shown_as_text(pki, servers, closed_port, monkeypatch, capsys):
+    # A certificate's names are the server's to choose: Rich markup and terminal controls in them
+    # must neither break the table nor reach the terminal.
+    hostile = make_ca("[/]evil [bold]\x1b[2J", pki.keys.other)
+    server = servers.start(make_leaf(hostile, pki.keys.leaf, aia=False))
+    code = run_cli(
+        monkeypatch, server.url, "--servername", "localhost", "--http-port", str(closed_port)
+    )
+    captured = capsys.readouterr()
+    assert code == 1, captured.err
+    assert captured.err == ""
+    assert "\x1b" not in captured.out
+    flat = " ".join(captured.out.split())
+    assert "unknown root: the chain leads to '[/]evil [bold]\\x1b[2J'" in flat

@@ -7,13 +7,12 @@ import warnings
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 
 from tcwebhook.tlscheck import rules
 from tcwebhook.tlscheck.probes import HandshakeResult, HttpResult
 from tcwebhook.tlscheck.report import Status
 from tcwebhook.tlscheck.trust import TrustStore
-from tests.helpers.pki import NOW, Pki, make_leaf
+from tests.helpers.pki import NOW, Pki, make_dsa_leaf, make_leaf
 
 ACCEPTED = HandshakeResult(connected=True, accepted=True, cipher="ECDHE-RSA-AES128-GCM-SHA256")
 REFUSED = HandshakeResult(connected=True, accepted=False, error="protocol version")
@@ -67,6 +66,15 @@ def test_self_signed_unknown_root_and_wrong_host_are_named(pki: Pki):
     assert "hostname mismatch" in wrong_host.finding and "erp.example.com" in wrong_host.fix
 
 
+def test_only_non_tls_answers_mean_the_port_speaks_no_tls():
+    not_tls = HandshakeResult(connected=True, accepted=False, error="wrong version number")
+    every = {version: not_tls for version in ("TLS 1.0", "TLS 1.1", "TLS 1.2", "TLS 1.3")}
+    assert rules.protocols_check(every).finding.startswith("this port does not speak TLS")
+    # One version refused in the TLS way: it is a TLS server with the wrong protocols.
+    mixed = {**every, "TLS 1.3": REFUSED}
+    assert rules.protocols_check(mixed).finding.startswith("neither TLS 1.2 nor TLS 1.3")
+
+
 def test_chain_order_warns_about_a_reversed_chain(pki: Pki):
     in_order = [pki.leaf.certificate, pki.intermediate.certificate]
     assert rules.chain_order_check(in_order, trusting(pki)).status is Status.PASS
@@ -89,6 +97,38 @@ def test_expiry_fails_when_expired_and_warns_when_close(pki: Pki):
     assert rules.expiry_check([pki.leaf.certificate], NOW, 14).status is Status.PASS
 
 
+def test_expiry_wording_counts_days_as_a_person_would(pki: Pki):
+    def leaf(**dates: dt.datetime) -> x509.Certificate:
+        return make_leaf(pki.intermediate, pki.keys.leaf, **dates).certificate  # type: ignore[arg-type]
+
+    hours_ago = leaf(not_before=NOW - dt.timedelta(days=90), not_after=NOW - dt.timedelta(hours=5))
+    finding = rules.expiry_check([hours_ago], NOW, 14).finding
+    assert "(less than a day ago)" in finding and "0 days" not in finding
+    assert (
+        "(less than a day ago)" in rules.trust_check([hours_ago], trusting(pki), None, NOW).finding
+    )
+    tomorrow = leaf(not_after=NOW + dt.timedelta(days=1, hours=2))
+    assert "(1 day left)" in rules.expiry_check([tomorrow], NOW, 14).finding
+
+
+def test_a_certificate_not_valid_yet_points_at_the_start_date_and_this_clock(pki: Pki):
+    future = make_leaf(
+        pki.intermediate,
+        pki.keys.leaf,
+        not_before=NOW + dt.timedelta(days=2),
+        not_after=NOW + dt.timedelta(days=90),
+    ).certificate
+    for row in (
+        rules.expiry_check([future], NOW, 14),
+        rules.trust_check([future, pki.intermediate.certificate], trusting(pki), None, NOW),
+    ):
+        assert row.status is Status.FAIL
+        # The server's clock has no say in a certificate's dates: the checking machine's has.
+        assert "server clock" not in row.fix
+        assert "this machine's clock" in row.fix
+        assert "renew" not in row.fix
+
+
 def test_short_rsa_keys_fail(pki: Pki):
     weak = make_leaf(pki.intermediate, pki.keys.rsa1024)
     check = rules.key_signature_check([weak.certificate])
@@ -97,26 +137,8 @@ def test_short_rsa_keys_fail(pki: Pki):
     assert rules.key_signature_check([strong.certificate]).status is Status.PASS
 
 
-def _dsa_leaf(pki: Pki) -> x509.Certificate:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the test builds what the product must only recognise
-        from cryptography.hazmat.primitives.asymmetric import dsa
-
-        key = dsa.generate_private_key(2048)
-        return (
-            x509.CertificateBuilder()
-            .subject_name(pki.leaf.certificate.subject)
-            .issuer_name(pki.intermediate.certificate.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(NOW - dt.timedelta(days=1))
-            .not_valid_after(NOW + dt.timedelta(days=30))
-            .sign(pki.intermediate.key, hashes.SHA256())
-        )
-
-
 def test_a_dsa_key_fails_without_a_deprecation_warning(pki: Pki):
-    leaf = _dsa_leaf(pki)
+    leaf = make_dsa_leaf(pki)
     with warnings.catch_warnings():
         # Whatever the suite's filters: check-tls must not touch cryptography's deprecated DSA API.
         warnings.simplefilter("error")
