@@ -216,3 +216,48 @@ def test_sink_header_with_a_line_break_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="not a valid HTTP header"):
         load_settings(config, environ={})
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["serve", "--bogus"], "unknown option --bogus (did you mean --host?); see 'tcwebhook se"),
+        (
+            ["events", "list", "--state", "orders"],
+            "--state must be one of pending, running, failed, dead, done (got 'orders')",
+        ),
+        (["serve", "--port", "abc"], "--port must be a whole number (got 'abc')"),
+        (["events", "list", "--limit", "1.5"], "--limit must be a whole number (got '1.5')"),
+        (["replay", "x", "--max-delay", "soon"], "--max-delay must be a number (got 'soon')"),
+        (["serve", "--workers", "99"], "--workers must be at most 64 (got '99')"),
+        (["serve", "--log-format", "xml"], "--log-format must be one of rich, json (got 'xml')"),
+        (["events", "show"], "missing argument EVENT_ID; see 'tcwebhook events show --help'"),
+        (["serve", "--port"], "--port needs a value"),
+        (["nosuch"], "unknown command 'nosuch'; see 'tcwebhook --help'"),
+    ],
+)
+def test_usage_errors_are_one_line_in_our_words(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    fragment: str,
+) -> None:
+    line = error_line(capsys, run(monkeypatch, *args))
+    assert fragment in line
+    for validator_wording in ("Value error", "Input should", "Invalid value", "No such", "│"):
+        assert validator_wording not in line
+
+
+def test_exit_codes_of_commands_survive_the_error_handling(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import trustme
+
+    assert run(monkeypatch, "--version") == 0
+    assert run(monkeypatch, "serve", "--help") == 0
+    assert run(monkeypatch, "events") == 2  # a group without a command shows its help
+    assert "list" in capsys.readouterr().out
+    # typer.Exit(1) from a command: a failed check, not a usage error
+    leaf = tmp_path / "leaf.pem"
+    trustme.CA().issue_cert("erp.example.com").cert_chain_pems[0].write_to_path(str(leaf))
+    assert run(monkeypatch, "check-tls", "--cert", str(leaf)) == 1
