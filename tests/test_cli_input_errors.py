@@ -261,3 +261,40 @@ def test_exit_codes_of_commands_survive_the_error_handling(
     leaf = tmp_path / "leaf.pem"
     trustme.CA().issue_cert("erp.example.com").cert_chain_pems[0].write_to_path(str(leaf))
     assert run(monkeypatch, "check-tls", "--cert", str(leaf)) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ("sinks:\n  - type: directory\n    path: out\n", 2, "sinks[0] needs 'name'"),
+        ("sinks:\n  - {name: '', type: directory, path: out}\n", 2, "a sink needs a name"),
+        ("metrics:\n  listen: nowhere\n", 2, "metrics.listen must be HOST:PORT"),
+        # a section with a variable only serve needs is still checked for its keys
+        (
+            "auth: {token: '${ONLY_SERVE_NEEDS_THIS}'}\nsinks:\n"
+            "  - {type: http, url: 'https://h/x', headers: {A: '${NOR_THIS}'}}\n",
+            3,
+            "sinks[0] needs 'name'",
+        ),
+        ("sinks:\n  - {name: a, type: http, pth: '${NOR_THIS}'}\n", 2, "unknown key 'sinks[0].pth"),
+    ],
+)
+@pytest.mark.parametrize("command", [["status"], ["events", "list"]])
+def test_every_command_checks_the_whole_config(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    text: str,
+    line: int,
+    fragment: str,
+    command: list[str],
+) -> None:
+    config = tmp_path / "tcwebhook.yaml"
+    config.write_text(f"data_dir: {tmp_path / 'data'}\n{text}")
+    monkeypatch.delenv("ONLY_SERVE_NEEDS_THIS", raising=False)
+    monkeypatch.delenv("NOR_THIS", raising=False)
+    message = error_line(capsys, run(monkeypatch, *command, "-c", str(config)))
+    assert f"{config}:{line + 1}" in message and fragment in message
+    # serve refuses the same file: the same words, or first the variable it needs
+    serve_message = error_line(capsys, run(monkeypatch, "serve", "-c", str(config)))
+    assert fragment in serve_message or "which is not set" in serve_message

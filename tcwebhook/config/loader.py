@@ -54,8 +54,9 @@ def load_settings(
     environment variable is relative to the working directory.
 
     ``sections``: the top-level keys a command uses (e.g. a read-only command needs only
-    ``data_dir`` and ``store``); the file's other sections are skipped, so their ``${VAR}``s
-    need not be set. None: all of them.
+    ``data_dir`` and ``store``). The whole file is checked as for ``serve``, but a ``${VAR}``
+    of another section need not be set: such a section is then checked for its keys only.
+    None: every section is used.
     """
     environ = os.environ if environ is None else environ
     path = find_config_file(config_file, environ)
@@ -65,22 +66,53 @@ def load_settings(
         raw = read_yaml(path, environ, origins, sections, _SECTIONS)
         origins.base_dir = path.resolve().parent
     for dotted, value in _environment_layer(environ).items():
-        if sections is not None and dotted.split(".")[0] not in sections:
-            continue
         _set_dotted(raw, dotted, value)
-        origins.outside[dotted] = ENV_PREFIX + dotted.replace(".", "_").upper()
-        origins.quoted_text.discard(dotted)
-        origins.scalar_text.pop(dotted, None)
+        origins.override(dotted, ENV_PREFIX + dotted.replace(".", "_").upper())
     for dotted, value in (flags or {}).items():
         if value is not None:
             _set_dotted(raw, dotted, value)
-            origins.outside[dotted] = flag_name(dotted)
-            origins.quoted_text.discard(dotted)
-            origins.scalar_text.pop(dotted, None)
-    settings = _build(Settings, raw, "", origins)
+            origins.override(dotted, flag_name(dotted))
+    settings = _build_checking_all(raw, origins)
     return dataclasses.replace(
         settings, source=path, store=_resolve_store(settings.store, origins.base_for("store.url"))
     )
+
+
+def _build_checking_all(raw: dict[str, Any], origins: Origins) -> Settings:
+    """Every section checked as ``serve`` checks it; a section holding an unset ``${VAR}`` (one
+    the command does not use) is checked for its keys only and left at its defaults."""
+    unresolved = {_section_of(dotted) for dotted in origins.unresolved}
+    if not unresolved:
+        return typing.cast(Settings, _build(Settings, raw, "", origins))
+    hints = typing.get_type_hints(Settings)
+    for section in unresolved:
+        _check_shape(hints[section], raw.get(section), section, origins)
+    used = {key: value for key, value in raw.items() if key not in unresolved}
+    return typing.cast(Settings, _build(Settings, used, "", origins))
+
+
+def _section_of(dotted: str) -> str:
+    return dotted.split(".", 1)[0].split("[", 1)[0]
+
+
+def _check_shape(hint: Any, value: Any, dotted: str, origins: Origins) -> None:
+    """Unknown and missing keys, without converting values (some may be unset ``${VAR}``s)."""
+    target = _dataclass_of(hint)
+    if target is not None:
+        if isinstance(value, bool):
+            return  # ``server.tls: false``; _convert checks that the section allows it
+        hints = typing.get_type_hints(target)
+        for key, child in _check_keys(target, value, dotted + ".", origins).items():
+            _check_shape(hints[key], child, f"{dotted}.{key}", origins)
+        return
+    args = typing.get_args(hint)
+    optional = type(None) in args
+    if optional:
+        hint = next(arg for arg in args if arg is not type(None))
+    if typing.get_origin(hint) is tuple and isinstance(value, list):
+        item = typing.get_args(hint)[0]
+        for index, element in enumerate(value):
+            _check_shape(item, element, f"{dotted}[{index}]", origins)
 
 
 def flag_name(dotted: str) -> str:
@@ -140,13 +172,13 @@ def _dataclass_of(hint: Any) -> type | None:
     return None
 
 
-def _build(cls: type, raw: Any, prefix: str, origins: Origins) -> Any:
+def _check_keys(cls: type, raw: Any, prefix: str, origins: Origins) -> dict[str, Any]:
+    """``raw`` as a mapping of ``cls``'s keys: no unknown key, every required one given."""
     section = prefix.rstrip(".")
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise origins.fail(section, "must be a mapping of keys")
-    hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
     for key in raw:
         if key not in fields:
@@ -157,6 +189,14 @@ def _build(cls: type, raw: Any, prefix: str, origins: Origins) -> Any:
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         if required and raw.get(name) is None:
             raise origins.fail(section, f"needs '{name}'")
+    return raw
+
+
+def _build(cls: type, raw: Any, prefix: str, origins: Origins) -> Any:
+    section = prefix.rstrip(".")
+    raw = _check_keys(cls, raw, prefix, origins)
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
     values = {}
     for key, value in raw.items():
         dotted = prefix + key

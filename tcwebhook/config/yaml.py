@@ -32,6 +32,15 @@ class Origins:
     outside: dict[str, str] = field(default_factory=dict)  # key -> "--flag" or "TCWEBHOOK_..."
     quoted_text: set[str] = field(default_factory=set)  # keys given as quoted text in the file
     scalar_text: dict[str, str] = field(default_factory=dict)  # key -> a non-text scalar as written
+    # keys of skipped sections whose ${VAR} is not set: key -> the error it would have been
+    unresolved: dict[str, str] = field(default_factory=dict)
+
+    def override(self, dotted: str, label: str) -> None:
+        """A flag or environment variable ``label`` set this key: forget what the file said."""
+        self.outside[dotted] = label
+        self.quoted_text.discard(dotted)
+        self.scalar_text.pop(dotted, None)
+        self.unresolved.pop(dotted, None)
 
     def label(self, dotted: str) -> str:
         """How to name a key to the user: the flag or variable that set it, else the key."""
@@ -61,8 +70,9 @@ def read_yaml(
     sections: Collection[str] | None = None,
     known: Collection[str] = (),
 ) -> dict[str, Any]:
-    """The file's top-level mapping. ``sections``: keep only these top-level keys (and any not
-    in ``known``, so that an unknown key is still reported); None: all of them."""
+    """The file's top-level mapping. ``sections``: the top-level keys the caller uses; in the
+    others (those of ``known`` not in ``sections``) an unset ``${VAR}`` is no error: the text
+    stays as written and the key is listed in ``origins.unresolved``. None: every section."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -75,13 +85,8 @@ def read_yaml(
         node = yaml.compose(text, Loader=_BoundedLoader)
         if node is None:
             return {}
-        if sections is not None and isinstance(node, yaml.MappingNode):
-            node.value = [  # an unknown key is kept, so that it is still reported
-                (key, value)
-                for key, value in node.value
-                if str(key.value) in sections or str(key.value) not in known
-            ]
-        value = _Constructor(path, environ, origins).construct(node, "", 0)
+        lenient = frozenset(known) - frozenset(sections) if sections is not None else frozenset()
+        value = _Constructor(path, environ, origins, lenient).construct(node, "", 0)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         position = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
@@ -122,8 +127,15 @@ class _Constructor:
     alias bombs, and it keeps the text of scalars so that ``password: 0123`` stays "0123".
     """
 
-    def __init__(self, path: Path, environ: Mapping[str, str], origins: Origins) -> None:
+    def __init__(
+        self,
+        path: Path,
+        environ: Mapping[str, str],
+        origins: Origins,
+        lenient: Collection[str] = (),
+    ) -> None:
         self.path = path
+        self.lenient = lenient  # top-level sections where an unset ${VAR} is left as it is
         self.environ = environ
         self.origins = origins
         self.loader = yaml.SafeLoader("")
@@ -180,7 +192,12 @@ class _Constructor:
             return value
         if node.style in ("'", '"') and _VAR.search(value) is None:
             self.origins.quoted_text.add(dotted)
-        value = interpolate(value, self.environ, f"{position}: {dotted}")
+        try:
+            value = interpolate(value, self.environ, f"{position}: {dotted}")
+        except ConfigError as exc:
+            if re.split(r"[.\[]", dotted, maxsplit=1)[0] not in self.lenient:
+                raise
+            self.origins.unresolved[dotted] = str(exc)
         if value == "" and node.style is None:
             return None  # "${UNSET:-}" means "not set", like an empty YAML value
         return value
