@@ -103,3 +103,18 @@ def test_unusable_postgres_urls_are_one_line_without_the_password(
         result = tcwebhook(*command)
         assert_one_line_error(result, fragment)
         assert "wrong-pw-123" not in result.stderr + result.stdout
+
+
+def test_inspect_on_a_busy_port_gives_its_own_advice(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        result = tcwebhook(
+            "inspect", "--listen", f"127.0.0.1:{port}", "--data-dir", str(tmp_path / "data")
+        )
+    assert_one_line_error(result, f"cannot serve the inspector on 127.0.0.1:{port}")
+    assert "--listen HOST:PORT" in result.stderr
+    assert "--inspector" not in result.stderr and "--no-inspector" not in result.stderr
