@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -118,3 +120,70 @@ def test_inspect_on_a_busy_port_gives_its_own_advice(tmp_path: Path) -> None:
     assert_one_line_error(result, f"cannot serve the inspector on 127.0.0.1:{port}")
     assert "--listen HOST:PORT" in result.stderr
     assert "--inspector" not in result.stderr and "--no-inspector" not in result.stderr
+
+
+def _serve_banner(tmp_path: Path, config: Path, env: dict[str, str]) -> tuple[Any, str]:
+    """Start the real serve (rich output) and return it with its "Try it" curl line."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from tests.helpers.paths import REPOSITORY
+
+    output = tmp_path / "serve.out"
+    with output.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tcwebhook", "serve", "--port", "0", "--no-inspector",
+             "-c", str(config), "--data-dir", str(tmp_path / "data")],
+            stdout=sink, stderr=subprocess.STDOUT,
+            env={**os.environ, **env, "PYTHONPATH": str(REPOSITORY), "COLUMNS": "400"},
+        )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and "Stop with" not in output.read_text():
+        assert process.poll() is None, output.read_text()
+        time.sleep(0.05)
+    lines = [line for line in output.read_text().splitlines() if line.startswith("curl ")]
+    assert len(lines) == 1, output.read_text()
+    return process, lines[0]
+
+
+def _run_curl(line: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    import os
+    import subprocess
+
+    clean = {k: v for k, v in os.environ.items() if k not in ("TCWEBHOOK_TOKEN", "ERP_HOOK")}
+    return subprocess.run(
+        ["bash", "-c", line + " -s -o /dev/null -w '%{http_code}'"],
+        cwd=cwd, env={**clean, **env}, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("written", ["literally", "as a variable"])
+def test_the_banner_curl_line_works_as_printed_without_the_token(
+    tmp_path: Path, written: str
+) -> None:
+    token = "configured-token-0123456789abcdef"
+    config = tmp_path / "tcwebhook.yaml"
+    literal = written == "literally"
+    config.write_text(f"auth:\n  token: {token if literal else '${ERP_HOOK}'}\n")
+    serve_env = {} if literal else {"ERP_HOOK": token}
+    (tmp_path / "order-event.json").write_text(
+        tcwebhook("samples", "show", "order-issued", "--json").stdout
+    )
+    process, line = _serve_banner(tmp_path, config, serve_env)
+    try:
+        assert token not in line and token not in (tmp_path / "serve.out").read_text()
+        if literal:
+            # the variable it names is not set: the shell stops with the advice, sends nothing
+            unset = _run_curl(line, tmp_path, {})
+            assert unset.returncode != 0 and unset.stdout == ""
+            assert f"set TCWEBHOOK_TOKEN to auth.token of {config}" in unset.stderr
+            sent = _run_curl(line, tmp_path, {"TCWEBHOOK_TOKEN": token})
+        else:
+            assert "$ERP_HOOK" in line  # the variable the file names, set where serve runs
+            sent = _run_curl(line, tmp_path, serve_env)
+        assert sent.stdout == "200", sent
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
