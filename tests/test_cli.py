@@ -187,3 +187,45 @@ def test_the_banner_curl_line_works_as_printed_without_the_token(
     finally:
         process.terminate()
         process.wait(timeout=15)
+
+
+def test_store_copy_shows_where_a_relative_sqlite_url_writes(tmp_path: Path) -> None:
+    source = open_store(f"sqlite:///{tmp_path / 'live' / 'events.db'}")
+    source.append_sync(new_event(1))
+    source.close()
+    work = tmp_path / "work"
+    work.mkdir()
+    result = tcwebhook(
+        "store", "copy", f"sqlite:///{tmp_path / 'live' / 'events.db'}",
+        "sqlite:///backup/events.db", cwd=work,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    written = work / "backup" / "events.db"
+    assert written.is_file()
+    assert f"into sqlite:///{written} " in result.stdout
+    assert "(sqlite:///backup/events.db is relative to the working directory)" in result.stdout
+    # an absolute URL (four slashes) is shown as it is, without the note
+    again = tcwebhook("store", "copy", f"sqlite:///{written}", f"sqlite:///{tmp_path / 'b.db'}")
+    assert f"into sqlite:///{tmp_path / 'b.db'}" in again.stdout
+    assert "relative" not in again.stdout
+
+
+def test_documented_sqlite_urls_mean_what_they_show() -> None:
+    """``sqlite:///var/lib/x.db`` is var/lib/x.db under the working directory: an example of an
+    absolute path needs four slashes."""
+    import re
+
+    root = Path(__file__).parent.parent
+    pages = [
+        root / "README.md",
+        root / "config.example.yaml",
+        *sorted((root / "docs").glob("*.md")),
+    ]
+    wrong = [
+        f"{page.name}: {match.group()}"
+        for page in pages
+        for match in re.finditer(
+            r"sqlite:///(var|backup|srv|home|etc|tmp|opt|mnt|data|root|run)/\S*", page.read_text()
+        )
+    ]
+    assert wrong == []
