@@ -11,7 +11,8 @@ import pytest
 
 from tcwebhook import __version__
 from tcwebhook.store import open_store
-from tests.helpers.cli import assert_one_line_error, tcwebhook
+from tests.helpers.cli import CliRunner, assert_one_line_error, tcwebhook
+from tests.helpers.fake_tradecloud import ORDER_ID, FakeTradecloud
 from tests.helpers.pg import PostgresServer, free_port
 from tests.helpers.store import backend_url, new_event
 
@@ -229,3 +230,17 @@ def test_documented_sqlite_urls_mean_what_they_show() -> None:
         )
     ]
     assert wrong == []
+
+
+async def test_logout_leaves_no_token_file(
+    cli: CliRunner, fake_api: FakeTradecloud, tmp_path: Path
+) -> None:
+    cache = tmp_path / "data" / "tradecloud-tokens.json"
+    assert (await cli("fetch", "order", ORDER_ID)).code == 0
+    assert cache.is_file()
+    result = await cli("logout")
+    assert result.code == 0 and "Logged out" in result.stdout
+    assert not cache.exists()
+    assert [path.name for path in cache.parent.iterdir() if "token" in path.name] == []
+    again = await cli("logout")  # nothing to end: still fine, still no file
+    assert again.code == 0 and not cache.exists()
