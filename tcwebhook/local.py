@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from tcwebhook import protocol
-from tcwebhook.config import AuthSettings, Settings
+from tcwebhook.config import ENV_PREFIX, AuthSettings, Settings
 from tcwebhook.datadir import DEV_CA_FILE, DEV_TOKEN_FILE
 
 
@@ -54,9 +57,12 @@ def local_target(settings: Settings) -> LocalTarget:
     return LocalTarget(base + paths.order, base + paths.shipment, ca_file, authorization)
 
 
-def curl_authorization(settings: Settings) -> str:
+def curl_authorization(settings: Settings, environ: Mapping[str, str] | None = None) -> str:
     """The curl option that sends this receiver's credentials without writing them out: the
-    generated token is read from its file, configured secrets from the environment."""
+    generated token is read from its file; a configured secret from the environment variable
+    that holds it, else from one the user is told to set (``${VAR:?...}`` stops the shell
+    with that advice rather than sending no credentials and getting 401)."""
+    environ = os.environ if environ is None else environ
     auth = settings.auth
     if auth.type == "entra":
         return '-H "Authorization: Bearer $ENTRA_ACCESS_TOKEN"'
@@ -67,8 +73,37 @@ def curl_authorization(settings: Settings) -> str:
         )
         if generated:
             return f'-H "Authorization: Bearer $(cat {shlex.quote(str(token_file))})"'
-        return '-H "Authorization: Bearer $TCWEBHOOK_TOKEN"'
-    return f"-u '{auth.username}:'\"$TCWEBHOOK_PASSWORD\""
+        token = _secret_variable(auth.token, "auth.token", "TCWEBHOOK_TOKEN", settings, environ)
+        return f'-H "Authorization: Bearer {token}"'
+    password = _secret_variable(
+        auth.password, "auth.password", "TCWEBHOOK_PASSWORD", settings, environ
+    )
+    return f'-u {shlex.quote(f"{auth.username}:")}"{password}"'
+
+
+# What may stand inside the double-quoted ``${VAR:?advice}`` without the shell reading it.
+_PLAIN = re.compile(r"[A-Za-z0-9_./ -]*")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _secret_variable(
+    secret: str | None, key: str, fallback: str, settings: Settings, environ: Mapping[str, str]
+) -> str:
+    """``$NAME`` of a variable holding ``secret`` (the key's own, else any: the one the file's
+    ``${VAR}`` names); without one, ``${fallback:?set fallback to KEY of FILE}``."""
+    own = ENV_PREFIX + key.replace(".", "_").upper()
+    holding = sorted(
+        name
+        for name, value in environ.items()
+        if secret and value == secret and _NAME.fullmatch(name)
+    )
+    if holding:
+        return f"${own}" if own in holding else f"${holding[0]}"
+    where = key
+    source = settings.source.absolute() if settings.source is not None else None
+    if source is not None and _PLAIN.fullmatch(str(source)):
+        where = f"{key} of {source}"
+    return f"${{{fallback}:?set {fallback} to {where}}}"
 
 
 def is_loopback(host: str) -> bool:

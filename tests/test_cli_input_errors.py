@@ -216,3 +216,85 @@ def test_sink_header_with_a_line_break_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="not a valid HTTP header"):
         load_settings(config, environ={})
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["serve", "--bogus"], "unknown option --bogus (did you mean --host?); see 'tcwebhook se"),
+        (
+            ["events", "list", "--state", "orders"],
+            "--state must be one of pending, running, failed, dead, done (got 'orders')",
+        ),
+        (["serve", "--port", "abc"], "--port must be a whole number (got 'abc')"),
+        (["events", "list", "--limit", "1.5"], "--limit must be a whole number (got '1.5')"),
+        (["replay", "x", "--max-delay", "soon"], "--max-delay must be a number (got 'soon')"),
+        (["serve", "--workers", "99"], "--workers must be at most 64 (got '99')"),
+        (["serve", "--log-format", "xml"], "--log-format must be one of rich, json (got 'xml')"),
+        (["events", "show"], "missing argument EVENT_ID; see 'tcwebhook events show --help'"),
+        (["serve", "--port"], "--port needs a value"),
+        (["nosuch"], "unknown command 'nosuch'; see 'tcwebhook --help'"),
+    ],
+)
+def test_usage_errors_are_one_line_in_our_words(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    fragment: str,
+) -> None:
+    line = error_line(capsys, run(monkeypatch, *args))
+    assert fragment in line
+    for validator_wording in ("Value error", "Input should", "Invalid value", "No such", "│"):
+        assert validator_wording not in line
+
+
+def test_exit_codes_of_commands_survive_the_error_handling(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import trustme
+
+    assert run(monkeypatch, "--version") == 0
+    assert run(monkeypatch, "serve", "--help") == 0
+    assert run(monkeypatch, "events") == 2  # a group without a command shows its help
+    assert "list" in capsys.readouterr().out
+    # typer.Exit(1) from a command: a failed check, not a usage error
+    leaf = tmp_path / "leaf.pem"
+    trustme.CA().issue_cert("erp.example.com").cert_chain_pems[0].write_to_path(str(leaf))
+    assert run(monkeypatch, "check-tls", "--cert", str(leaf)) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ("sinks:\n  - type: directory\n    path: out\n", 2, "sinks[0] needs 'name'"),
+        ("sinks:\n  - {name: '', type: directory, path: out}\n", 2, "a sink needs a name"),
+        ("metrics:\n  listen: nowhere\n", 2, "metrics.listen must be HOST:PORT"),
+        # a section with a variable only serve needs is still checked for its keys
+        (
+            "auth: {token: '${ONLY_SERVE_NEEDS_THIS}'}\nsinks:\n"
+            "  - {type: http, url: 'https://h/x', headers: {A: '${NOR_THIS}'}}\n",
+            3,
+            "sinks[0] needs 'name'",
+        ),
+        ("sinks:\n  - {name: a, type: http, pth: '${NOR_THIS}'}\n", 2, "unknown key 'sinks[0].pth"),
+    ],
+)
+@pytest.mark.parametrize("command", [["status"], ["events", "list"]])
+def test_every_command_checks_the_whole_config(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    text: str,
+    line: int,
+    fragment: str,
+    command: list[str],
+) -> None:
+    config = tmp_path / "tcwebhook.yaml"
+    config.write_text(f"data_dir: {tmp_path / 'data'}\n{text}")
+    monkeypatch.delenv("ONLY_SERVE_NEEDS_THIS", raising=False)
+    monkeypatch.delenv("NOR_THIS", raising=False)
+    message = error_line(capsys, run(monkeypatch, *command, "-c", str(config)))
+    assert f"{config}:{line + 1}" in message and fragment in message
+    # serve refuses the same file: the same words, or first the variable it needs
+    serve_message = error_line(capsys, run(monkeypatch, "serve", "-c", str(config)))
+    assert fragment in serve_message or "which is not set" in serve_message

@@ -145,3 +145,50 @@ def test_settings_never_show_their_secrets_in_a_repr() -> None:
         ),
     )
     assert "SECRET" not in repr(settings)
+
+
+def _setting_keys(cls: type, prefix: str = "") -> list[str]:
+    """Every leaf key of the schema as written in a file: ``server.tls.cert``, ``sinks[].name``."""
+    import dataclasses
+    import types
+    import typing
+
+    keys = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name == "source":  # set by the loader, not a key
+            continue
+        dotted = prefix + f.name
+        hint = hints[f.name]
+        if typing.get_origin(hint) in (typing.Union, types.UnionType):
+            hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+        if typing.get_origin(hint) is tuple:
+            item = typing.get_args(hint)[0]
+            if dataclasses.is_dataclass(item):
+                keys += _setting_keys(item, dotted + "[].")  # type: ignore[arg-type]
+                continue
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+            keys += _setting_keys(hint, dotted + ".")
+        else:
+            keys.append(dotted)
+    return keys
+
+
+def test_settings_are_documented() -> None:
+    """Every key of the schema, nested ones too, is named in docs/configuration.md (as
+    `key`, or covered by `section.*`); a new field without a line there fails here."""
+    import re
+
+    from tcwebhook.config import Settings
+
+    text = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
+    named = set(re.findall(r"`([a-z_\[\]\.\*]+)`", text))
+
+    def documented(key: str) -> bool:
+        parts = key.split(".")
+        covered = {".".join(parts[:end]) + ".*" for end in range(1, len(parts))}
+        return key in named or bool(covered & named)
+
+    keys = _setting_keys(Settings)
+    assert len(keys) > 60 and "sinks[].retry.max_delay" in keys  # the walk reaches the leaves
+    assert [key for key in keys if not documented(key)] == []

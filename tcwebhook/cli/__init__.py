@@ -7,6 +7,7 @@ the store, cryptography) are imported inside the commands so that ``--help`` sta
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import typer
 
@@ -25,7 +26,7 @@ from tcwebhook.cli import (
     store,
 )
 from tcwebhook.cli.common import show_flags_as_flags
-from tcwebhook.errors import EXIT_USAGE, TcwebhookError
+from tcwebhook.errors import EXIT_CHECK_FAILED, EXIT_USAGE, TcwebhookError
 
 show_flags_as_flags()
 
@@ -72,19 +73,36 @@ for module in (
 
 
 def main() -> None:
-    """Entry point: run the app; turn our errors into one line and an exit code."""
-    try:
-        app()
-    except TcwebhookError as exc:
-        from tcwebhook import console
+    """Entry point: run the app; turn our errors and typer's into one line and an exit code."""
+    from tcwebhook.cli.usage import ClickException, UsageError, usage_message
 
-        console.error(str(exc))
-        sys.exit(exc.exit_code)
+    try:
+        code = app(prog_name="tcwebhook", standalone_mode=False)
+    except UsageError as exc:
+        _fail(EXIT_USAGE, None if _help_shown(exc) else usage_message(exc))
+    except ClickException as exc:
+        _fail(getattr(exc, "exit_code", 1), usage_message(exc))
+    except typer.Abort:
+        _fail(EXIT_CHECK_FAILED, "aborted")
+    except TcwebhookError as exc:
+        _fail(exc.exit_code, str(exc))
     except KeyboardInterrupt:
         sys.exit(130)
     except OSError as exc:
         # Environment trouble nobody anticipated (permissions, disk): still one line, exit 2.
+        _fail(EXIT_USAGE, f"{exc.strerror or exc} ({exc.filename or 'no file'})")
+    # Without standalone mode typer returns the code of ``typer.Exit`` (or a command's result).
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _help_shown(exc: Exception) -> bool:
+    # A group or command run without arguments prints its help (no_args_is_help), then raises.
+    return type(exc).__name__ == "NoArgsIsHelpError"
+
+
+def _fail(code: int, message: str | None) -> NoReturn:
+    if message is not None:
         from tcwebhook import console
 
-        console.error(f"{exc.strerror or exc} ({exc.filename or 'no file'})")
-        sys.exit(EXIT_USAGE)
+        console.error(message)
+    sys.exit(code)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from tcwebhook.cli.common import JsonOption
@@ -29,9 +31,10 @@ def copy(
     from tcwebhook.store import open_store
     from tcwebhook.store.copy import copy_store
 
+    source, written = resolve_sqlite_url(source), resolve_sqlite_url(destination)
     src = open_store(source, read_only=True)  # never create or migrate what we copy from
     try:
-        dst = open_store(destination)
+        dst = open_store(written)
         try:
             if json:
                 report = copy_store(src, dst)
@@ -42,4 +45,15 @@ def copy(
             dst.close()
     finally:
         src.close()
-    store_output.render_copy(report, destination, json)
+    store_output.render_copy(report, written, destination, json)
+
+
+def resolve_sqlite_url(url: str) -> str:
+    """``sqlite:///backup/events.db`` as the absolute path it means (relative to the working
+    directory); any other URL as it is."""
+    from tcwebhook.store import SQLITE_PREFIX
+
+    if not url.startswith(SQLITE_PREFIX) or len(url) == len(SQLITE_PREFIX):
+        return url
+    path = Path(url[len(SQLITE_PREFIX) :]).expanduser()
+    return url if path.is_absolute() else SQLITE_PREFIX + str(Path.cwd() / path)

@@ -20,7 +20,8 @@ def copy_progress(total: int) -> Iterator[Callable[[int], None]]:
         yield lambda n: progress.advance(task, n)
 
 
-def render_copy(report: CopyReport, destination: str, json_output: bool) -> None:
+def render_copy(report: CopyReport, written: str, typed: str, json_output: bool) -> None:
+    """``written``: the destination with a relative SQLite path resolved; ``typed``: as given."""
     from tcwebhook import console
     from tcwebhook.store import display_url
 
@@ -29,8 +30,12 @@ def render_copy(report: CopyReport, destination: str, json_output: bool) -> None
             {"total": report.total, "copied": report.copied, "skipped": report.skipped}
         )
         return
+    note = ""
+    if written != typed:  # sqlite:///backup/x.db is easily read as /backup/x.db
+        note = f" ({display_url(typed)} is relative to the working directory)"
     console.stdout().print(
         f"{report.copied} event(s) copied, {report.skipped} already there, "
-        f"into {display_url(destination)}",
+        f"into {display_url(written)}{note}",
         markup=False,
+        soft_wrap=True,
     )

@@ -60,8 +60,15 @@ class Running:
         await self.runner.cleanup()
 
 
-async def start(settings: Settings, store: Store) -> Running:
-    """Bind the inspector and start answering; a ConfigError when the address is unusable."""
+SERVE_ADVICE = (
+    "choose another address with --inspector HOST:PORT, or turn it off with --no-inspector"
+)
+INSPECT_ADVICE = "choose another address with --listen HOST:PORT (or inspector.listen)"
+
+
+async def start(settings: Settings, store: Store, advice: str = SERVE_ADVICE) -> Running:
+    """Bind the inspector and start answering; a ConfigError (ending in ``advice``: the flags
+    of the command that started it) when the address is unusable."""
     check(settings)
     inspector = settings.inspector
     runner = web.AppRunner(
@@ -84,8 +91,7 @@ async def start(settings: Settings, store: Store) -> Running:
     except OSError as exc:
         await runner.cleanup()
         raise ConfigError(
-            f"cannot serve the inspector on {inspector.listen}: {exc.strerror}; choose another "
-            "address with --inspector HOST:PORT, or turn it off with --no-inspector"
+            f"cannot serve the inspector on {inspector.listen}: {exc.strerror}; {advice}"
         ) from None
     return Running(url(settings, _bound_port(site) or inspector.port), runner)
 
@@ -123,7 +129,7 @@ async def inspect_forever(settings: Settings, on_ready: Callable[[str], None]) -
     check(settings)
     store = open_store(settings.store_url)
     try:
-        running = await start(settings, store)
+        running = await start(settings, store, INSPECT_ADVICE)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):

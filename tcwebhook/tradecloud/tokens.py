@@ -109,6 +109,10 @@ class TokenCache:
             if key not in entries:
                 return
             entries.pop(key)
+            if not entries:  # the last session ended: leave no token file behind
+                with contextlib.suppress(OSError):
+                    self.path.unlink()
+                return
         else:
             entries[key] = tokens.to_json()
         # A cache that cannot be written only costs a login next time.
