@@ -149,7 +149,7 @@ def test_unwritable_location_is_one_clear_error(tmp_path: Path) -> None:
 async def test_large_bodies_are_stored_compressed_and_read_back_byte_exact(
     sqlite_store: SqliteStore,
 ) -> None:
-    from tcwebhook.store.common import COMPRESS_FROM
+    from tcwebhook.store.codec import COMPRESS_FROM
 
     lines = b",".join(b'{"line": %d, "item": "bolt M8x40"}' % n for n in range(2000))
     large = b'{"eventName": "OrderIssuedByBuyer", "lines": [' + lines + b"]}  \n"
