@@ -263,6 +263,21 @@ def test_strict_order_claims_one_run_at_a_time(store: Store) -> None:
     assert second[0].id == first[1].id and len(second) == 4  # in order, from the released one
 
 
+def test_a_strictly_ordered_sink_waits_for_the_fetch_of_its_oldest_event(store: Store) -> None:
+    """A GET notification's sink task waits for its API fetch; meanwhile a strictly ordered
+    sink gets nothing, not the events after it."""
+    notification = dataclasses.replace(new_event(1), dedup_key=None, tasks=("@fetch", "erp"))
+    head = store.append_sync(notification).id
+    after = store.append_sync(new_event(2, tasks=("erp",))).id
+    assert store.claim_tasks("erp", 10, 60, True, "host-a:1") == []
+    assert [task.event_id for task in store.claim_tasks("erp", 10, 60, False, "b:1")] == [after]
+    (fetch,) = store.claim_tasks("@fetch", 10, 60, False, "host-a:1")
+    store.finish_tasks([Outcome(fetch, "done")], released=[])
+    store.release_claims("b:1")
+    claimed = store.claim_tasks("erp", 10, 60, True, "host-a:1")
+    assert [task.event_id for task in claimed] == [head, after]
+
+
 def test_instances_starting_together_migrate_once(tmp_path: Path, postgres: PostgresServer) -> None:
     from tcwebhook.store.postgres.migrations import MIGRATIONS as PG_MIGRATIONS
 

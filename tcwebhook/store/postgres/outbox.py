@@ -30,7 +30,7 @@ from tcwebhook.store.sql import (
     requeue_query,
 )
 
-_UNFINISHED = f"target = %s AND state IN {UNFINISHED_STATES} AND NOT {WAITS_FOR_FETCH}"
+_UNFINISHED = f"target = %s AND state IN {UNFINISHED_STATES}"
 _CLAIM = (
     "UPDATE tasks SET state = 'running', next_attempt_at = %s, claimed_by = %s, "
     f"updated_at = %s WHERE id = ANY(%s) RETURNING {TASK_COLUMNS}"
@@ -47,26 +47,27 @@ class PostgresOutbox(PostgresDatabase):
         with self.writing("claim tasks") as connection:
             if strict_order:
                 # One claimer per sink at a time, across every process: the leading run of due
-                # tasks, stopping at the first one not due (or still running elsewhere).
+                # tasks, stopping at the first one not due, still running elsewhere, or
+                # waiting for its fetch.
                 connection.execute(
                     "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (LOCK_CLASS, target)
                 )
                 rows = connection.execute(
-                    f"SELECT id, next_attempt_at FROM tasks WHERE {_UNFINISHED} "
-                    "ORDER BY id LIMIT %s",
+                    f"SELECT id, next_attempt_at, {WAITS_FOR_FETCH} FROM tasks "
+                    f"WHERE {_UNFINISHED} ORDER BY id LIMIT %s",
                     (target, limit),
                 ).fetchall()
                 ids = []
-                for task_id, due in rows:
-                    if due > now:
+                for task_id, due, waits_for_fetch in rows:
+                    if due > now or waits_for_fetch:
                         break
                     ids.append(task_id)
             else:
                 ids = [
                     row[0]
                     for row in connection.execute(
-                        f"SELECT id FROM tasks WHERE {_UNFINISHED} AND next_attempt_at <= %s "
-                        "ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+                        f"SELECT id FROM tasks WHERE {_UNFINISHED} AND NOT {WAITS_FOR_FETCH} "
+                        "AND next_attempt_at <= %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
                         (target, now, limit),
                     )
                 ]
