@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from tcwebhook.errors import ConfigError
 from tcwebhook.store.base import POSTGRES_SCHEMES, Store, display_url
-from tcwebhook.store.common import utc_now
+from tcwebhook.store.clock import utc_now
 from tcwebhook.store.records import (
     AppendResult,
     EventQuery,

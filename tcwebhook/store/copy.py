@@ -16,8 +16,9 @@ import orjson
 
 from tcwebhook.errors import ConfigError
 from tcwebhook.store.base import Store
-from tcwebhook.store.common import INSERT_COLUMNS, event_row
 from tcwebhook.store.records import NewEvent, StoredEvent, TaskRecord, dedup_key
+from tcwebhook.store.rows import INSERT_COLUMNS, event_row
+from tcwebhook.store.sql import POSTGRES, SQLITE, Dialect
 from tcwebhook.store.sqlite import SqliteStore
 
 BATCH = 200
@@ -59,20 +60,20 @@ def copy_store(
 def _write(destination: Store, events: Sequence[StoredEvent]) -> int:
     transaction: AbstractContextManager[Any]
     if isinstance(destination, SqliteStore):
-        transaction, mark = destination.writing(), "?"
+        transaction, dialect = destination.writing(), SQLITE
     else:
-        transaction, mark = destination.copying(), "%s"  # type: ignore[attr-defined]
+        transaction, dialect = destination.copying(), POSTGRES  # type: ignore[attr-defined]
     with transaction as connection:
-        return insert_copies(connection, events, mark)
+        return insert_copies(connection, events, dialect)
 
 
-def insert_copies(connection: _Connection, events: Sequence[StoredEvent], mark: str) -> int:
+def insert_copies(connection: _Connection, events: Sequence[StoredEvent], dialect: Dialect) -> int:
     """Insert copies of ``events`` (inside the caller's transaction); how many were new."""
-    event_sql, task_sql = _EVENT_SQL.replace("?", mark), _TASK_SQL.replace("?", mark)
+    event_sql, task_sql = dialect.sql(_EVENT_SQL), dialect.sql(_TASK_SQL)
     inserted = 0
     for event in events:
         if connection.execute(event_sql, _copy_row(event)).fetchone() is None:
-            _check_same(connection, event, mark)
+            _check_same(connection, event, dialect)
             continue
         inserted += 1
         for task in event.tasks:
@@ -80,9 +81,9 @@ def insert_copies(connection: _Connection, events: Sequence[StoredEvent], mark: 
     return inserted
 
 
-def _check_same(connection: _Connection, event: StoredEvent, mark: str) -> None:
+def _check_same(connection: _Connection, event: StoredEvent, dialect: Dialect) -> None:
     row = connection.execute(
-        f"SELECT received_at, kind FROM events WHERE id = {mark}", (event.id,)
+        dialect.sql("SELECT received_at, kind FROM events WHERE id = ?"), (event.id,)
     ).fetchone()
     if row is not None and (row[0], row[1]) != (event.received_at, event.kind):
         raise ConfigError(

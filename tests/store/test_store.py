@@ -149,7 +149,7 @@ def test_unwritable_location_is_one_clear_error(tmp_path: Path) -> None:
 async def test_large_bodies_are_stored_compressed_and_read_back_byte_exact(
     sqlite_store: SqliteStore,
 ) -> None:
-    from tcwebhook.store.common import COMPRESS_FROM
+    from tcwebhook.store.codec import COMPRESS_FROM
 
     lines = b",".join(b'{"line": %d, "item": "bolt M8x40"}' % n for n in range(2000))
     large = b'{"eventName": "OrderIssuedByBuyer", "lines": [' + lines + b"]}  \n"
@@ -261,6 +261,21 @@ def test_strict_order_claims_one_run_at_a_time(store: Store) -> None:
     second = store.claim_tasks("erp", 10, 60, True, "host-b:1")
     assert [task.id for task in second] == sorted(task.id for task in second)
     assert second[0].id == first[1].id and len(second) == 4  # in order, from the released one
+
+
+def test_a_strictly_ordered_sink_waits_for_the_fetch_of_its_oldest_event(store: Store) -> None:
+    """A GET notification's sink task waits for its API fetch; meanwhile a strictly ordered
+    sink gets nothing, not the events after it."""
+    notification = dataclasses.replace(new_event(1), dedup_key=None, tasks=("@fetch", "erp"))
+    head = store.append_sync(notification).id
+    after = store.append_sync(new_event(2, tasks=("erp",))).id
+    assert store.claim_tasks("erp", 10, 60, True, "host-a:1") == []
+    assert [task.event_id for task in store.claim_tasks("erp", 10, 60, False, "b:1")] == [after]
+    (fetch,) = store.claim_tasks("@fetch", 10, 60, False, "host-a:1")
+    store.finish_tasks([Outcome(fetch, "done")], released=[])
+    store.release_claims("b:1")
+    claimed = store.claim_tasks("erp", 10, 60, True, "host-a:1")
+    assert [task.event_id for task in claimed] == [head, after]
 
 
 def test_instances_starting_together_migrate_once(tmp_path: Path, postgres: PostgresServer) -> None:

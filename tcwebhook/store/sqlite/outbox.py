@@ -12,8 +12,21 @@ from typing import Any
 
 import orjson
 
-from tcwebhook.store.common import SQLITE, TASK_COLUMNS, requeue_query, utc_now
+from tcwebhook.store.clock import utc_now
 from tcwebhook.store.records import Outcome, TaskRecord
+from tcwebhook.store.rows import TASK_COLUMNS
+from tcwebhook.store.sql import (
+    ATTACH_FETCHED,
+    CLAIMANTS,
+    FINISH_TASK,
+    RELEASE_CLAIMS,
+    SQLITE,
+    TARGETS,
+    UNFINISHED_STATES,
+    WAITS_FOR_FETCH,
+    purge_query,
+    requeue_query,
+)
 from tcwebhook.store.sqlite.connection import SqliteDatabase
 
 
@@ -31,21 +44,16 @@ class SqliteOutbox(SqliteDatabase):
         that lapses (the process died) makes the task due again.
         """
         now = time.time()
-        unfinished = "target = ? AND state IN ('pending', 'failed', 'running')"
-        # A sink waits for the API fetch of a GET notification, so it can hand on the object.
-        waiting = (
-            "EXISTS (SELECT 1 FROM tasks f WHERE f.event_id = tasks.event_id "
-            "AND f.target = '@fetch' AND f.id != tasks.id AND f.state NOT IN ('done', 'dead'))"
-        )
+        unfinished = f"target = ? AND state IN {UNFINISHED_STATES}"
         if strict_order:  # the leading run of due tasks, stopping at the first one not ready
             sql = (
-                f"SELECT id, next_attempt_at, {waiting} FROM tasks WHERE {unfinished} "
+                f"SELECT id, next_attempt_at, {WAITS_FOR_FETCH} FROM tasks WHERE {unfinished} "
                 "ORDER BY id LIMIT ?"
             )
             params: tuple[Any, ...] = (target, limit)
         else:
             sql = (
-                f"SELECT id, 0, 0 FROM tasks WHERE {unfinished} AND NOT {waiting} "
+                f"SELECT id, 0, 0 FROM tasks WHERE {unfinished} AND NOT {WAITS_FOR_FETCH} "
                 "AND next_attempt_at <= ? ORDER BY id LIMIT ?"
             )
             params = (target, now, limit)
@@ -82,23 +90,17 @@ class SqliteOutbox(SqliteDatabase):
     def targets(self) -> list[str]:
         """Every target (sink name or ``@fetch``) that has deliveries, sorted."""
         with self.reading() as connection:
-            sql = "SELECT DISTINCT target FROM tasks ORDER BY target"
-            return [str(row[0]) for row in connection.execute(sql)]
+            return [str(row[0]) for row in connection.execute(TARGETS)]
 
     def claimants(self) -> list[str]:
         """Who holds running tasks right now."""
         with self.reading() as connection:
-            sql = "SELECT DISTINCT claimed_by FROM tasks WHERE state = 'running'"
-            return [row[0] for row in connection.execute(sql) if row[0]]
+            return [row[0] for row in connection.execute(CLAIMANTS) if row[0]]
 
     def release_claims(self, claimant: str) -> int:
         """Make the running tasks of a worker that died due again at once."""
         with self.writing() as connection:
-            return connection.execute(
-                "UPDATE tasks SET state = 'pending', next_attempt_at = ?, updated_at = ? "
-                "WHERE state = 'running' AND claimed_by = ?",
-                (time.time(), utc_now(), claimant),
-            ).rowcount
+            return connection.execute(RELEASE_CLAIMS, (time.time(), utc_now(), claimant)).rowcount
 
     def finish_tasks(self, outcomes: Sequence[Outcome], released: Sequence[int] = ()) -> None:
         """Record attempts (done, failed until ``next_attempt_at``, or dead) and give back
@@ -106,8 +108,7 @@ class SqliteOutbox(SqliteDatabase):
         now = utc_now()
         with self.writing() as connection:
             connection.executemany(
-                "UPDATE tasks SET state = ?, attempts = attempts + 1, last_error = ?, output = ?, "
-                "next_attempt_at = ?, claimed_by = NULL, updated_at = ? WHERE id = ?",
+                FINISH_TASK,
                 [(o.state, o.error, o.output, o.next_attempt_at, now, o.task.id) for o in outcomes],
             )
             connection.executemany(
@@ -120,8 +121,7 @@ class SqliteOutbox(SqliteDatabase):
         """Attach the object fetched for a GET notification, with its changed lines."""
         with self.writing() as connection:
             connection.execute(
-                "UPDATE events SET fetched = ?, fetched_changed_lines = ?, fetched_at = ? "
-                "WHERE id = ?",
+                ATTACH_FETCHED,
                 (fetched, orjson.dumps(changed_lines).decode(), utc_now(), event_id),
             )
 
@@ -135,9 +135,5 @@ class SqliteOutbox(SqliteDatabase):
 
     def purge(self, before: str, force: bool = False) -> int:
         """Delete events received before ``before`` whose tasks are all done (any, with force)."""
-        unfinished = "SELECT 1 FROM tasks t WHERE t.event_id = events.id AND t.state != 'done'"
-        sql = "DELETE FROM events WHERE received_at < ?"
-        if not force:
-            sql += f" AND NOT EXISTS ({unfinished})"
         with self.writing() as connection:
-            return connection.execute(sql, (before,)).rowcount
+            return connection.execute(purge_query(force), (before,)).rowcount

@@ -8,23 +8,31 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from tcwebhook.errors import NotFound
-from tcwebhook.store.common import (
+from tcwebhook.store.records import EventQuery, StoredEvent, TaskRecord
+from tcwebhook.store.rows import (
     EVENT_COLUMNS,
+    TASK_COLUMNS,
+    status_report,
+    stored_event,
+    tasks_by_event,
+)
+from tcwebhook.store.sql import (
+    COUNT_EVENTS,
+    EVENT_BY_ID,
+    EVENTS_SINCE,
+    LATEST_EVENT_ID,
+    PREVIOUS_EVENT,
     PREVIOUS_FETCHED,
+    RESOURCE_EVENTS,
     SQLITE,
     STATUS_HEADS,
     STATUS_KINDS,
     STATUS_OLDEST,
     STATUS_TASKS,
-    TASK_COLUMNS,
     event_tasks_query,
     list_filters,
     page_ids_query,
-    status_report,
-    stored_event,
-    tasks_by_event,
 )
-from tcwebhook.store.records import EventQuery, StoredEvent, TaskRecord
 from tcwebhook.store.sqlite.connection import SqliteDatabase
 
 
@@ -33,7 +41,7 @@ class SqliteQueries(SqliteDatabase):
 
     def count(self) -> int:
         with self.reading() as connection:
-            return int(connection.execute("SELECT count(*) FROM events").fetchone()[0])
+            return int(connection.execute(COUNT_EVENTS).fetchone()[0])
 
     def list_events(
         self,
@@ -44,33 +52,24 @@ class SqliteQueries(SqliteDatabase):
     ) -> list[StoredEvent]:
         """Newest first. ``event_name`` may be a glob (``Order*``)."""
         where, params = list_filters(SQLITE, kind, event_name, task_state)
-        sql = f"SELECT {EVENT_COLUMNS} FROM events {where} ORDER BY id DESC LIMIT ?"
         with self.reading() as connection:
-            rows = connection.execute(sql, [*params, limit]).fetchall()
-            return [self._event(connection, row) for row in rows]
+            return _select(connection, f"{where} ORDER BY id DESC LIMIT ?", (*params, limit))
 
     def get_event(self, event_id: int) -> StoredEvent:
         if not 0 < event_id < 2**63:  # SQLite's integers; beyond them no id can exist
             raise NotFound(f"no event with id {event_id} in {self.path}")
         with self.reading() as connection:
-            row = connection.execute(
-                f"SELECT {EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,)
-            ).fetchone()
-            if row is None:
-                raise NotFound(f"no event with id {event_id} in {self.path}")
-            return self._event(connection, row)
+            events = _select(connection, EVENT_BY_ID, (event_id,))
+        if not events:
+            raise NotFound(f"no event with id {event_id} in {self.path}")
+        return events[0]
 
     def iter_events(self, since: str | None = None, batch: int = 500) -> Iterator[StoredEvent]:
         """Every event received at or after ``since``, oldest first, read in batches."""
         last_id = 0
         while True:
             with self.reading() as connection:
-                rows = connection.execute(
-                    f"SELECT {EVENT_COLUMNS} FROM events WHERE id > ? AND received_at >= ? "
-                    "ORDER BY id LIMIT ?",
-                    (last_id, since or "", batch),
-                ).fetchall()
-                events = [self._event(connection, row) for row in rows]
+                events = _select(connection, EVENTS_SINCE, (last_id, since or "", batch))
             if not events:
                 return
             yield from events
@@ -101,7 +100,7 @@ class SqliteQueries(SqliteDatabase):
     def latest_event_id(self) -> int:
         """The id of the newest event (0 when none): cheap enough to poll for live views."""
         with self.reading() as connection:
-            return int(connection.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0])
+            return int(connection.execute(LATEST_EVENT_ID).fetchone()[0])
 
     def event_tasks(self, event_ids: Sequence[int]) -> dict[int, list[TaskRecord]]:
         """The tasks of each of these events, by event id (the (event_id, target) index)."""
@@ -119,36 +118,28 @@ class SqliteQueries(SqliteDatabase):
             if not ids:
                 return []
             marks = ",".join("?" * len(ids))
-            rows = connection.execute(
-                f"SELECT {EVENT_COLUMNS} FROM events WHERE id IN ({marks}) ORDER BY id DESC", ids
-            ).fetchall()
-            return [self._event(connection, row) for row in rows]
+            return _select(connection, f"WHERE id IN ({marks}) ORDER BY id DESC", ids)
 
     def resource_events(self, resource_id: str, limit: int = 500) -> list[StoredEvent]:
         """The events of one order or shipment (by Tradecloud id), oldest first."""
         with self.reading() as connection:
-            rows = connection.execute(
-                f"SELECT {EVENT_COLUMNS} FROM events WHERE resource_id = ? ORDER BY id LIMIT ?",
-                (resource_id, limit),
-            ).fetchall()
-            return [self._event(connection, row) for row in rows]
+            return _select(connection, RESOURCE_EVENTS, (resource_id, limit))
 
     def previous_event(self, resource_id: str, before_event_id: int) -> StoredEvent | None:
         """The newest event of the same order or shipment received before this one."""
         with self.reading() as connection:
-            row = connection.execute(
-                f"SELECT {EVENT_COLUMNS} FROM events WHERE resource_id = ? AND id < ? "
-                "ORDER BY id DESC LIMIT 1",
-                (resource_id, before_event_id),
-            ).fetchone()
-            return self._event(connection, row) if row is not None else None
+            events = _select(connection, PREVIOUS_EVENT, (resource_id, before_event_id))
+        return events[0] if events else None
 
-    @staticmethod
-    def _event(connection: sqlite3.Connection, row: tuple[Any, ...]) -> StoredEvent:
-        tasks = [
-            TaskRecord(*task)
-            for task in connection.execute(
-                f"SELECT {TASK_COLUMNS} FROM tasks WHERE event_id = ? ORDER BY id", (row[0],)
-            )
-        ]
-        return stored_event(row, tasks)
+
+def _select(
+    connection: sqlite3.Connection, clause: str, params: Sequence[Any]
+) -> list[StoredEvent]:
+    """The events ``SELECT … FROM events {clause}`` finds, each with its tasks."""
+    rows = connection.execute(f"SELECT {EVENT_COLUMNS} FROM events {clause}", params).fetchall()
+    return [stored_event(row, _tasks(connection, row[0])) for row in rows]
+
+
+def _tasks(connection: sqlite3.Connection, event_id: int) -> list[TaskRecord]:
+    sql = f"SELECT {TASK_COLUMNS} FROM tasks WHERE event_id = ? ORDER BY id"
+    return [TaskRecord(*task) for task in connection.execute(sql, (event_id,))]

@@ -10,18 +10,9 @@ from typing import Any
 
 import orjson
 
-from tcwebhook.store.common import (
-    DROP_LEASE,
-    GET_CURSOR,
-    KEEP_LEASE,
-    LAST_RUN,
-    RECORD_RUN,
-    SET_CURSOR,
-    TAKE_LEASE,
-    TRIM_RUNS,
-    decode_body,
-    utc_now,
-)
+from tcwebhook.store import sql
+from tcwebhook.store.clock import utc_now
+from tcwebhook.store.codec import decode_body
 from tcwebhook.store.records import AppendResult, KnownObject, NewEvent
 from tcwebhook.store.sqlite.connection import SqliteDatabase
 from tcwebhook.store.sqlite.writer import insert_events
@@ -85,29 +76,29 @@ class SqliteReconcileState(SqliteDatabase):
     def reconcile_cursor(self, endpoint: str) -> str | None:
         """The lastUpdatedAt Tradecloud returned for ``endpoint``, exactly as received."""
         with self.reading() as connection:
-            row = connection.execute(GET_CURSOR, (endpoint,)).fetchone()
+            row = connection.execute(sql.GET_CURSOR, (endpoint,)).fetchone()
         return row[0] if row else None
 
     def set_reconcile_cursor(self, endpoint: str, last_updated_at: str) -> None:
         with self.writing() as connection:
-            connection.execute(SET_CURSOR, (endpoint, last_updated_at, utc_now()))
+            connection.execute(sql.SET_CURSOR, (endpoint, last_updated_at, utc_now()))
 
     def record_reconcile_run(self, result: dict[str, Any], keep: int = 100) -> None:
         """Keep a run's result (JSON); only the newest ``keep`` runs are kept."""
         with self.writing() as connection:
-            connection.execute(RECORD_RUN, (utc_now(), orjson.dumps(result).decode()))
-            connection.execute(TRIM_RUNS, (keep,))
+            connection.execute(sql.RECORD_RUN, (utc_now(), orjson.dumps(result).decode()))
+            connection.execute(sql.TRIM_RUNS, (keep,))
 
     def last_reconcile_run(self) -> dict[str, Any] | None:
         with self.reading() as connection:
-            row = connection.execute(LAST_RUN).fetchone()
+            row = connection.execute(sql.LAST_RUN).fetchone()
         return orjson.loads(row[0]) if row else None
 
     def acquire_lease(self, name: str, holder: str, expires_at: float) -> bool:
         """Take the lease ``name`` until ``expires_at`` (unix time) if it is free, lapsed or
         already ours; False when another holder has it."""
         with self.writing() as connection:
-            connection.execute(TAKE_LEASE, (name, holder, expires_at, time.time()))
+            connection.execute(sql.TAKE_LEASE, (name, holder, expires_at, time.time()))
             row = connection.execute("SELECT holder FROM leases WHERE name = ?", (name,)).fetchone()
         return bool(row and row[0] == holder)
 
@@ -115,6 +106,6 @@ class SqliteReconcileState(SqliteDatabase):
         """Give the lease back, or keep it until ``keep_until`` so others wait till then."""
         with self.writing() as connection:
             if keep_until is None:
-                connection.execute(DROP_LEASE, (name, holder))
+                connection.execute(sql.DROP_LEASE, (name, holder))
             else:
-                connection.execute(KEEP_LEASE, (keep_until, name, holder))
+                connection.execute(sql.KEEP_LEASE, (keep_until, name, holder))

@@ -1,8 +1,9 @@
 """``SqliteStore``: the ``Store`` interface on one SQLite file (WAL, ``synchronous=FULL``).
 
 Each concern lives in its own module; this class puts them together: the connections
-(``connection.py``), the group-commit write path (``writer.py``), the outbox (``outbox.py``),
-the reads (``queries.py``) and reconcile's state (``reconcile.py``), plus the health checks.
+(``connection.py``), the write path (``writer.py``, under the shared ``GroupCommitLoop``), the
+outbox (``outbox.py``), the reads (``queries.py``) and reconcile's state (``reconcile.py``),
+plus the health checks.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tcwebhook.store.base import Store
-from tcwebhook.store.common import CommitHealth
+from tcwebhook.store.commits import CommitHealth, GroupCommitLoop
 from tcwebhook.store.records import AppendResult, NewEvent
 from tcwebhook.store.sqlite.outbox import SqliteOutbox
 from tcwebhook.store.sqlite.queries import SqliteQueries
 from tcwebhook.store.sqlite.reconcile import SqliteReconcileState
-from tcwebhook.store.sqlite.writer import GroupCommitWriter, insert_events
+from tcwebhook.store.sqlite.writer import SqliteCommitter, insert_events
 
 PROBE_BYTES = 64 * 1024
 
@@ -39,7 +40,8 @@ class SqliteStore(SqliteQueries, SqliteOutbox, SqliteReconcileState, Store):
         """Open (create, migrate) the database at ``path``; the options as ``SqliteDatabase``."""
         super().__init__(path, busy_timeout, read_only=read_only, create=create)
         self._health = CommitHealth()
-        self._writer = GroupCommitWriter(self._connect, self._health)
+        self._committer = SqliteCommitter(self._connect)
+        self._writer = GroupCommitLoop(self._committer, self._health)
         # append's two attributes, so a request pays no lookup through the writer.
         self._queue = self._writer.queue
         self._writing = False  # the writer thread runs
@@ -55,7 +57,7 @@ class SqliteStore(SqliteQueries, SqliteOutbox, SqliteReconcileState, Store):
 
     def coordinate_writers(self) -> None:
         """Several processes write this store at once (``serve --workers``): take turns."""
-        self._writer.take_turns(self.path.with_name(self.path.name + ".writers.lock"))
+        self._committer.take_turns(self.path.with_name(self.path.name + ".writers.lock"))
 
     # ---------------------------------------------------------------------------------------
     # Writing
@@ -85,6 +87,7 @@ class SqliteStore(SqliteQueries, SqliteOutbox, SqliteReconcileState, Store):
         """Let the writer finish what is queued, then stop it."""
         self._writing = False
         self._writer.close()
+        self._committer.stop_taking_turns()
 
     # ---------------------------------------------------------------------------------------
     # Health

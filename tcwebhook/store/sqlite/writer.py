@@ -1,9 +1,8 @@
-"""The write path: one writer thread, group commit, and the checkpointer beside it.
+"""The write path on SQLite: SQLite's side of the group commit (``store/commits.py``), the
+insert every write of events goes through, and the checkpointer beside the writer.
 
-One writer thread owns the write connection. Requests queue their rows; the writer takes every
-row waiting, inserts them in one transaction and commits once (one fsync for the batch), then
-wakes each request. A request is answered only after its own commit, so every 2xx still means
-"on disk", while many concurrent requests share the cost of one fsync.
+The writer thread owns the write connection: each batch of requests is inserted in one
+transaction and committed once (one fsync for the batch).
 """
 
 from __future__ import annotations
@@ -11,17 +10,15 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import queue
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
-from tcwebhook.errors import StoreUnavailable
-from tcwebhook.store.common import INSERT_COLUMNS, MAX_BATCH, CommitHealth, event_row, wake_all
 from tcwebhook.store.records import AppendResult, NewEvent
+from tcwebhook.store.rows import INSERT_COLUMNS, event_row
+from tcwebhook.store.sql import INSERT_TASK
 from tcwebhook.store.sqlite.connection import rollback
 
 # The writer checkpoints itself only if the checkpointer thread falls this far behind (pages).
@@ -29,7 +26,6 @@ WRITER_AUTOCHECKPOINT = 16384
 # Wake the checkpointer after about this much has been committed (SQLite's default automatic
 # checkpoint is 1000 pages): checkpointing after every small commit costs more fsyncs.
 CHECKPOINT_EVERY_BYTES = 4 * 1024 * 1024
-_STOP = object()
 
 # A webhook whose change reconcile has already stored as a recovered event (whose dedup_key is
 # that change key) is a duplicate too: the same change is stored once, whoever came first.
@@ -39,38 +35,18 @@ _INSERT_EVENT = (
     "WHERE ?14 IS NULL OR NOT EXISTS (SELECT 1 FROM events WHERE dedup_key = ?14) "
     "ON CONFLICT (dedup_key) DO NOTHING"
 )
-_INSERT_TASK = (
-    "INSERT INTO tasks (event_id, target, state, next_attempt_at, updated_at) "
-    "VALUES (?, ?, 'pending', ?, ?)"
-)
 
 
-class GroupCommitWriter:
-    """Commits the queued events of many requests in one transaction per batch, on one thread.
+class SqliteCommitter:
+    """SQLite's side of the group commit (``GroupCommitLoop``): the write connection, the
+    checkpointer beside it, and the file lock that ``serve --workers`` takes turns with."""
 
-    Producers put ``(event, future, loop)`` on ``queue``; each future is settled on its own
-    loop once the batch holding it is committed (or failed: ``StoreUnavailable``).
-    """
-
-    def __init__(self, connect: Callable[[], sqlite3.Connection], health: CommitHealth) -> None:
-        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        # Called in the writer thread after each commit with (events, seconds): metrics.
-        self.commit_observer: Callable[[int, float], None] | None = None
+    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
         self._connect = connect
-        self._health = health
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None  # opened by the first commit
+        self._checkpointer: Checkpointer | None = None
+        self._unchecked = 0  # bytes committed since the checkpointer was last woken (roughly)
         self._writers_lock: int | None = None  # file descriptor, see take_turns
-
-    def start(self) -> None:
-        """Start the writer thread unless it runs already (any thread may ask)."""
-        if self._thread is None:
-            with self._lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(
-                        target=self._write_loop, name="tcwebhook-store-writer", daemon=True
-                    )
-                    self._thread.start()
 
     def take_turns(self, lock_path: Path) -> None:
         """Several processes write this database at once (``serve --workers``): take turns.
@@ -82,70 +58,52 @@ class GroupCommitWriter:
         if self._writers_lock is None:
             self._writers_lock = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
 
-    def close(self) -> None:
-        """Let the writer finish what is queued, then stop it."""
-        if self._thread is not None:
-            self.queue.put(_STOP)
-            self._thread.join()
-            self._thread = None
+    def stop_taking_turns(self) -> None:
         if self._writers_lock is not None:
             os.close(self._writers_lock)
             self._writers_lock = None
 
-    def _write_loop(self) -> None:
-        connection = self._connect()
-        connection.execute(f"PRAGMA wal_autocheckpoint={WRITER_AUTOCHECKPOINT}")
-        checkpointer = Checkpointer(self._connect)
-        unchecked = 0  # bytes committed since the checkpointer was last woken (roughly)
-        try:
-            while True:
-                batch = [self.queue.get()]
-                while len(batch) < MAX_BATCH:
-                    try:
-                        batch.append(self.queue.get_nowait())
-                    except queue.Empty:
-                        break
-                stop = any(item is _STOP for item in batch)
-                batch = [item for item in batch if item is not _STOP]
-                if batch:
-                    self._write_batch(connection, batch)
-                    unchecked += sum(len(event.body) + 512 for event, _, _ in batch)
-                    if unchecked >= CHECKPOINT_EVERY_BYTES:
-                        checkpointer.wake()
-                        unchecked = 0
-                if stop:
-                    return
-        finally:
-            checkpointer.stop()
-            connection.close()
-
-    def _write_batch(self, connection: sqlite3.Connection, batch: list[Any]) -> None:
-        results: list[AppendResult] = []
+    def commit(self, events: list[NewEvent]) -> list[AppendResult]:
+        connection = self._connection or self._open()
         lock = self._writers_lock
-        started = time.perf_counter()
+        if lock is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            if lock is not None:
-                fcntl.flock(lock, fcntl.LOCK_EX)
+            connection.execute("BEGIN IMMEDIATE")
             try:
-                connection.execute("BEGIN IMMEDIATE")
-                try:
-                    results = insert_events(connection, [event for event, _, _ in batch])
-                    connection.execute("COMMIT")
-                except BaseException:
-                    rollback(connection)
-                    raise
-            finally:
-                if lock is not None:
-                    fcntl.flock(lock, fcntl.LOCK_UN)
-        except Exception as exc:  # every failure to store must reach the request as a 503
-            self._health.failed(str(exc))
-            error = StoreUnavailable(f"the event store could not commit: {exc}")
-            wake_all(batch, [error] * len(batch))
-            return
-        if self.commit_observer is not None:
-            self.commit_observer(len(batch), time.perf_counter() - started)
-        self._health.committed()
-        wake_all(batch, results)
+                results = insert_events(connection, events)
+                connection.execute("COMMIT")
+            except BaseException:
+                rollback(connection)
+                raise
+        finally:
+            if lock is not None:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        self._unchecked += sum(len(event.body) + 512 for event in events)
+        if self._unchecked >= CHECKPOINT_EVERY_BYTES and self._checkpointer is not None:
+            self._checkpointer.wake()
+            self._unchecked = 0
+        return results
+
+    def _open(self) -> sqlite3.Connection:
+        connection = self._connect()
+        try:
+            connection.execute(f"PRAGMA wal_autocheckpoint={WRITER_AUTOCHECKPOINT}")
+        except BaseException:
+            connection.close()
+            raise
+        self._checkpointer = Checkpointer(self._connect)
+        self._connection = connection
+        return connection
+
+    def finish(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+        self._unchecked = 0
 
 
 def insert_events(connection: sqlite3.Connection, events: Sequence[NewEvent]) -> list[AppendResult]:
@@ -179,7 +137,7 @@ def insert_events(connection: sqlite3.Connection, events: Sequence[NewEvent]) ->
             ).fetchone()
             results.append(AppendResult(existing[0], duplicate=True))
     if tasks:
-        connection.executemany(_INSERT_TASK, tasks)
+        connection.executemany(INSERT_TASK, tasks)
     return results
 
 
