@@ -59,9 +59,15 @@ def show_event(
     data_dir: Path | None = DataDirOption,
     json: bool = JsonOption,
 ) -> None:
-    """One stored event: what it is, its changed lines, headers, tasks and body."""
-    event = open_existing_store(config, data_dir).get_event(event_id)
-    events_output.render_detail(event, json)
+    """One stored event: what it is, its changed lines, headers, tasks and body; for a delivery
+    held back by an earlier event, which one and why."""
+    from tcwebhook.cli.deliver import ordered_sinks
+    from tcwebhook.delivery.status import held_back_by
+
+    store = open_existing_store(config, data_dir)
+    event = store.get_event(event_id)
+    held_back = held_back_by(store, event, ordered_sinks(config, data_dir))
+    events_output.render_detail(event, json, held_back)
 
 
 @events_app.command("retry")

@@ -6,8 +6,9 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
+    from tcwebhook.delivery.status import Blocker
     from tcwebhook.store import StoredEvent
 
 
@@ -66,15 +67,23 @@ def render_list(events: list[StoredEvent], json: bool) -> None:
     console.stdout().print(table)
 
 
-def render_detail(event: StoredEvent, json: bool) -> None:
-    """Everything about one event (or its detail as JSON)."""
+def render_detail(
+    event: StoredEvent, json: bool, held_back: Mapping[str, Blocker] | None = None
+) -> None:
+    """Everything about one event (or its detail as JSON); ``held_back``: per sink, the earlier
+    event its delivery waits behind."""
     from rich.syntax import Syntax
     from rich.table import Table
 
     from tcwebhook import console
 
+    held_back = held_back or {}
     if json:
-        console.print_json(event.detail())
+        as_json = event.detail()
+        as_json["held_back_by"] = {
+            target: blocker.as_dict() for target, blocker in sorted(held_back.items())
+        }
+        console.print_json(as_json)
         return
     out = console.stdout()
     info = Table.grid(padding=(0, 2))
@@ -96,6 +105,8 @@ def render_detail(event: StoredEvent, json: bool) -> None:
         detail = f"{task.state}, {task.attempts} attempt(s)"
         if task.last_error:
             detail += f", last error: {task.last_error}"
+        if task.target in held_back:
+            detail += f"; {held_back[task.target].describe()}"
         info.add_row(f"task {console.safe_text(task.target)}", console.safe_text(detail, 1000))
     if event.fetched_at:
         changed = ", ".join(event.fetched_changed_lines or ()) or "-"

@@ -107,11 +107,12 @@ _INSERT_TASK = (
     "VALUES (%s, %s, 'pending', %s, %s)"
 )
 # A sink waits for the API fetch of a GET notification, so it can hand on the object.
-_UNFINISHED = (
-    "target = %s AND state IN ('pending', 'failed', 'running') AND NOT EXISTS ("
-    "SELECT 1 FROM tasks f WHERE f.event_id = tasks.event_id AND f.target = '@fetch' "
+_WAITS_FOR_FETCH = (
+    "EXISTS (SELECT 1 FROM tasks f WHERE f.event_id = tasks.event_id AND f.target = '@fetch' "
     "AND f.id != tasks.id AND f.state NOT IN ('done', 'dead'))"
 )
+_UNFINISHED_OF_TARGET = "target = %s AND state IN ('pending', 'failed', 'running')"
+_UNFINISHED = f"{_UNFINISHED_OF_TARGET} AND NOT {_WAITS_FOR_FETCH}"
 
 
 class PostgresStore(Store):
@@ -323,18 +324,19 @@ class PostgresStore(Store):
         with self._connection("claim tasks") as connection:
             if strict_order:
                 # One claimer per sink at a time, across every process: the leading run of due
-                # tasks, stopping at the first one not due (or still running elsewhere).
+                # tasks, stopping at the first one not due (or still running elsewhere, or
+                # waiting for its fetch: the events after it wait too).
                 connection.execute(
                     "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (LOCK_CLASS, target)
                 )
                 rows = connection.execute(
-                    f"SELECT id, next_attempt_at FROM tasks WHERE {_UNFINISHED} "
-                    "ORDER BY id LIMIT %s",
+                    f"SELECT id, next_attempt_at, {_WAITS_FOR_FETCH} FROM tasks "
+                    f"WHERE {_UNFINISHED_OF_TARGET} ORDER BY id LIMIT %s",
                     (target, limit),
                 ).fetchall()
                 ids = []
-                for task_id, due in rows:
-                    if due > now:
+                for task_id, due, waits_for_fetch in rows:
+                    if due > now or waits_for_fetch:
                         break
                     ids.append(task_id)
             else:
