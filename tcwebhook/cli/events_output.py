@@ -12,9 +12,12 @@ if TYPE_CHECKING:
     from tcwebhook.store import StoredEvent
 
 
-def print_requeued(count: int) -> None:
+def print_requeued(count: int, why_none: str | None = None) -> None:
     from tcwebhook import console
 
+    if count == 0 and why_none:
+        console.info(f"0 delivery(ies) re-queued: {console.safe_text(why_none, None).plain}")
+        return
     console.info(f"{count} delivery(ies) re-queued; a running serve or deliver picks them up")
 
 
@@ -58,13 +61,28 @@ def render_list(events: list[StoredEvent], json: bool) -> None:
             str(event.id),
             safe(event.received_at.replace("T", " ").rstrip("Z")),
             safe(event.kind),
-            # GET notifications and POLL (recovered) events have no event name.
-            safe(event.event_name or f"{event.method} {event.resource_id}", LIST_LIMIT),
+            safe(event_label(event), LIST_LIMIT),
             safe(event.number or "-", LIST_LIMIT),
             str(len(event.changed_lines)) if event.body else "-",
             safe(tasks or "-"),
         )
     console.stdout().print(table)
+
+
+def event_label(event: StoredEvent) -> str:
+    """The event name; for the kinds without one, what they are: ``GET <id>`` for a GET
+    notification, ``RECOVERED <id>`` for a change that reconcile found by polling."""
+    if event.event_name:
+        return event.event_name
+    if event.kind.endswith("_recovered"):
+        return f"RECOVERED {event.resource_id or '-'}"
+    return f"{event.method} {event.resource_id or '-'}"
+
+
+def _request(event: StoredEvent) -> str:
+    if event.kind.endswith("_recovered"):
+        return f"none: recovered by reconcile from the poll {event.path}"
+    return f"{event.method} {event.path}"
 
 
 def render_detail(
@@ -93,11 +111,11 @@ def render_detail(
         ("id", event.id),
         ("received", event.received_at),
         ("kind", event.kind),
-        ("event", event.event_name or "-"),
+        ("event", event_label(event)),
         ("message id", event.message_id or "-"),
         ("Tradecloud id", event.resource_id or "-"),
         ("PO / shipment", event.number or "-"),
-        ("request", f"{event.method} {event.path}"),
+        ("request", _request(event)),
         ("changed lines", ", ".join(event.changed_lines) or "-"),
     ):
         info.add_row(label, console.safe_text(value))
