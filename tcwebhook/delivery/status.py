@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Collection
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +21,7 @@ MAX_PENDING_AGE = 3600.0
 MAX_FAILING_AGE = 300.0
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Blocker:
     """The oldest undelivered event of a sink, held by a failure: on a ``concurrency: 1`` sink
     every later event waits behind it."""
@@ -38,18 +38,7 @@ class Blocker:
     behind: int  # other undelivered deliveries of the sink
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "target": self.target,
-            "event_id": self.event_id,
-            "kind": self.kind,
-            "resource_id": self.resource_id,
-            "number": self.number,
-            "received_at": self.received_at,
-            "waiting_for": self.waiting_for,
-            "attempts": self.attempts,
-            "last_error": self.last_error,
-            "behind": self.behind,
-        }
+        return dataclasses.asdict(self)
 
     def describe(self) -> str:
         """One line naming the event and why it is not delivered."""
