@@ -8,6 +8,7 @@ import typer
 
 from tcwebhook.cli import deliver_output
 from tcwebhook.cli.common import (
+    STORE_SECTIONS,
     ConfigOption,
     DataDirOption,
     JsonOption,
@@ -64,10 +65,22 @@ def status(
     from tcwebhook.delivery.status import outbox_status
 
     store = open_existing_store(config, data_dir)
-    report = outbox_status(store, max_pending_age, max_failing_age)
+    report = outbox_status(store, max_pending_age, max_failing_age, ordered_sinks(config, data_dir))
     if json:
         console.print_json(report)
     else:
         deliver_output.render_status(report)
     if not report["healthy"]:
         raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+def ordered_sinks(config: Path | None, data_dir: Path | None) -> frozenset[str] | None:
+    """The ``concurrency: 1`` sinks of the configuration (an earlier event can hold them back);
+    None when the sinks cannot be read: every sink then counts, the report is still made."""
+    from tcwebhook.errors import ConfigError
+
+    try:
+        settings = load(config, sections=(*STORE_SECTIONS, "sinks"), data_dir=data_dir)
+    except ConfigError:
+        return None
+    return frozenset(sink.name for sink in settings.sinks if sink.concurrency == 1)

@@ -44,6 +44,16 @@ def render_status(report: dict[str, Any]) -> None:
     age = report["oldest_unfinished_age_seconds"]
     if age is not None:
         out.print(f"oldest unfinished delivery waits for {age:.0f} s")
+    for blocked in report.get("blocked", ()):
+        if blocked["target"] not in report["failing"]:  # else said below, as a problem
+            out.print(console.safe_text(describe_blocker(blocked), None))
     for problem in report["problems"]:
         console.warning(console.safe_text(problem, None).plain)
     out.print("[green]healthy[/]" if report["healthy"] else "[red]unhealthy[/]")
+
+
+def describe_blocker(blocked: dict[str, Any]) -> str:
+    """The line of ``status`` and ``events show`` for a sink held back by an earlier event."""
+    from tcwebhook.delivery.status import Blocker
+
+    return Blocker(**blocked).describe()

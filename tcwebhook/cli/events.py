@@ -59,9 +59,15 @@ def show_event(
     data_dir: Path | None = DataDirOption,
     json: bool = JsonOption,
 ) -> None:
-    """One stored event: what it is, its changed lines, headers, tasks and body."""
-    event = open_existing_store(config, data_dir).get_event(event_id)
-    events_output.render_detail(event, json)
+    """One stored event: what it is, its changed lines, headers, tasks and body; for a delivery
+    held back by an earlier event, which one and why."""
+    from tcwebhook.cli.deliver import ordered_sinks
+    from tcwebhook.delivery.status import held_back_by
+
+    store = open_existing_store(config, data_dir)
+    event = store.get_event(event_id)
+    held_back = held_back_by(store, event, ordered_sinks(config, data_dir))
+    events_output.render_detail(event, json, held_back)
 
 
 @events_app.command("retry")
@@ -73,13 +79,16 @@ def retry(
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Deliver again: one event's deliveries, or all dead ones (after fixing the sink)."""
-    from tcwebhook.delivery.requeue import requeue_deliveries
+    from tcwebhook.delivery.requeue import nothing_to_requeue, requeue_deliveries
 
     if (event_id is None) == (not dead):
         raise UsageError("give either an event id or --dead (not both)")
     store = open_existing_store(config, data_dir, read_only=False)
     count = requeue_deliveries(store, event_id, sink, dead_only=dead)
-    events_output.print_requeued(count)
+    why = None
+    if count == 0 and event_id is not None:
+        why = nothing_to_requeue(store.get_event(event_id), sink)
+    events_output.print_requeued(count, why)
 
 
 @events_app.command(
@@ -117,8 +126,9 @@ def export(
     since: str | None = typer.Option(
         None,
         "--since",
-        help="Only events received at or after "
-        "this UTC time, e.g. 2026-11-01 or 2026-11-01T12:00:00Z.",
+        metavar="TIME",
+        help="Only events received at or after this instant (ISO 8601 in UTC, e.g. 2026-11-01 "
+        "or 2026-11-01T12:00:00Z) or this long ago (90m, 12h, 7d).",
     ),
     output_format: ExportFormat = typer.Option(
         ExportFormat.jsonl, "--format", help="jsonl (one envelope per line)."
@@ -135,7 +145,11 @@ def export(
 @events_app.command("purge")
 def purge(
     before: str = typer.Option(
-        ..., "--before", help="Delete events received before this UTC time (e.g. 2026-10-01)."
+        ...,
+        "--before",
+        metavar="TIME",
+        help="Delete events received before this instant (ISO 8601 in UTC, e.g. 2026-10-01) or "
+        "this long ago (e.g. 30d).",
     ),
     force: bool = typer.Option(False, "--force", help="Also delete events not yet delivered."),
     config: Path | None = ConfigOption,
@@ -148,12 +162,8 @@ def purge(
 
 
 def _timestamp(value: str, option: str) -> str:
-    """A user's date or date-time as the store's UTC text form (what received_at looks like)."""
-    from tcwebhook.changes import parse_instant
+    """A user's instant or time ago as the store's UTC text form (what received_at looks like)."""
+    from tcwebhook.instants import moment_option
 
-    instant = parse_instant(value if "T" in value else value + "T00:00:00Z")
-    if instant is None:
-        raise UsageError(
-            f"{option} {value!r} is not a date or date-time (e.g. 2026-11-01T12:00:00Z)"
-        )
+    instant = moment_option(option, value)
     return instant.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -6,14 +6,18 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
+    from tcwebhook.delivery.status import Blocker
     from tcwebhook.store import StoredEvent
 
 
-def print_requeued(count: int) -> None:
+def print_requeued(count: int, why_none: str | None = None) -> None:
     from tcwebhook import console
 
+    if count == 0 and why_none:
+        console.info(f"0 delivery(ies) re-queued: {console.safe_text(why_none, None).plain}")
+        return
     console.info(f"{count} delivery(ies) re-queued; a running serve or deliver picks them up")
 
 
@@ -57,8 +61,7 @@ def render_list(events: list[StoredEvent], json: bool) -> None:
             str(event.id),
             safe(event.received_at.replace("T", " ").rstrip("Z")),
             safe(event.kind),
-            # GET notifications and POLL (recovered) events have no event name.
-            safe(event.event_name or f"{event.method} {event.resource_id}", LIST_LIMIT),
+            safe(event_label(event), LIST_LIMIT),
             safe(event.number or "-", LIST_LIMIT),
             str(len(event.changed_lines)) if event.body else "-",
             safe(tasks or "-"),
@@ -66,15 +69,39 @@ def render_list(events: list[StoredEvent], json: bool) -> None:
     console.stdout().print(table)
 
 
-def render_detail(event: StoredEvent, json: bool) -> None:
-    """Everything about one event (or its detail as JSON)."""
+def event_label(event: StoredEvent) -> str:
+    """The event name; for the kinds without one, what they are: ``GET <id>`` for a GET
+    notification, ``RECOVERED <id>`` for a change that reconcile found by polling."""
+    if event.event_name:
+        return event.event_name
+    if event.kind.endswith("_recovered"):
+        return f"RECOVERED {event.resource_id or '-'}"
+    return f"{event.method} {event.resource_id or '-'}"
+
+
+def _request(event: StoredEvent) -> str:
+    if event.kind.endswith("_recovered"):
+        return f"none: recovered by reconcile from the poll {event.path}"
+    return f"{event.method} {event.path}"
+
+
+def render_detail(
+    event: StoredEvent, json: bool, held_back: Mapping[str, Blocker] | None = None
+) -> None:
+    """Everything about one event (or its detail as JSON); ``held_back``: per sink, the earlier
+    event its delivery waits behind."""
     from rich.syntax import Syntax
     from rich.table import Table
 
     from tcwebhook import console
 
+    held_back = held_back or {}
     if json:
-        console.print_json(event.detail())
+        as_json = event.detail()
+        as_json["held_back_by"] = {
+            target: blocker.as_dict() for target, blocker in sorted(held_back.items())
+        }
+        console.print_json(as_json)
         return
     out = console.stdout()
     info = Table.grid(padding=(0, 2))
@@ -84,11 +111,11 @@ def render_detail(event: StoredEvent, json: bool) -> None:
         ("id", event.id),
         ("received", event.received_at),
         ("kind", event.kind),
-        ("event", event.event_name or "-"),
+        ("event", event_label(event)),
         ("message id", event.message_id or "-"),
         ("Tradecloud id", event.resource_id or "-"),
         ("PO / shipment", event.number or "-"),
-        ("request", f"{event.method} {event.path}"),
+        ("request", _request(event)),
         ("changed lines", ", ".join(event.changed_lines) or "-"),
     ):
         info.add_row(label, console.safe_text(value))
@@ -96,6 +123,8 @@ def render_detail(event: StoredEvent, json: bool) -> None:
         detail = f"{task.state}, {task.attempts} attempt(s)"
         if task.last_error:
             detail += f", last error: {task.last_error}"
+        if task.target in held_back:
+            detail += f"; {held_back[task.target].describe()}"
         info.add_row(f"task {console.safe_text(task.target)}", console.safe_text(detail, 1000))
     if event.fetched_at:
         changed = ", ".join(event.fetched_changed_lines or ()) or "-"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tcwebhook.errors import UsageError
-from tcwebhook.store import Store
+from tcwebhook.store import Store, StoredEvent
 
 
 def requeue_deliveries(
@@ -19,3 +19,22 @@ def requeue_deliveries(
             f"(sinks with deliveries: {', '.join(targets) or 'none'})"
         )
     return store.requeue_tasks(event_id=event_id, target=sink, dead_only=dead_only)
+
+
+def nothing_to_requeue(event: StoredEvent, sink: str | None) -> str:
+    """Why re-queuing ``event``'s deliveries (to ``sink``) changed none, in one sentence."""
+    targets = [task.target for task in event.tasks if sink is None or task.target == sink]
+    if not event.tasks:
+        name = f" {event.event_name}" if event.event_name else ""
+        return (
+            f"event #{event.id} has no deliveries: no sink took this {event.kind}{name} event "
+            "when it was stored (a sink's kinds and events filters decide, and a sink added "
+            "later gets no earlier events); 'tcwebhook events replay' sends it anywhere"
+        )
+    if not targets:
+        others = ", ".join(sorted({task.target for task in event.tasks}))
+        return f"event #{event.id} has no delivery to {sink} (its deliveries: {others})"
+    return (
+        f"event #{event.id}'s deliveries ({', '.join(targets)}) are being attempted right now; "
+        "nothing to retry"
+    )

@@ -11,8 +11,10 @@ import asyncio
 import dataclasses
 import logging
 import time
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -378,14 +380,31 @@ async def _receive_middleware(
         if hdrs.ALLOW in exc.headers:
             response.headers[hdrs.ALLOW] = exc.headers[hdrs.ALLOW]
     except Exception as exc:  # never a 500: Tradecloud would drop the event for good
-        log.exception("unexpected error while receiving %s %s", request.method, request.path)
         error = f"unexpected error: {type(exc).__name__}"
+        _log_unexpected(request, exc)
         response = _error_response(503, "the event could not be processed right now; retry later")
+        response.headers[hdrs.RETRY_AFTER] = "5"
     if wiring.metrics is not None:
         _count(wiring.metrics, request, response.status, started)
     if wiring.request_logger is not None:
         _log(request, response.status, started, error)
     return response
+
+
+def _log_unexpected(request: web.Request, exc: Exception) -> None:
+    """One line for a bug: the exception's type and where it was raised, never its message or
+    traceback, which may quote the payload (an order's contents, a credential in a header)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    place = "an unknown place"
+    if frames:
+        place = f"{Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name}"
+    log.error(
+        "unexpected %s while receiving %s %s (raised at %s); answered 503 so Tradecloud retries",
+        type(exc).__name__,
+        request.method,
+        _route(request),
+        place,
+    )
 
 
 _NOT_ALLOWED = Refusal(
@@ -409,11 +428,15 @@ def _refused(request: web.Request, refusal: Refusal, started: float) -> web.Resp
 
 
 def _count(metrics: Metrics, request: web.Request, status: int, started: float) -> None:
-    # The route template, never the path: a path may hold an order id.
-    resource = request.match_info.route.resource
-    route = resource.canonical if resource is not None else "unmatched"
+    route = _route(request)
     metrics.requests.labels(route, request.method, str(status)).inc()
     metrics.request_duration.labels(route).observe(time.perf_counter() - started)
+
+
+def _route(request: web.Request) -> str:
+    # The route template, never the path: a path may hold an order id.
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
 
 
 def _error_response(status: int, message: str) -> web.Response:

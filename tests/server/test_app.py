@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
+import logging
 import socket
 import sqlite3
 import ssl
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
+import aiohttp
 import orjson
 import pytest
+from aiohttp.test_utils import TestServer
 
-from tcwebhook.config import AuthSettings
+from tcwebhook.config import AuthSettings, ServerSettings, Settings
+from tcwebhook.server.app import RequestLog, create_app
+from tcwebhook.store import AppendResult, NewEvent, SqliteStore, Store, open_store
 from tests.helpers.paths import FIXTURES
-from tests.helpers.receiver import AUTH, MAX_BODY, MakeReceiver, Receiver
+from tests.helpers.receiver import AUTH, MAX_BODY, TOKEN, MakeReceiver, Receiver
+from tests.helpers.store import backend_url
 
 ORDER = (FIXTURES / "tradecloud" / "order-event.json").read_bytes()
 SHIPMENT = (FIXTURES / "tradecloud" / "shipment-event.json").read_bytes()
@@ -288,3 +298,211 @@ async def test_healthz_fails_while_the_store_cannot_take_events(
 async def test_healthz_fails_when_the_database_file_is_deleted(receiver: Receiver) -> None:
     receiver.store.path.unlink()
     assert (await receiver.client.get("/healthz")).status == 503
+
+
+# ----------------------------------------------------------------------------------------------
+# An unexpected exception inside the handler: Tradecloud drops an event answered 500 for good.
+
+PAYLOAD_SECRET = "PO-NEVER-SHOWN-7f3a"
+
+
+class _BuggyStore(SqliteStore):
+    """A store with a bug: ``append`` raises what no handler expects, quoting the payload."""
+
+    def __init__(self, *args: Any, failure: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.failure = failure
+
+    def append(self, event: NewEvent) -> asyncio.Future[AppendResult]:
+        error = KeyError(f"{self.failure}: {event.body.decode()[:400]}")
+        if self.failure == "raises":
+            raise error
+        future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
+        future.set_exception(error)  # the writer thread failing with a surprise
+        return future
+
+
+async def _receiver_over(
+    store: Store,
+    aiohttp_client: Any,
+    server_ssl_ctx: ssl.SSLContext,
+    client_ssl_ctx: ssl.SSLContext,
+    tmp_path: Path,
+) -> Receiver:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        server=ServerSettings(max_body_bytes=MAX_BODY),
+        auth=AuthSettings(type="bearer", token=TOKEN),
+    )
+    logs: list[RequestLog] = []
+    server = TestServer(create_app(settings, store, request_logger=logs.append), host="127.0.0.1")
+    await server.start_server(ssl=server_ssl_ctx)
+    client = await aiohttp_client(server, connector=aiohttp.TCPConnector(ssl=client_ssl_ctx))
+    return Receiver(client, store, logs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("failure", ["raises", "future fails"])
+async def test_unexpected_exception_is_503_with_retry_after_and_tells_nothing(
+    aiohttp_client: Any,
+    server_ssl_ctx: ssl.SSLContext,
+    client_ssl_ctx: ssl.SSLContext,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    failure: str,
+) -> None:
+    (tmp_path / "data").mkdir()
+    store = _BuggyStore(tmp_path / "data" / "events.db", failure=failure)
+    try:
+        receiver = await _receiver_over(
+            store, aiohttp_client, server_ssl_ctx, client_ssl_ctx, tmp_path
+        )
+        body = ORDER.replace(b"PO2025000417", PAYLOAD_SECRET.encode())
+        caplog.set_level(logging.DEBUG)
+        response = await receiver.post("/tradecloud/order", body)
+        answer = await response.text()
+    finally:
+        store.close()
+    assert response.status == 503, "Tradecloud never retries a 500: the event would be lost"
+    assert int(response.headers["Retry-After"]) > 0
+    for leak in (PAYLOAD_SECRET, "KeyError", "Traceback", "append"):
+        assert leak not in answer
+    records = [r for r in caplog.records if r.name.startswith(("tcwebhook", "aiohttp"))]
+    assert not any(r.exc_info or r.exc_text or r.stack_info for r in records), "a traceback"
+    texts = [r.getMessage() for r in records]
+    assert not any(PAYLOAD_SECRET in text for text in texts)
+    about = [text for text in texts if "KeyError" in text]
+    assert len(about) == 1 and "\n" not in about[0], texts
+    assert receiver.logs[-1].status == 503
+    assert PAYLOAD_SECRET not in (receiver.logs[-1].error or "")
+
+
+# ----------------------------------------------------------------------------------------------
+# Deduplication is by meta.messageId (docs/tradecloud.md#delivery), never by the bytes, on both
+# backends; a body without one is deduplicated by its hash; a GET notification never is.
+
+
+@pytest.fixture
+async def any_receiver(
+    store_backend: str,
+    aiohttp_client: Any,
+    server_ssl_ctx: ssl.SSLContext,
+    client_ssl_ctx: ssl.SSLContext,
+    tmp_path: Path,
+) -> AsyncIterator[Receiver]:
+    store = open_store(backend_url(tmp_path))
+    try:
+        yield await _receiver_over(store, aiohttp_client, server_ssl_ctx, client_ssl_ctx, tmp_path)
+    finally:
+        store.close()
+
+
+def _reversed_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _reversed_keys(value[key]) for key in reversed(value)}
+    if isinstance(value, list):
+        return [_reversed_keys(item) for item in value]
+    return value
+
+
+def _same_message_other_bytes(body: bytes) -> dict[str, bytes]:
+    data = orjson.loads(body)
+    payload_key = next(key for key in data if key not in ("eventName", "meta"))
+    changed = orjson.loads(body)
+    changed[payload_key]["aFieldTradecloudAddedLater"] = "resent with a change"
+    changed["eventName"] = changed["eventName"] + "Again"
+    return {
+        "re-serialised": json.dumps(data, ensure_ascii=True, separators=(", ", ": ")).encode(),
+        "whitespace": orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n\n  ",
+        "key order": orjson.dumps(_reversed_keys(data)),
+        "changed field": orjson.dumps(changed),
+    }
+
+
+def _legacy(body: bytes, legacy_key: str) -> bytes:
+    data = orjson.loads(body)
+    current = next(key for key in data if key not in ("eventName", "meta"))
+    data[legacy_key] = data.pop(current)
+    return orjson.dumps(data)
+
+
+BODIES_OF_EVERY_KIND = {
+    "order": ("/tradecloud/order", ORDER),
+    "single delivery": ("/tradecloud/order", SINGLE),
+    "documents": ("/tradecloud/order", DOCUMENTS),
+    "shipment": ("/tradecloud/shipment", SHIPMENT),
+    "legacy simpleOrderEvent": ("/tradecloud/order", _legacy(SINGLE, "simpleOrderEvent")),
+    "legacy shipmentEvent": ("/tradecloud/shipment", _legacy(SHIPMENT, "shipmentEvent")),
+}
+
+
+@pytest.mark.parametrize("name", list(BODIES_OF_EVERY_KIND))
+async def test_same_message_id_with_other_bytes_is_a_duplicate(
+    any_receiver: Receiver, name: str
+) -> None:
+    path, first = BODIES_OF_EVERY_KIND[name]
+    answer = await (await any_receiver.post(path, first)).json()
+    assert answer["status"] == "stored"
+    for variant, body in _same_message_other_bytes(first).items():
+        assert body != first
+        response = await any_receiver.post(path, body)
+        assert response.status == 200, variant
+        assert await response.json() == {"status": "duplicate", "id": answer["id"]}, variant
+    assert any_receiver.store.count() == 1
+    assert any_receiver.store.get_event(answer["id"]).body == first  # the first one is kept
+
+
+@pytest.mark.parametrize("name", list(BODIES_OF_EVERY_KIND))
+async def test_other_message_id_with_the_same_body_is_another_event(
+    any_receiver: Receiver, name: str
+) -> None:
+    path, body = BODIES_OF_EVERY_KIND[name]
+    data = orjson.loads(body)
+    ids = []
+    for message_id in ("message-1", "message-2"):
+        data["meta"]["messageId"] = message_id
+        answer = await (await any_receiver.post(path, orjson.dumps(data))).json()
+        assert answer["status"] == "stored"
+        ids.append(answer["id"])
+    assert len(set(ids)) == 2 and any_receiver.store.count() == 2
+    stored = {any_receiver.store.get_event(i).message_id for i in ids}
+    assert stored == {"message-1", "message-2"}
+
+
+async def test_message_id_inside_the_event_counts_and_the_top_level_one_wins(
+    any_receiver: Receiver,
+) -> None:
+    # docs/tradecloud.md#ambiguities: meta at the top level or inside the event
+    data = orjson.loads(ORDER)
+    top = data.pop("meta")
+    data["orderEvent"]["meta"] = {**top, "messageId": "inner-1"}
+    first = await (await any_receiver.post("/tradecloud/order", orjson.dumps(data))).json()
+    data["orderEvent"]["description"] = "changed"
+    again = await (await any_receiver.post("/tradecloud/order", orjson.dumps(data))).json()
+    assert again == {"status": "duplicate", "id": first["id"]}
+    data["meta"] = {**top, "messageId": "outer-1"}  # the top level wins over "inner-1"
+    outer = await (await any_receiver.post("/tradecloud/order", orjson.dumps(data))).json()
+    assert outer["status"] == "stored"
+    data["orderEvent"]["meta"]["messageId"] = "inner-2"
+    outer_again = await (await any_receiver.post("/tradecloud/order", orjson.dumps(data))).json()
+    assert outer_again == {"status": "duplicate", "id": outer["id"]}
+    assert any_receiver.store.count() == 2
+
+
+async def test_without_message_id_the_bytes_decide(any_receiver: Receiver) -> None:
+    data = orjson.loads(ORDER)
+    del data["meta"]
+    body = orjson.dumps(data)
+    for expected in ("stored", "duplicate"):
+        answer = await (await any_receiver.post("/tradecloud/order", body)).json()
+        assert answer["status"] == expected
+    # Nothing else says it is the same message: other bytes are another event.
+    answer = await (await any_receiver.post("/tradecloud/order", body + b"\n")).json()
+    assert answer["status"] == "stored" and any_receiver.store.count() == 2
+
+
+async def test_get_notifications_are_never_deduplicated(any_receiver: Receiver) -> None:
+    # A GET carries only an id: each one says the object changed again, so each is kept.
+    for path in ("/tradecloud/order/o-1", "/tradecloud/order?orderId=o-1") * 2:
+        answer = await (await any_receiver.client.get(path, headers=AUTH)).json()
+        assert answer["status"] == "stored"
+    assert any_receiver.store.count() == 4
