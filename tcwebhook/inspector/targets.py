@@ -28,11 +28,15 @@ def curl_command(settings: Settings, event: StoredEvent, request: web.Request) -
     cacert = ""
     if settings.server.tls.cert is None:
         cacert = f"--cacert {shlex.quote(str(settings.data_dir / DEV_CA_FILE))} "
-    send = (
-        f"curl {cacert}{curl_authorization(settings)} -H 'Content-Type: application/json' "
-        f"--data-binary @{{}} {shlex.quote(url)}"
-    )
+
+    def send(data: str) -> str:
+        # Not str.format: the authorization may hold a shell ${VAR:?...} with braces.
+        return (
+            f"curl {cacert}{curl_authorization(settings)} -H 'Content-Type: application/json' "
+            f"--data-binary @{data} {shlex.quote(url)}"
+        )
+
     if settings.inspector.username:  # the raw download needs a login: save it first
-        return send.format(f"event-{event.id}.json")
+        return send(f"event-{event.id}.json")
     raw = f"{request.scheme}://{request.host}/events/{event.id}/raw"
-    return f"curl -s {shlex.quote(raw)} | " + send.format("-")
+    return f"curl -s {shlex.quote(raw)} | " + send("-")
