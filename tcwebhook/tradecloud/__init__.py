@@ -24,9 +24,10 @@ from tcwebhook.tradecloud.tokens import (
     Tokens,
     jwt_expiry,
 )
-from tcwebhook.tradecloud.transport import Answer, Transport
+from tcwebhook.tradecloud.transport import MAX_ANSWER_BYTES, Answer, Transport
 
 __all__ = [
+    "MAX_ANSWER_BYTES",
     "PASSWORD_ENV",
     "POLL_LIMIT",
     "REFRESH_MARGIN_SECONDS",
