@@ -1,15 +1,33 @@
-"""Paging through one poll endpoint, storing each page's recovered events, and its cursor."""
+"""Paging through one poll endpoint, storing each page's recovered events, and its cursor.
+
+Tradecloud answers a poll oldest change first (docs/reconcile.md#paging). Paging by ``offset``
+under one ``lastUpdatedAfter`` skips an object whenever an earlier one changes meanwhile (it
+moves to the end and everything after it slides back by one). So each next page asks again,
+from offset 0, for what changed after the page just read, stepping back over the last instant
+of that page, which may continue on the next: the pages overlap a little, and a change read
+twice is stored once. Offsets are used only where that cannot step forward (a page that all
+shares one instant, or an answer out of order); there a repeated object ends the run
+unfinished, because a slide may have hidden another.
+
+The cursor moves only to an instant up to which every object was read and stored, after the
+whole endpoint was read: never past the newest usable object read, never from the clock.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+import orjson
 
 from tcwebhook import changes
 from tcwebhook.errors import ApiError
 from tcwebhook.reconcile.recovered import (
+    PolledObject,
     Router,
     is_known,
     known_state,
@@ -21,7 +39,7 @@ from tcwebhook.reconcile.sources import PollSource
 from tcwebhook.store import KnownObject, NewEvent, Store, utc_now
 
 if TYPE_CHECKING:
-    from tcwebhook.tradecloud import TradecloudClient
+    from tcwebhook.tradecloud import PollPage, TradecloudClient
 
 MAX_PAGES = 10_000  # a bound on one endpoint's paging (a million objects), whatever total says
 
@@ -29,6 +47,29 @@ MAX_PAGES = 10_000  # a bound on one endpoint's paging (a million objects), what
 def format_instant(instant: datetime) -> str:
     """``2025-04-23T10:01:53.812Z``: how Tradecloud writes instants."""
     return f"{instant:%Y-%m-%dT%H:%M:%S}.{instant.microsecond // 1000:03d}Z"
+
+
+@dataclass
+class _Query:
+    """One ``lastUpdatedAfter`` and the pages read under it."""
+
+    after: str
+    after_instant: datetime | None
+    offset: int = 0
+    objects: set[str] = field(default_factory=set)  # distinct objects read under it
+    last_instant: datetime | None = None  # of the last page, when the pages are in order
+    in_order: bool = True
+
+
+@dataclass
+class _Paging:
+    """Where one endpoint's paging stands."""
+
+    query: _Query
+    seen: dict[str, datetime | None] = field(default_factory=dict)  # object → instant read
+    offsets_used: bool = False  # a query went past offset 0: objects may slide under it
+    newest: PolledObject | None = None  # the newest usable object read
+    read: int = 0  # distinct changes read, for the progress bar
 
 
 async def poll_endpoint(
@@ -41,40 +82,35 @@ async def poll_endpoint(
     route: Router,
     progress: ProgressCallback | None,
 ) -> None:
-    """Read every page of one endpoint, storing each page's recovered events as it comes."""
-    newest: tuple[datetime, str] | None = None
-    offset = 0
-    previous: list[Any] = []
-    while result.pages < MAX_PAGES:
-        page = await api.poll(source.endpoint, result.since, offset)
+    """Read every page of one endpoint, storing each page's recovered events as it comes;
+    then move its cursor (an ApiError, and the cursor kept, when the answers cannot be
+    trusted to have shown every object)."""
+    paging = _Paging(_Query(result.since, changes.parse_instant(result.since)))
+    while True:
+        if result.pages >= MAX_PAGES:
+            raise _unfinished(source, f"did not end within {MAX_PAGES} pages")
+        query = paging.query
+        page = await api.poll(source.endpoint, query.after, query.offset)
         result.pages += 1
-        result.total = page.total
-        ids = [item.get("id") for item in page.data]
-        if ids and ids == previous:
-            raise ApiError(
-                f"Tradecloud's {source.endpoint} poll sent the same page again at offset "
-                f"{offset}; stopped without moving the cursor; run reconcile again later"
-            )
-        previous = ids
-        instant = changes.parse_instant(page.last_updated_at)
-        if instant is not None and page.last_updated_at and (newest is None or instant > newest[0]):
-            newest = (instant, page.last_updated_at)
-        await _process_page(store, source, result, page.data, until, dry_run, route)
-        offset += len(page.data)
+        if result.total is None:
+            result.total = page.total
+        polled = [read_polled(source, obj) for obj in page.data]
+        _check_page(source, paging, polled)
+        fresh = _take_in(paging, polled)
+        await _process_page(store, source, result, fresh, until, dry_run, route)
         if progress is not None:
-            progress(source.endpoint, offset, max(page.total, offset))
-        if not page.data or offset >= page.total:
+            progress(source.endpoint, paging.read, max(result.total, paging.read))
+        if not page.data or query.offset + len(page.data) >= page.total:
+            if len(query.objects) < page.total:
+                raise _unfinished(
+                    source,
+                    f"announced {page.total} objects after {query.after} but sent "
+                    f"{len(query.objects)} different ones",
+                )
             break
-    if offset < (result.total or 0):
-        # Ending short must not move the cursor: the poll's lastUpdatedAt is that of objects
-        # this run never read.
-        raise ApiError(
-            f"Tradecloud's {source.endpoint} poll announced {result.total} objects but sent "
-            f"{offset} in {result.pages} pages; stopped without moving the cursor; "
-            "run reconcile again later"
-        )
+        _next_query(paging, polled, len(page.data))
     result.complete = True
-    result.cursor_after = _next_cursor(result, newest)
+    result.cursor_after = _next_cursor(result, paging.newest, page)
     # The cursor moves only after a complete, stored run over an open-ended window: with
     # --until the objects after it were left out, and a dry run stored nothing.
     if result.cursor_after != result.cursor_before and until is None and not dry_run:
@@ -84,28 +120,112 @@ async def poll_endpoint(
         result.cursor_after = result.cursor_before
 
 
-def _next_cursor(result: EndpointResult, newest: tuple[datetime, str] | None) -> str | None:
-    """Tradecloud's newest lastUpdatedAt, as received; it never moves the cursor back (a
-    --since before the cursor re-reads old changes). A first run whose poll found nothing
-    starts the cursor at the --since it sent, so later runs can continue from there."""
-    before = changes.parse_instant(result.cursor_before)
-    if newest is None:
+def _unfinished(source: PollSource, what: str) -> ApiError:
+    return ApiError(
+        f"Tradecloud's {source.endpoint} poll {what}; stopped without moving the cursor, "
+        "so the next run reads it again; run reconcile again later"
+    )
+
+
+def _check_page(source: PollSource, paging: _Paging, polled: Sequence[PolledObject]) -> None:
+    """An answer that cannot be the next objects in order ends the run unfinished."""
+    from tcwebhook.tradecloud import POLL_LIMIT
+
+    query = paging.query
+    if len(polled) > POLL_LIMIT:
+        raise _unfinished(source, f"sent {len(polled)} objects for a limit of {POLL_LIMIT}")
+    after = query.after_instant
+    if after is not None and any(p.instant is not None and p.instant < after for p in polled):
+        raise _unfinished(source, f"sent objects older than the lastUpdatedAfter {query.after}")
+    identities = [_identity(p) for p in polled]
+    if len(set(identities)) < len(identities):
+        raise _unfinished(source, "sent one object twice in one page")
+    if paging.offsets_used or query.offset:
+        for p, identity in zip(polled, identities, strict=True):
+            if identity in paging.seen and paging.seen[identity] != p.instant:
+                raise _unfinished(
+                    source,
+                    "sent an object that changed while pages were read by offset, which may "
+                    "have hidden another",
+                )
+
+
+def _identity(polled: PolledObject) -> str:
+    """The object id; for an object without one, a digest of the object itself."""
+    if polled.object_id is not None:
+        return polled.object_id
+    return "#" + hashlib.sha256(orjson.dumps(polled.data, default=str)).hexdigest()
+
+
+def _take_in(paging: _Paging, polled: Sequence[PolledObject]) -> list[PolledObject]:
+    """Records a page; returns the objects not read before in this run (the pages overlap)."""
+    fresh = []
+    for p in polled:
+        identity = _identity(p)
+        paging.query.objects.add(identity)
+        if identity in paging.seen and paging.seen[identity] == p.instant:
+            continue
+        paging.seen[identity] = p.instant
+        fresh.append(p)
+        newest = paging.newest.instant if paging.newest else None
+        if p.usable and p.instant is not None and (newest is None or p.instant > newest):
+            paging.newest = p
+    paging.read += len(fresh)
+    return fresh
+
+
+def _next_query(paging: _Paging, polled: Sequence[PolledObject], count: int) -> None:
+    """Ask again after the page's last instant but one, when the answers come in order;
+    else the next offset under the same lastUpdatedAfter."""
+    query = paging.query
+    dated = [(p.instant, p) for p in polled if p.instant is not None]
+    instants = [instant for instant, _ in dated]
+    follows = not instants or query.last_instant is None or instants[0] >= query.last_instant
+    query.in_order = query.in_order and follows and instants == sorted(instants)
+    if instants:
+        query.last_instant = instants[-1]
+    # The last instant may go on in the next page: ask again from the one before it.
+    before_last = [p for instant, p in dated if instant < instants[-1]] if instants else []
+    boundary = before_last[-1] if before_last and query.in_order else None
+    after = query.after_instant
+    if boundary and boundary.instant and (after is None or boundary.instant > after):
+        paging.query = _Query(boundary.last_updated_at or "", boundary.instant)
+        return
+    query.offset += count
+    paging.offsets_used = True
+
+
+def _next_cursor(
+    result: EndpointResult, newest: PolledObject | None, last_page: PollPage
+) -> str | None:
+    """As received, never from the clock, never back (a --since before the cursor re-reads
+    old changes), never past the newest usable object read. Tradecloud's own lastUpdatedAt
+    is taken when it is no later than that object; a first run that read nothing starts the
+    cursor at the --since it sent, so later runs continue from there."""
+    if newest is None or newest.instant is None or newest.last_updated_at is None:
         return result.cursor_before or result.since
-    if before is not None and newest[0] <= before:
+    cursor, instant = newest.last_updated_at, newest.instant
+    offered = changes.parse_instant(last_page.last_updated_at)
+    since = changes.parse_instant(result.since)
+    if offered is not None and offered <= instant and (since is None or offered >= since):
+        cursor, instant = last_page.last_updated_at or cursor, offered
+    before = changes.parse_instant(result.cursor_before)
+    if before is not None and instant <= before:
         return result.cursor_before
-    return newest[1]
+    return cursor
 
 
 async def _process_page(
     store: Store,
     source: PollSource,
     result: EndpointResult,
-    objects: Sequence[dict[str, Any]],
+    polled: Sequence[PolledObject],
     until: datetime | None,
     dry_run: bool,
     route: Router,
 ) -> None:
-    polled = [read_polled(source, obj) for obj in objects]
+    if not polled:
+        return
     ids = [item.object_id for item in polled if item.object_id]
     known = await asyncio.to_thread(
         store.known_objects, source.change_kinds, source.notification_kind, ids

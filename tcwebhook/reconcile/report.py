@@ -101,6 +101,10 @@ class ReconcileReport:
         return sum(result.known for result in self.endpoints)
 
     @property
+    def unusable(self) -> int:
+        return sum(result.unusable for result in self.endpoints)
+
+    @property
     def recovered(self) -> list[RecoveredChange]:
         return [change for result in self.endpoints for change in result.recovered]
 
@@ -123,5 +127,6 @@ class ReconcileReport:
             "known": self.known,
             "recovered": len(self.recovered),
             "recovered_by_kind": self.recovered_by_kind(),
+            "unusable": self.unusable,
             "endpoints": [result.to_json(include_events) for result in self.endpoints],
         }

@@ -90,9 +90,22 @@ async def reconcile(
         if client is None:
             await api.close()
         report.finished_at = utc_now()
+    if report.error is None and report.unusable:
+        report.error = unusable_error(report)
     if not dry_run:
         await asyncio.to_thread(store.record_reconcile_run, report.to_json(include_events=False))
     return report
+
+
+def unusable_error(report: ReconcileReport) -> str:
+    """Objects that can never be stored fail the run (exit 1) once; the cursor moved past
+    them, so they do not fail every run after it."""
+    where = ", ".join(f"{r.unusable} on {r.endpoint}" for r in report.endpoints if r.unusable)
+    return (
+        f"Tradecloud sent {report.unusable} object(s) with no id or no readable lastUpdatedAt "
+        f"({where}); they cannot be stored and were skipped, the rest of the run completed; "
+        "if it happens again, tell Tradecloud"
+    )
 
 
 async def reconcile_configured_store(
