@@ -37,6 +37,7 @@ from tcwebhook.reconcile.recovered import (
 from tcwebhook.reconcile.report import EndpointResult, ProgressCallback, RecoveredChange
 from tcwebhook.reconcile.sources import PollSource
 from tcwebhook.store import KnownObject, NewEvent, Store, utc_now
+from tcwebhook.tradecloud import POLL_LIMIT, AnswerTooLarge
 
 if TYPE_CHECKING:
     from tcwebhook.tradecloud import PollPage, TradecloudClient
@@ -70,6 +71,7 @@ class _Paging:
     offsets_used: bool = False  # a query went past offset 0: objects may slide under it
     newest: PolledObject | None = None  # the newest usable object read
     read: int = 0  # distinct changes read, for the progress bar
+    limit: int = POLL_LIMIT  # objects per page: the API's most, halved while answers are too big
 
 
 async def poll_endpoint(
@@ -90,7 +92,7 @@ async def poll_endpoint(
         if result.pages >= MAX_PAGES:
             raise _unfinished(source, f"did not end within {MAX_PAGES} pages")
         query = paging.query
-        page = await api.poll(source.endpoint, query.after, query.offset)
+        page = await _read_page(api, source, paging)
         result.pages += 1
         if result.total is None:
             result.total = page.total
@@ -120,6 +122,19 @@ async def poll_endpoint(
         result.cursor_after = result.cursor_before
 
 
+async def _read_page(api: TradecloudClient, source: PollSource, paging: _Paging) -> PollPage:
+    """One page. An answer over the size limit is asked again for half as many objects (big
+    orders make big pages), down to one; a single object over the limit ends the run."""
+    query = paging.query
+    while True:
+        try:
+            return await api.poll(source.endpoint, query.after, query.offset, paging.limit)
+        except AnswerTooLarge:
+            if paging.limit == 1:
+                raise
+            paging.limit //= 2
+
+
 def _unfinished(source: PollSource, what: str) -> ApiError:
     return ApiError(
         f"Tradecloud's {source.endpoint} poll {what}; stopped without moving the cursor, "
@@ -129,11 +144,9 @@ def _unfinished(source: PollSource, what: str) -> ApiError:
 
 def _check_page(source: PollSource, paging: _Paging, polled: Sequence[PolledObject]) -> None:
     """An answer that cannot be the next objects in order ends the run unfinished."""
-    from tcwebhook.tradecloud import POLL_LIMIT
-
     query = paging.query
-    if len(polled) > POLL_LIMIT:
-        raise _unfinished(source, f"sent {len(polled)} objects for a limit of {POLL_LIMIT}")
+    if len(polled) > paging.limit:
+        raise _unfinished(source, f"sent {len(polled)} objects for a limit of {paging.limit}")
     after = query.after_instant
     if after is not None and any(p.instant is not None and p.instant < after for p in polled):
         raise _unfinished(source, f"sent objects older than the lastUpdatedAfter {query.after}")

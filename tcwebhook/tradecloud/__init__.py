@@ -24,7 +24,7 @@ from tcwebhook.tradecloud.tokens import (
     Tokens,
     jwt_expiry,
 )
-from tcwebhook.tradecloud.transport import MAX_ANSWER_BYTES, Answer, Transport
+from tcwebhook.tradecloud.transport import MAX_ANSWER_BYTES, Answer, AnswerTooLarge, Transport
 
 __all__ = [
     "MAX_ANSWER_BYTES",
@@ -34,6 +34,7 @@ __all__ = [
     "TOKEN_CACHE_NAME",
     "USERNAME_ENV",
     "Answer",
+    "AnswerTooLarge",
     "DocumentMetadata",
     "Fetched",
     "LogoutResult",

@@ -200,8 +200,12 @@ class Transport:
         return b"".join(chunks)
 
 
-def _too_large(what: str, limit: int) -> ApiError:
-    return ApiError(
+class AnswerTooLarge(ApiError):
+    """An answer over the client's ``max_answer_bytes``; it was not read further."""
+
+
+def _too_large(what: str, limit: int) -> AnswerTooLarge:
+    return AnswerTooLarge(
         f"Tradecloud's answer to the {what} is larger than {_size(limit)}, the most tcwebhook "
         "reads of one answer; it stopped reading; try again later, and tell Tradecloud if it "
         "keeps happening"

@@ -49,3 +49,27 @@ async def test_the_default_limit_stops_an_endless_answer(
     ) as api:
         with pytest.raises(ApiError, match="MiB"):
             await api.poll(ENDPOINT, T)
+
+
+async def test_pages_too_large_for_the_limit_are_asked_again_smaller(
+    tmp_path: Path, fake_api: FakeTradecloud, ca_file: Path, stores: list
+) -> None:
+    from tests.helpers.reconcile import order, put, stamp
+
+    settings = settings_for(tmp_path, fake_api, ca_file)
+    big = []
+    for n in range(120):
+        obj = order(n, stamp(n + 1))
+        obj["buyerOrder"]["description"] = "x" * 25_000  # 100 of them: about 2.5 MB
+        big.append(obj)
+    put(fake_api, *big)
+    store = open_for(settings, stores)
+    client = TradecloudClient.from_settings(settings, max_answer_bytes=1 << 20)
+    try:
+        report = await reconcile(settings, store, since=SINCE, shipments=False, client=client)
+    finally:
+        await client.close()
+    assert report.ok, report.error
+    assert len(report.recovered) == 120
+    limits = [call.body["limit"] for call in fake_api.routes("order-poll")]
+    assert limits[:3] == [100, 50, 25] and set(limits[3:]) == {25}
