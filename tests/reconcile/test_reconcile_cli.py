@@ -113,3 +113,19 @@ async def test_a_lying_poll_is_exit_1_with_one_line_and_the_next_run_recovers(
         "events", "list", "--kind", "order_recovered", "-n", "1000", "--json", api=False
     )
     assert len({event["resource_id"] for event in json.loads(listed.stdout)}) == 250
+
+
+def test_a_completed_run_with_unreadable_objects_says_so() -> None:
+    from tcwebhook.reconcile.run import unusable_error
+
+    report = ReconcileReport("2026-01-01T00:00:00.000Z", False, "cli")
+    result = EndpointResult("order-search/poll", "order_recovered", T, None, polled=3, unusable=2)
+    result.complete = True
+    report.endpoints.append(result)
+    report.error = unusable_error(report)
+    assert "2 object(s)" in report.error and "2 on order-search/poll" in report.error
+    console = Console(record=True, width=200)
+    render(report, console)
+    text = console.export_text()
+    assert "UNREADABLE" in text and "INCOMPLETE" not in text
+    assert report.to_json()["unusable"] == 2
