@@ -13,7 +13,8 @@ can be queued per route (``fail_next["order"] = [503]``; ``(429, 1.0)`` adds ``R
 The polls can lie the way a real service under load or with a bug might: ``before_poll`` changes
 data between pages (it gets the poll's number, counted from 1 over all poll routes),
 ``poll_lie`` rewrites an answer (``repeat_answer``, ``padded_with_repeats``,
-``page_cursor``, ``with_objects`` below), and ``huge_poll_answer`` sends a valid answer of that
+``page_cursor``, ``with_objects`` below), ``poll_order`` sorts answers otherwise than oldest
+first, and ``huge_poll_answer`` sends a valid answer of that
 many bytes, streamed (announced with Content-Length unless ``huge_poll_chunked``).
 
 Run it on its own::
@@ -100,6 +101,8 @@ class FakeTradecloud:
     poll_lie: Callable[[int, dict[str, Any]], dict[str, Any]] | None = None
     poll_answers: list[dict[str, Any]] = field(default_factory=list)
     huge_poll_answer: int = 0  # bytes; 0: answers of their natural size
+    # The order of poll answers; None: oldest change first (what tcwebhook expects).
+    poll_order: Callable[[dict[str, Any]], Any] | None = None
     huge_poll_chunked: bool = False
     counts: Counter[str] = field(default_factory=Counter)
     base_url: str = ""
@@ -298,10 +301,12 @@ class FakeTradecloud:
             if instant is not None and instant > after:
                 matching.append((instant, stamp, obj))
         matching.sort(key=lambda item: (item[0], item[2].get("id", "")))
+        if self.poll_order is not None:
+            matching.sort(key=lambda item: self.poll_order(item[2]))  # type: ignore[misc]
         page = [obj for _, _, obj in matching[offset : offset + limit]]
         answer: dict[str, Any] = {"data": page, "total": len(matching)}
-        if matching:
-            answer["lastUpdatedAt"] = matching[-1][1]
+        if matching:  # the newest change matching, whatever the order
+            answer["lastUpdatedAt"] = max(matching, key=lambda item: item[0])[1]
         if self.poll_answer is not None:
             answer = self.poll_answer(answer)
         if self.poll_lie is not None:

@@ -218,3 +218,20 @@ async def test_objects_sharing_an_instant_across_a_page_boundary_are_all_read(
     assert report.ok, report.error
     assert stored_order_ids(store) == {f"order-{n:04d}" for n in range(150)}
     assert report.endpoints[0].polled == 150  # the overlap is read, not counted twice
+
+
+async def test_answers_not_oldest_first_are_paged_by_offset_and_checked(
+    tmp_path: Path, fake_api: FakeTradecloud, ca_file: Path, stores: list
+) -> None:
+    import hashlib
+
+    settings = settings_for(tmp_path, fake_api, ca_file)
+    put(fake_api, *orders(250))
+    fake_api.poll_order = lambda obj: hashlib.sha256(obj["id"].encode()).hexdigest()
+    store = open_for(settings, stores)
+    report = await run(settings, store, since=SINCE)
+    assert report.ok, report.error
+    assert stored_order_ids(store) == {f"order-{n:04d}" for n in range(250)}
+    assert store.reconcile_cursor(ENDPOINT) == stamp(250)
+    asked = [(c.body["offset"], c.body["filters"]) for c in fake_api.routes("order-poll")]
+    assert asked == [(offset, {"lastUpdatedAfter": T}) for offset in (0, 100, 200)]
