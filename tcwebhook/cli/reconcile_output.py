@@ -75,6 +75,13 @@ def verdict_line(report: ReconcileReport) -> Text:
     count = len(report.recovered)
     by_kind = ", ".join(f"{kind} {n}" for kind, n in sorted(report.recovered_by_kind().items()))
     detail = f" ({by_kind})" if by_kind else ""
+    if report.error is not None and report.unusable and all(r.complete for r in report.endpoints):
+        verb = "would be recovered (dry run)" if report.dry_run else "recovered"
+        return Text.assemble(
+            ("UNREADABLE", "bold red"),
+            f": {report.unusable} object(s) from Tradecloud could not be read and were "
+            f"skipped; {count} of {report.polled} polled change(s) {verb}{detail}",
+        )
     if report.error is not None:
         stored = "listed" if report.dry_run else "stored"
         return Text.assemble(

@@ -24,15 +24,17 @@ from tcwebhook.tradecloud.tokens import (
     Tokens,
     jwt_expiry,
 )
-from tcwebhook.tradecloud.transport import Answer, Transport
+from tcwebhook.tradecloud.transport import MAX_ANSWER_BYTES, Answer, AnswerTooLarge, Transport
 
 __all__ = [
+    "MAX_ANSWER_BYTES",
     "PASSWORD_ENV",
     "POLL_LIMIT",
     "REFRESH_MARGIN_SECONDS",
     "TOKEN_CACHE_NAME",
     "USERNAME_ENV",
     "Answer",
+    "AnswerTooLarge",
     "DocumentMetadata",
     "Fetched",
     "LogoutResult",

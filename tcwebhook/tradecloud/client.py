@@ -27,7 +27,7 @@ from tcwebhook.tradecloud.tokens import (
     TokenManager,
     bearer_headers,
 )
-from tcwebhook.tradecloud.transport import Answer, Transport, endpoint_url
+from tcwebhook.tradecloud.transport import MAX_ANSWER_BYTES, Answer, Transport, endpoint_url
 
 if TYPE_CHECKING:
     from tcwebhook.config import Settings
@@ -98,6 +98,7 @@ class TradecloudClient:
         backoff: float = 0.5,
         requests_per_second: float = 10.0,
         refresh_margin: float = REFRESH_MARGIN_SECONDS,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.transport = Transport(
@@ -107,6 +108,7 @@ class TradecloudClient:
             attempts=attempts,
             backoff=backoff,
             requests_per_second=requests_per_second,
+            max_answer_bytes=max_answer_bytes,
         )
         self.auth = TokenManager(
             self.transport,

@@ -17,12 +17,16 @@ from yarl import URL
 
 from tcwebhook import metrics
 from tcwebhook.backoff import exponential
-from tcwebhook.errors import ApiUnavailable
+from tcwebhook.errors import ApiError, ApiUnavailable
 from tcwebhook.trust import client_context
 from tcwebhook.urls import host_port
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER_SECONDS = 30.0
+# The most read of one answer into memory. A poll page holds at most 100 objects; a broken or
+# hostile answer must end as an error, not as a process killed for want of memory.
+MAX_ANSWER_BYTES = 64 << 20
+_READ_CHUNK = 64 << 10
 
 # Streams a successful (200) answer's body somewhere instead of reading it into memory.
 Consume = Callable[[aiohttp.ClientResponse], Awaitable[None]]
@@ -78,8 +82,10 @@ class Transport:
         attempts: int = 4,
         backoff: float = 0.5,
         requests_per_second: float = 10.0,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
     ) -> None:
         self._ssl = client_context(ca_file, "--ca-file / tradecloud.ca_file")
+        self._max_answer_bytes = max_answer_bytes
         self._session = session
         self._owns_session = session is None
         self._timeout = timeout
@@ -150,14 +156,14 @@ class Transport:
                     method, url, headers=dict(headers), data=body, ssl=self._ssl, timeout=timeout
                 ) as response:
                     if response.status in RETRY_STATUSES and attempt < self._attempts:
-                        await response.read()
+                        await self._read(response, what)
                         delay = max(delay, _retry_after(response.headers))
                         problem = f"HTTP {response.status}"
                     elif consume is not None and response.status == 200:
                         await consume(response)
                         return Answer(response.status, response.headers, b"")
                     else:
-                        received = await response.read()
+                        received = await self._read(response, what)
                         if response.status in RETRY_STATUSES:
                             problem = f"HTTP {response.status}"
                             break
@@ -179,6 +185,36 @@ class Transport:
             f"(last: {problem}) at {_host(url)}; check the network and the base URL, or "
             "https://status.tradecloud1.com, then try again"
         )
+
+    async def _read(self, response: aiohttp.ClientResponse, what: str) -> bytes:
+        """The whole body, or an ApiError as soon as it is known to be over the limit."""
+        limit = self._max_answer_bytes
+        announced = response.content_length  # before decompression: checked again below
+        if announced is not None and announced > limit:
+            raise _too_large(what, limit)
+        chunks, size = [], 0
+        async for chunk in response.content.iter_chunked(_READ_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(what, limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+class AnswerTooLarge(ApiError):
+    """An answer over the client's ``max_answer_bytes``; it was not read further."""
+
+
+def _too_large(what: str, limit: int) -> AnswerTooLarge:
+    return AnswerTooLarge(
+        f"Tradecloud's answer to the {what} is larger than {_size(limit)}, the most tcwebhook "
+        "reads of one answer; it stopped reading; try again later, and tell Tradecloud if it "
+        "keeps happening"
+    )
+
+
+def _size(count: int) -> str:
+    return f"{count >> 20} MiB" if count % (1 << 20) == 0 else f"{count} bytes"
 
 
 def _retry_after(headers: Mapping[str, str]) -> float:

@@ -10,6 +10,13 @@ The poll endpoints (docs/tradecloud.md#api-polling) filter on ``lastUpdatedAfter
 can be queued per route (``fail_next["order"] = [503]``; ``(429, 1.0)`` adds ``Retry-After: 1.0``;
 ``0`` lets one call through first).
 
+The polls can lie the way a real service under load or with a bug might: ``before_poll`` changes
+data between pages (it gets the poll's number, counted from 1 over all poll routes),
+``poll_lie`` rewrites an answer (``repeat_answer``, ``padded_with_repeats``,
+``page_cursor``, ``with_objects`` below), ``poll_order`` sorts answers otherwise than oldest
+first, and ``huge_poll_answer`` sends a valid answer of that
+many bytes, streamed (announced with Content-Length unless ``huge_poll_chunked``).
+
 Run it on its own::
 
     python -m tests.helpers.fake_tradecloud --port 8444 --ca-out fake-ca.pem
@@ -88,6 +95,15 @@ class FakeTradecloud:
     calls: list[Call] = field(default_factory=list)
     # A misbehaving poll: rewrites each answer (data, total) before it is sent.
     poll_answer: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    # Called before the n-th poll is answered (n counted from 1 over all poll routes).
+    before_poll: Callable[[int], None] | None = None
+    # Rewrites the n-th poll's answer; it may look at the answers sent before (poll_answers).
+    poll_lie: Callable[[int, dict[str, Any]], dict[str, Any]] | None = None
+    poll_answers: list[dict[str, Any]] = field(default_factory=list)
+    huge_poll_answer: int = 0  # bytes; 0: answers of their natural size
+    # The order of poll answers; None: oldest change first (what tcwebhook expects).
+    poll_order: Callable[[dict[str, Any]], Any] | None = None
+    huge_poll_chunked: bool = False
     counts: Counter[str] = field(default_factory=Counter)
     base_url: str = ""
     _secret: bytes = field(default_factory=lambda: secrets.token_bytes(16))
@@ -270,6 +286,12 @@ class FakeTradecloud:
             return web.json_response({"error": "bad poll request"}, status=400)
         if after is None or not 0 < limit <= 100 or offset < 0:
             return web.json_response({"error": "bad filters, offset or limit"}, status=400)
+        number = len(self.poll_answers) + 1
+        if self.before_poll is not None:
+            self.before_poll(number)
+        if self.huge_poll_answer:
+            self.poll_answers.append({})
+            return await self._huge_answer(request)
         matching = []
         for body in objects.values():
             obj = json.loads(body)
@@ -279,13 +301,38 @@ class FakeTradecloud:
             if instant is not None and instant > after:
                 matching.append((instant, stamp, obj))
         matching.sort(key=lambda item: (item[0], item[2].get("id", "")))
+        if self.poll_order is not None:
+            matching.sort(key=lambda item: self.poll_order(item[2]))  # type: ignore[misc]
         page = [obj for _, _, obj in matching[offset : offset + limit]]
         answer: dict[str, Any] = {"data": page, "total": len(matching)}
-        if matching:
-            answer["lastUpdatedAt"] = matching[-1][1]
+        if matching:  # the newest change matching, whatever the order
+            answer["lastUpdatedAt"] = max(matching, key=lambda item: item[0])[1]
         if self.poll_answer is not None:
             answer = self.poll_answer(answer)
+        if self.poll_lie is not None:
+            answer = self.poll_lie(number, answer)
+        self.poll_answers.append(answer)
         return web.json_response(answer)
+
+    async def _huge_answer(self, request: web.Request) -> web.StreamResponse:
+        """``{"data": [], "total": 0, "padding": "xxx…"}`` of ``huge_poll_answer`` bytes, made
+        as it is sent (the fake never holds it whole)."""
+        head, tail = b'{"data": [], "total": 0, "padding": "', b'"}'
+        size = max(self.huge_poll_answer, len(head) + len(tail))
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        if not self.huge_poll_chunked:
+            response.content_length = size
+        await response.prepare(request)
+        await response.write(head)
+        left = size - len(head) - len(tail)
+        chunk = b"x" * (1 << 20)
+        with contextlib.suppress(ConnectionError):  # the client may stop reading
+            while left > 0:
+                await response.write(chunk[: min(left, len(chunk))])
+                left -= len(chunk)
+            await response.write(tail)
+            await response.write_eof()
+        return response
 
     async def _metadata(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
@@ -342,6 +389,54 @@ class FakeTradecloud:
             if filename.startswith(name):
                 return web.Response(body=content, content_type="text/plain")
         return web.Response(status=404)
+
+
+# ------------------------------------------------------------------------------------------
+# Lies a poll can tell (for ``poll_lie``)
+
+PollLie = Callable[[int, dict[str, Any]], dict[str, Any]]
+
+
+def repeat_answer(fake: FakeTradecloud, at: int, of: int) -> PollLie:
+    """The ``at``-th poll is answered with the ``of``-th poll's answer, whatever was asked."""
+
+    def lie(number: int, answer: dict[str, Any]) -> dict[str, Any]:
+        return copy.deepcopy(fake.poll_answers[of - 1]) if number == at else answer
+
+    return lie
+
+
+def padded_with_repeats(extra: int, at: int = 1) -> PollLie:
+    """The ``at``-th answer holds ``extra`` more objects than asked: copies of its first ones."""
+
+    def lie(number: int, answer: dict[str, Any]) -> dict[str, Any]:
+        if number != at:
+            return answer
+        data = answer["data"]
+        return dict(answer, data=data + copy.deepcopy(data[:extra]))
+
+    return lie
+
+
+def page_cursor(value: str) -> PollLie:
+    """Every answer's page-level ``lastUpdatedAt`` is ``value`` (say, years ahead)."""
+
+    def lie(number: int, answer: dict[str, Any]) -> dict[str, Any]:
+        return dict(answer, lastUpdatedAt=value)
+
+    return lie
+
+
+def with_objects(*objects: dict[str, Any], at: int = 1) -> PollLie:
+    """The ``at``-th answer also holds ``objects`` (say, one without an id or a timestamp)."""
+
+    def lie(number: int, answer: dict[str, Any]) -> dict[str, Any]:
+        if number != at:
+            return answer
+        data = answer["data"] + [copy.deepcopy(obj) for obj in objects]
+        return dict(answer, data=data, total=answer["total"] + len(objects))
+
+    return lie
 
 
 def _instant(value: Any) -> Any:

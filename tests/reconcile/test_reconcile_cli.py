@@ -82,3 +82,50 @@ def test_reconcile_every_is_a_duration_of_at_least_a_minute() -> None:
     for bad in ("30s", "soon", "15 minutes"):
         with pytest.raises(ConfigError, match=r"reconcile\.every"):
             ReconcileSettings(every=bad)
+
+
+async def test_a_lying_poll_is_exit_1_with_one_line_and_the_next_run_recovers(
+    cli: CliRunner, fake_api: FakeTradecloud
+) -> None:
+    from tests.helpers.fake_tradecloud import repeat_answer, with_objects
+
+    put(fake_api, *(order(n, stamp(n + 1)) for n in range(250)))
+    fake_api.poll_lie = repeat_answer(fake_api, at=3, of=1)
+    result = await cli("reconcile", "--since", T, "--no-shipments")
+    assert result.code == 1
+    assert "older than the lastUpdatedAfter" in one_error_line(result.stderr)
+    assert "INCOMPLETE" in result.stdout
+
+    undated = order(900, stamp(1))
+    del undated["lastUpdatedAt"]
+    fake_api.poll_lie = with_objects(undated, at=len(fake_api.poll_answers) + 3)  # last page
+    again = await cli("reconcile", "--since", T, "--no-shipments", "--json")
+    assert again.code == 1
+    assert "no readable lastUpdatedAt" in one_error_line(again.stderr)
+    report = json.loads(again.stdout)
+    assert report["unusable"] == 1 and report["endpoints"][0]["complete"] is True
+    assert report["endpoints"][0]["cursor_after"] == stamp(250)
+
+    fake_api.poll_lie = None
+    last = await cli("reconcile", "--no-shipments", "--check")
+    assert last.code == 0, last.stderr
+    listed = await cli(
+        "events", "list", "--kind", "order_recovered", "-n", "1000", "--json", api=False
+    )
+    assert len({event["resource_id"] for event in json.loads(listed.stdout)}) == 250
+
+
+def test_a_completed_run_with_unreadable_objects_says_so() -> None:
+    from tcwebhook.reconcile.run import unusable_error
+
+    report = ReconcileReport("2026-01-01T00:00:00.000Z", False, "cli")
+    result = EndpointResult("order-search/poll", "order_recovered", T, None, polled=3, unusable=2)
+    result.complete = True
+    report.endpoints.append(result)
+    report.error = unusable_error(report)
+    assert "2 object(s)" in report.error and "2 on order-search/poll" in report.error
+    console = Console(record=True, width=200)
+    render(report, console)
+    text = console.export_text()
+    assert "UNREADABLE" in text and "INCOMPLETE" not in text
+    assert report.to_json()["unusable"] == 2
