@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import typer
 
 from tcwebhook.cli.common import ConfigOption, DataDirOption, JsonOption, run
 from tcwebhook.cli.fetch import BaseUrlOption, CaFileOption, InsecureOption, api_settings
-from tcwebhook.errors import EXIT_CHECK_FAILED, UsageError
+from tcwebhook.errors import EXIT_CHECK_FAILED
+from tcwebhook.instants import moment_option
 
 
 def register(app: typer.Typer) -> None:
@@ -62,8 +62,8 @@ def reconcile(
     from tcwebhook.reconcile import reconcile_configured_store
 
     settings = api_settings(config, base_url, ca_file, data_dir, insecure)
-    start = _instant("--since", since)
-    end = _instant("--until", until)
+    start = moment_option("--since", since) if since is not None else None
+    end = moment_option("--until", until) if until is not None else None
     bar = not json_output and console.stderr().is_terminal
     with progress_bar(console.stderr(), bar) as progress:
         report = run(
@@ -86,22 +86,3 @@ def reconcile(
         raise typer.Exit(report.error_exit_code)
     if check and report.recovered:
         raise typer.Exit(EXIT_CHECK_FAILED)
-
-
-def _instant(flag: str, text: str | None) -> datetime | None:
-    """An ISO 8601 instant, or a duration before now (``7d``); a UsageError otherwise."""
-    from tcwebhook.changes import parse_instant
-    from tcwebhook.config import parse_duration
-
-    if text is None:
-        return None
-    instant = parse_instant(text)
-    if instant is not None:
-        return instant
-    seconds = parse_duration(text)
-    if seconds is not None:
-        return datetime.now(UTC) - timedelta(seconds=seconds)
-    raise UsageError(
-        f"{flag} {text!r} is neither a timestamp nor a duration: use ISO 8601 "
-        "(2025-06-01T00:00:00Z) or a time ago (90m, 12h, 7d)"
-    )
