@@ -122,19 +122,44 @@ def _order_lines(order: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     for line in _maps(order.get("lines")):
         buyer_line = _map(line.get("buyerLine"))
         item = _map(buyer_line.get("item"))
-        schedule = _maps(line.get("deliverySchedule") or buyer_line.get("deliverySchedule"))
+        schedule = _schedule(line, buyer_line)
         unit = _text(item.get("purchaseUnitOfMeasureIso"), "")
         status = _map(line.get("status"))
         rows[order_line_key(line)] = {
             "item": _join(_text(item.get("number"), ""), _text(item.get("name"), "")),
             "quantities": _join(*(f"{_text(d.get('quantity'))} {unit}".strip() for d in schedule)),
             "dates": _join(*(_text(d.get("date")) for d in schedule)),
-            "price": price_text(line.get("prices") or buyer_line.get("prices")),
+            "price": price_text(_prices(line, buyer_line)),
             "status": _join(
                 _text(status.get("processStatus"), ""), _text(status.get("logisticsStatus"), "")
             ),
         }
     return rows
+
+
+def _schedule(line: Mapping[str, Any], buyer_line: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The current deliveries of an order line, in either mode, as one list.
+
+    Delivery-schedule mode: the line's ``deliverySchedule`` (else the buyer's). Single-delivery
+    mode: one ``scheduledDelivery``, read from ``statusLine`` first, then from the line itself
+    (older documents), then the buyer's request; so the same delivery reads the same in both
+    modes and compares equal.
+    """
+    schedule = _maps(line.get("deliverySchedule") or buyer_line.get("deliverySchedule"))
+    if schedule:
+        return schedule
+    for place in (_map(line.get("statusLine")), line, buyer_line):
+        delivery = place.get("scheduledDelivery")
+        if isinstance(delivery, Mapping):
+            return [delivery]
+    return []
+
+
+def _prices(line: Mapping[str, Any], buyer_line: Mapping[str, Any]) -> Any:
+    """The current price of an order line in either mode (single delivery: ``statusLine``)."""
+    return (
+        line.get("prices") or _map(line.get("statusLine")).get("prices") or buyer_line.get("prices")
+    )
 
 
 def _shipment_lines(shipment: Mapping[str, Any]) -> dict[str, dict[str, str]]:

@@ -18,7 +18,7 @@ from tcwebhook.inspector.keys import GUARD, SETTINGS, STORE, WATCHER
 from tcwebhook.inspector.lines import event_changes
 from tcwebhook.inspector.render import pretty, render, render_macro, tree
 from tcwebhook.inspector.security import CSRF_FIELD, session_id
-from tcwebhook.inspector.targets import curl_command, receiver_urls
+from tcwebhook.inspector.targets import curl_command, receiver_url
 from tcwebhook.store import EventQuery, StoredEvent, TaskRecord
 
 PAGE_SIZE = 50
@@ -122,7 +122,7 @@ async def event_page(request: web.Request) -> web.Response:
         fetched_text=pretty(event.fetched) if event.fetched else "",
         auth_scheme="Bearer" if settings.auth.type == "bearer" else "Basic",
         curl=curl_command(settings, event, request) if event.body else None,
-        replay_url=receiver_urls(settings)[event.kind],
+        replay_url=receiver_url(settings, event.kind),
     )
 
 
