@@ -35,10 +35,15 @@ class Row:
     object_id: str | None = None  # documents: the id to download it by from the API
 
 
+# Rows one table shows: an order of thousands of lines is a page a browser can still open.
+MAX_ROWS = 200
+
+
 @dataclass(frozen=True)
 class Table:
     columns: tuple[str, ...]
     rows: list[Row]
+    omitted: int = 0  # rows beyond MAX_ROWS, left out (unchanged ones first)
 
 
 @dataclass(frozen=True)
@@ -69,23 +74,62 @@ def subject(event: StoredEvent) -> Mapping[str, Any] | None:
     return None
 
 
+@dataclass(frozen=True)
+class _Version:
+    """One event's lines and documents as cells: each event is parsed and walked once."""
+
+    lines: dict[str, dict[str, str]]
+    documents: dict[str, dict[str, str]]
+    stored_documents: frozenset[str]
+
+
+def _version(event: StoredEvent) -> _Version | None:
+    obj = subject(event)
+    if obj is None:
+        return None
+    cells = _shipment_lines if "shipment" in event.kind else _order_lines
+    documents = find_documents(obj)
+    return _Version(cells(obj), _documents(documents), _stored_documents(documents))
+
+
 def event_changes(event: StoredEvent, previous: StoredEvent | None) -> Changes | None:
     """The tables for ``event``, compared with ``previous`` (same resource, earlier)."""
-    current = subject(event)
+    current = _version(event)
+    before = _version(previous) if previous is not None else None
+    return _changes(event, current, previous, before)
+
+
+def timeline_changes(events: list[StoredEvent]) -> list[Changes | None]:
+    """The tables of each event, each compared with the one before it."""
+    versions = [_version(event) for event in events]
+    return [
+        _changes(
+            event,
+            versions[index],
+            *((events[index - 1], versions[index - 1]) if index else (None, None)),
+        )
+        for index, event in enumerate(events)
+    ]
+
+
+def _changes(
+    event: StoredEvent,
+    current: _Version | None,
+    previous: StoredEvent | None,
+    before: _Version | None,
+) -> Changes | None:
     if current is None:
         return None
     resource: Literal["order", "shipment"] = "shipment" if "shipment" in event.kind else "order"
-    before = subject(previous) if previous is not None else None
     marked = set(event.changed_lines if event.body else event.fetched_changed_lines or ())
-    cells = _order_lines if resource == "order" else _shipment_lines
     columns = ORDER_COLUMNS if resource == "order" else SHIPMENT_COLUMNS
-    lines = _compare(cells(current), cells(before) if before else None, marked, columns)
+    lines = _compare(current.lines, before.lines if before else None, marked, columns)
     documents = _compare(
-        _documents(current),
-        _documents(before) if before else None,
+        current.documents,
+        before.documents if before else None,
         set(),
         DOCUMENT_COLUMNS,
-        _stored_documents(current),
+        current.stored_documents,
     )
     compared_with = None
     if previous is not None and before is not None:
@@ -110,7 +154,18 @@ def _compare(
         new = previous is not None and old is None
         object_id = key if key in downloadable else None
         rows.append(Row(key, cells, key in marked, new, before, object_id))
-    return Table(columns, rows)
+    return _bounded(columns, rows)
+
+
+def _bounded(columns: tuple[str, ...], rows: list[Row]) -> Table:
+    """At most ``MAX_ROWS`` rows, in their order; the changed ones are the last left out."""
+    if len(rows) <= MAX_ROWS:
+        return Table(columns, rows)
+    ranked = sorted(
+        range(len(rows)), key=lambda index: not (rows[index].marked or rows[index].before)
+    )
+    kept = sorted(ranked[:MAX_ROWS])
+    return Table(columns, [rows[index] for index in kept], len(rows) - MAX_ROWS)
 
 
 # ------------------------------------------------------------------------------------------
@@ -183,9 +238,9 @@ def _shipment_lines(shipment: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     return rows
 
 
-def _documents(obj: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+def _documents(documents: list[Mapping[str, Any]]) -> dict[str, dict[str, str]]:
     rows = {}
-    for index, document in enumerate(find_documents(obj)):
+    for index, document in enumerate(documents):
         key = _text(document.get("objectId") or document.get("code"), f"#{index + 1}")
         meta = _map(document.get("meta"))
         rows[key] = {
@@ -200,11 +255,11 @@ def _documents(obj: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     return rows
 
 
-def _stored_documents(obj: Mapping[str, Any]) -> frozenset[str]:
+def _stored_documents(documents: list[Mapping[str, Any]]) -> frozenset[str]:
     """The ``objectId`` of each document stored in Tradecloud (downloadable through the API)."""
     return frozenset(
         document["objectId"]
-        for document in find_documents(obj)
+        for document in documents
         if isinstance(document.get("objectId"), str) and document["objectId"]
     )
 

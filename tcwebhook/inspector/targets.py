@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import shlex
 
-from aiohttp import web
-
 from tcwebhook.config import Settings
 from tcwebhook.datadir import DEV_CA_FILE
 from tcwebhook.local import curl_authorization, local_target
@@ -30,8 +28,11 @@ def receiver_url(settings: Settings, kind: str) -> str:
     return urls.get(kind, urls[EventKind.ORDER.value])
 
 
-def curl_command(settings: Settings, event: StoredEvent, request: web.Request) -> str:
-    """A command that sends the stored bytes again; it names the token file, never the token."""
+def curl_command(settings: Settings, event: StoredEvent, inspector_base: str) -> str:
+    """A command that sends the stored bytes again; it names the token file, never the token.
+
+    ``inspector_base``: ``scheme://host`` of the inspector, where the raw body is downloaded.
+    """
     url = receiver_url(settings, event.kind)
     cacert = ""
     if settings.server.tls.cert is None:
@@ -42,5 +43,5 @@ def curl_command(settings: Settings, event: StoredEvent, request: web.Request) -
     )
     if settings.inspector.username:  # the raw download needs a login: save it first
         return send.format(f"event-{event.id}.json")
-    raw = f"{request.scheme}://{request.host}/events/{event.id}/raw"
+    raw = f"{inspector_base}/events/{event.id}/raw"
     return f"curl -s {shlex.quote(raw)} | " + send.format("-")

@@ -166,9 +166,9 @@ async def test_a_broken_page_is_one_line_naming_route_and_type(
     def broken(*_: object) -> None:
         raise KeyError("SECRET-PAYLOAD-VALUE")
 
-    monkeypatch.setattr(store, "previous_event", broken)
+    monkeypatch.setattr(store, "get_event", broken)
     for _ in range(3):
-        response = await inspector.get(f"/events/{event_id}")
+        response = await inspector.get(f"/events/{event_id}/raw")
         text = await response.text()
         assert response.status == 500
         assert "KeyError" in text and "Traceback" not in text
@@ -176,7 +176,7 @@ async def test_a_broken_page_is_one_line_naming_route_and_type(
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if "inspector" in line]
     # One line per route and interval, however often the page fails.
-    assert lines == ["tcwebhook: inspector: GET /events/{event_id} failed (KeyError)"], err
+    assert lines == ["tcwebhook: inspector: GET /events/{event_id}/raw failed (KeyError)"], err
     assert "SECRET-PAYLOAD-VALUE" not in err
 
 
