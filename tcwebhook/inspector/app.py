@@ -35,6 +35,7 @@ def create_app(
     app[STORE] = store
     app[GUARD] = guard
     app[PAGES] = offload.PagePool(settings.store_url)
+    app.on_startup.append(_warm_pages)
     app.cleanup_ctx.append(live.cleanup_context(WATCHER, store))
     app.on_shutdown.append(live.end_streams(WATCHER))
     router = app.router
@@ -52,3 +53,7 @@ def create_app(
     router.add_post("/documents/{object_id}/download", actions.download)
     router.add_static("/static", STATIC)
     return app
+
+
+async def _warm_pages(app: web.Application) -> None:
+    app[PAGES].warm()

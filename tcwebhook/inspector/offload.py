@@ -39,6 +39,11 @@ class PagePool:
         self.store_url = store_url
         self.waiting = 0
 
+    def warm(self) -> None:
+        """Start the worker now and load what pages need, so the first page waits for neither
+        (the worker reads its store only when asked for a page)."""
+        _pool().submit(_warm_worker)
+
     async def run(self, build: Callable[..., Result], *args: Any) -> Result:
         """``build(store, *args)`` in a worker, with the worker's read-only store."""
         if self.waiting >= MAX_WAITING:
@@ -91,6 +96,13 @@ _stores: dict[str, Store] = {}
 def _start_worker() -> None:
     with contextlib.suppress(OSError):
         os.nice(NICENESS)
+
+
+def _warm_worker() -> None:
+    from tcwebhook.inspector import pages, render
+
+    for template in pages.TEMPLATES:
+        render.environment().get_template(template)
 
 
 def _in_worker(store_url: str, build: Callable[..., Result], *args: Any) -> Result:

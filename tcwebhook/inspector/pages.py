@@ -21,6 +21,7 @@ from tcwebhook.store import Store
 # many bytes as received (the raw download has all of it).
 TEXT_LIMIT = TREE_LIMIT
 TIMELINE_EVENTS = 100
+TEMPLATES = ("event.html", "timeline.html")
 
 
 @dataclass(frozen=True)
