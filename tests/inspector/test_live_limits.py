@@ -125,3 +125,29 @@ async def test_stalled_readers_are_dropped_though_kernel_buffers_take_their_data
         reading.cancel()
         for sock in [*stalled, reader]:
             sock.close()
+
+
+async def test_a_stalled_reader_is_dropped_when_nothing_more_is_sent(
+    inspector: TestClient, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that took some rows and stopped, with less left for it than blocks a write
+    and no new event: what it has not taken is measured, so it is dropped all the same."""
+    monkeypatch.setattr(live, "WRITE_TIMEOUT", 1.0)
+    assert inspector.server.runner is not None
+    [site] = inspector.server.runner.sites
+    [listening] = site._server.sockets  # type: ignore[union-attr]
+    for n in range(30):  # rows of ~2.5 KB: about 75 KB, some of it left in the server's buffers
+        body = sample("order-event.json") | {"meta": {"messageId": f"quiet-{n}"}}
+        store_body(store, body, tuple(f"{t}" * 600 for t in range(4)))
+    client = await _client(listening.getsockname()[1], rcvbuf=4096)
+    try:
+        deadline = time.monotonic() + 3
+        while not inspector.app[WATCHER].streams and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert inspector.app[WATCHER].streams == 1
+        deadline = time.monotonic() + 10
+        while inspector.app[WATCHER].streams and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert inspector.app[WATCHER].streams == 0, "the stalled stream is dropped"
+    finally:
+        client.close()
