@@ -21,6 +21,7 @@ import aiohttp
 import orjson
 
 from tcwebhook.datadir import DEV_CA_FILE
+from tcwebhook.server import guard
 from tests.helpers.serve import body, server_log, start_server
 
 FILE_LIMIT = 256  # the server's; its connection cap must fit below it
@@ -238,3 +239,16 @@ def test_idle_clients_of_the_inspector_do_not_starve_the_receiver(tmp_path: Path
     # "cannot open the event store" in 45 s).
     assert log.count(b"cannot open the event store") <= 2, log[-3000:]
     assert len(log.splitlines()) < 40, log[-3000:]
+
+
+def test_every_listener_at_its_cap_fits_the_open_file_limit() -> None:
+    """The receiver's cap leaves the inspector's and the metrics listener's shares, and files
+    for the store, whatever the limit."""
+    for file_limit in (64, 256, 1024, 4096, 1 << 20):
+        receiver = guard.connection_cap(1_000_000, file_limit)
+        listeners = receiver + guard.inspector_cap(file_limit) + guard.metrics_share(file_limit)
+        assert listeners <= guard.connection_files(file_limit), file_limit
+        if file_limit >= 256:  # below that, every file counts
+            assert file_limit - listeners >= guard.RESERVED_FILES, file_limit
+        assert guard.inspector_cap(file_limit) >= 1 and receiver >= 1
+    assert guard.connection_cap(1000, 1024) < 1000 - guard.INSPECTOR_CONNECTIONS
