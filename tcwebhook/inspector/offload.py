@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -94,6 +95,9 @@ _stores: dict[str, Store] = {}
 
 
 def _start_worker() -> None:
+    # Ctrl-C in serve's terminal reaches the whole process group: serve stops the pool itself
+    # (a traceback per worker is all SIGINT would give here).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError):
         os.nice(NICENESS)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import signal
 import ssl
 import time
@@ -117,3 +118,32 @@ def test_a_huge_event_in_the_inspector_does_not_hold_webhooks(tmp_path: Path) ->
     # Each page is bounded however large its events: no 25 MB of HTML for one body.
     assert all(size < 4_000_000 for _, size in pages), pages
     assert b"Traceback" not in server_log(process)
+
+
+def test_ctrl_c_stops_serve_and_its_page_worker_quietly(tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole process group, the page worker included: one stop line, no
+    traceback from the worker."""
+    data_dir = tmp_path / "data"
+    process, _ = start_server(
+        data_dir, "--port", "0", "--inspector", "127.0.0.1:0", preexec_fn=os.setsid
+    )
+    try:
+        inspector = orjson.loads(server_log(process).split(b"\n", 1)[0])["inspector_url"]
+
+        async def open_page() -> int:
+            async with (
+                aiohttp.ClientSession() as browser,
+                browser.get(inspector + "timeline/none") as response,
+            ):
+                return response.status
+
+        assert asyncio.run(open_page()) == 404  # answered by the worker
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    time.sleep(2)  # the worker, had it failed, writes to the same log after serve is gone
+    log = server_log(process)
+    assert b"Traceback" not in log and b"KeyboardInterrupt" not in log, log[-2000:]
