@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from tcwebhook.errors import StoreUnavailable
 from tcwebhook.store import Store, open_store
 
 WORKERS = 1  # one core for pages at most: the receiver keeps the other
@@ -43,7 +44,8 @@ class PagePool:
     def warm(self) -> None:
         """Start the worker now and load what pages need, so the first page waits for neither
         (the worker reads its store only when asked for a page)."""
-        _pool().submit(_warm_worker)
+        with contextlib.suppress(OSError):  # no process to spare now: the first page tries again
+            _pool().submit(_warm_worker)
 
     async def run(self, build: Callable[..., Result], *args: Any) -> Result:
         """``build(store, *args)`` in a worker, with the worker's read-only store."""
@@ -113,4 +115,11 @@ def _in_worker(store_url: str, build: Callable[..., Result], *args: Any) -> Resu
     store = _stores.get(store_url)
     if store is None:
         store = _stores[store_url] = open_store(store_url, read_only=True)
-    return build(store, *args)
+    try:
+        return build(store, *args)
+    except StoreUnavailable:
+        # Opened afresh for the next page: the database may have been moved or restored.
+        del _stores[store_url]
+        with contextlib.suppress(Exception):
+            store.close()
+        raise
