@@ -12,9 +12,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 
+from tcwebhook.inspector import lines as lines_module
+from tcwebhook.inspector import pages
 from tcwebhook.store import Store
 from tests.helpers.inspector import (
     SAMPLES,
@@ -192,3 +195,25 @@ async def test_timeline_links_encode_every_id(inspector: TestClient, store: Stor
         response = await inspector.get(html.unescape(links[0]))
         assert response.status == 200
         assert f"#{event_id}" in _text(await response.text())
+
+
+async def test_a_large_event_is_shown_in_part(inspector: TestClient, store: Store) -> None:
+    """An order of 500 lines: 200 rows (the changed ones among them), part of the body as
+    text, and the raw download for the rest."""
+    body = sample("order-event.json")
+    line = body["orderEvent"]["lines"][0]
+    lines = []
+    for position in range(500):
+        copy_ = orjson.loads(orjson.dumps(line))
+        copy_["buyerLine"]["position"] = f"{position:04d}"
+        lines.append(copy_)
+    body["orderEvent"]["lines"] = lines
+    raw = orjson.dumps(body)
+    assert len(raw) > pages.TEXT_LIMIT
+    event_id = store_body(store, raw)
+    page = await (await inspector.get(f"/events/{event_id}")).text()
+    assert page.count('<td class="key">') == lines_module.MAX_ROWS
+    assert "300 more rows are not shown" in page
+    assert f"{len(raw) - pages.TEXT_LIMIT} more bytes are not shown" in page
+    assert f'href="/events/{event_id}/raw"' in page
+    assert len(page) < 2 * len(raw)
