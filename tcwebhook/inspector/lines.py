@@ -15,7 +15,7 @@ from typing import Any, Literal
 import orjson
 
 from tcwebhook.changes import find_documents, order_line_key, shipment_lines
-from tcwebhook.protocol import PAYLOAD_KEYS
+from tcwebhook.protocol import PAYLOAD_KEYS, EventKind
 from tcwebhook.store import StoredEvent
 
 ORDER_COLUMNS = ("item", "quantities", "dates", "price", "status")
@@ -87,9 +87,14 @@ def _version(event: StoredEvent) -> _Version | None:
     obj = subject(event)
     if obj is None:
         return None
-    cells = _shipment_lines if "shipment" in event.kind else _order_lines
     documents = find_documents(obj)
-    return _Version(cells(obj), _documents(documents), _stored_documents(documents))
+    if event.kind == EventKind.ORDER_DOCUMENTS:
+        # Its lines carry documents only, no item, quantity or date: shown as lines, each
+        # would "differ" from the order's line in every cell.
+        lines = {}
+    else:
+        lines = (_shipment_lines if "shipment" in event.kind else _order_lines)(obj)
+    return _Version(lines, _documents(documents), _stored_documents(documents))
 
 
 def event_changes(event: StoredEvent, previous: StoredEvent | None) -> Changes | None:
@@ -123,7 +128,10 @@ def _changes(
     resource: Literal["order", "shipment"] = "shipment" if "shipment" in event.kind else "order"
     marked = set(event.changed_lines if event.body else event.fetched_changed_lines or ())
     columns = ORDER_COLUMNS if resource == "order" else SHIPMENT_COLUMNS
-    lines = _compare(current.lines, before.lines if before else None, marked, columns)
+    # Compared with an event that carries no lines (documents), the lines are not compared.
+    lines = _compare(
+        current.lines, before.lines if before and before.lines else None, marked, columns
+    )
     documents = _compare(
         current.documents,
         before.documents if before else None,

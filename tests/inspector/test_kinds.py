@@ -217,3 +217,21 @@ async def test_a_large_event_is_shown_in_part(inspector: TestClient, store: Stor
     assert f"{len(raw) - pages.TEXT_LIMIT} more bytes are not shown" in page
     assert f'href="/events/{event_id}/raw"' in page
     assert len(page) < 2 * len(raw)
+
+
+async def test_documents_events_and_order_events_compare_only_what_both_carry(
+    inspector: TestClient, store: Store
+) -> None:
+    """A documents event carries documents, not line values: neither it nor the order event
+    after it shows every cell of a line as changed."""
+    store_body(store, sample("order-event.json"))
+    documents_id = store_body(store, sample("order-documents-event.json"))
+    again = sample("order-event.json")
+    again["meta"] = {**again["meta"], "messageId": "order-again"}
+    order_id = store_body(store, again)
+    for event_id in (documents_id, order_id):
+        text = _text(await (await inspector.get(f"/events/{event_id}")).text())
+        assert "differ" not in text.replace("Differences", ""), event_id
+    timeline = _text(await (await inspector.get(f"/timeline/{ORDER_ID}")).text())
+    assert "differ" not in timeline.replace("Differences", "")
+    assert "Order confirmation SO-88121.pdf" in timeline and "120 PCE · 80 PCE" in timeline
