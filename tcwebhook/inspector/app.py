@@ -1,7 +1,8 @@
 """The inspector as an aiohttp application, built from settings and a store.
 
-It reads only through the store's methods (in a thread: the receiver may share this event loop)
-and acts only through the library functions the CLI calls.
+It reads only through the store's methods (in a thread, or for the pages that may be large in a
+worker process: the receiver may share this event loop) and acts only through the library
+functions the CLI calls.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from pathlib import Path
 from aiohttp import web
 
 from tcwebhook.config import Settings
-from tcwebhook.inspector import actions, live, security, views
-from tcwebhook.inspector.keys import GUARD, SETTINGS, STORE, WATCHER
+from tcwebhook.inspector import actions, live, offload, security, views
+from tcwebhook.inspector.keys import GUARD, PAGES, SETTINGS, STORE, WATCHER
+from tcwebhook.server.errorlog import FailureLog
 from tcwebhook.store import Store
 
 STATIC = Path(__file__).parent / "static"
@@ -20,15 +22,20 @@ STATIC = Path(__file__).parent / "static"
 MAX_REQUEST_BYTES = 64 * 1024
 
 
-def create_app(settings: Settings, store: Store) -> web.Application:
-    """The inspector for ``store``; ``settings`` as the receiver serves (for "this serve")."""
-    guard = security.Guard(settings.inspector)
+def create_app(
+    settings: Settings, store: Store, failures: FailureLog | None = None
+) -> web.Application:
+    """The inspector for ``store`` (opened from ``settings.store_url``); ``settings`` as the
+    receiver serves (for "this serve"); ``failures``: where failed pages are reported."""
+    guard = security.Guard(settings.inspector, failures)
     app = web.Application(
         client_max_size=MAX_REQUEST_BYTES, middlewares=[security.middleware(guard)]
     )
     app[SETTINGS] = settings
     app[STORE] = store
     app[GUARD] = guard
+    app[PAGES] = offload.PagePool(settings.store_url)
+    app.on_startup.append(_warm_pages)
     app.cleanup_ctx.append(live.cleanup_context(WATCHER, store))
     app.on_shutdown.append(live.end_streams(WATCHER))
     router = app.router
@@ -36,7 +43,7 @@ def create_app(settings: Settings, store: Store) -> web.Application:
     router.add_get("/events/{event_id:\\d+}", views.event_page, name="event")
     router.add_get("/events/{event_id:\\d+}/raw", views.raw_body)
     router.add_get("/events/{event_id:\\d+}/fetched", views.raw_fetched)
-    router.add_get("/timeline/{resource_id}", views.timeline_page, name="timeline")
+    router.add_get("/timeline/{resource_id:.+}", views.timeline_page, name="timeline")
     router.add_get("/status", views.status_page, name="status")
     router.add_get("/live/events", views.live_events)
     router.add_get("/live/status", views.live_status)
@@ -46,3 +53,7 @@ def create_app(settings: Settings, store: Store) -> web.Application:
     router.add_post("/documents/{object_id}/download", actions.download)
     router.add_static("/static", STATIC)
     return app
+
+
+async def _warm_pages(app: web.Application) -> None:
+    app[PAGES].warm()

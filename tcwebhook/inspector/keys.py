@@ -6,6 +6,7 @@ from aiohttp import web
 
 from tcwebhook.config import Settings
 from tcwebhook.inspector.live import Watcher
+from tcwebhook.inspector.offload import PagePool
 from tcwebhook.inspector.security import Guard
 from tcwebhook.store import Store
 
@@ -13,3 +14,4 @@ SETTINGS = web.AppKey("inspector_settings", Settings)
 STORE = web.AppKey("inspector_store", Store)
 GUARD = web.AppKey("inspector_guard", Guard)
 WATCHER = web.AppKey("inspector_watcher", Watcher)
+PAGES = web.AppKey("inspector_pages", PagePool)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import orjson
 
 from tcwebhook.changes import find_documents, order_line_key, shipment_lines
-from tcwebhook.protocol import PAYLOAD_KEYS
+from tcwebhook.protocol import PAYLOAD_KEYS, EventKind
 from tcwebhook.store import StoredEvent
 
 ORDER_COLUMNS = ("item", "quantities", "dates", "price", "status")
@@ -35,10 +35,15 @@ class Row:
     object_id: str | None = None  # documents: the id to download it by from the API
 
 
+# Rows one table shows: an order of thousands of lines is a page a browser can still open.
+MAX_ROWS = 200
+
+
 @dataclass(frozen=True)
 class Table:
     columns: tuple[str, ...]
     rows: list[Row]
+    omitted: int = 0  # rows beyond MAX_ROWS, left out (unchanged ones first)
 
 
 @dataclass(frozen=True)
@@ -69,23 +74,70 @@ def subject(event: StoredEvent) -> Mapping[str, Any] | None:
     return None
 
 
+@dataclass(frozen=True)
+class _Version:
+    """One event's lines and documents as cells: each event is parsed and walked once."""
+
+    lines: dict[str, dict[str, str]]
+    documents: dict[str, dict[str, str]]
+    stored_documents: frozenset[str]
+
+
+def _version(event: StoredEvent) -> _Version | None:
+    obj = subject(event)
+    if obj is None:
+        return None
+    documents = find_documents(obj)
+    if event.kind == EventKind.ORDER_DOCUMENTS:
+        # Its lines carry documents only, no item, quantity or date: shown as lines, each
+        # would "differ" from the order's line in every cell.
+        lines = {}
+    else:
+        lines = (_shipment_lines if "shipment" in event.kind else _order_lines)(obj)
+    return _Version(lines, _documents(documents), _stored_documents(documents))
+
+
 def event_changes(event: StoredEvent, previous: StoredEvent | None) -> Changes | None:
     """The tables for ``event``, compared with ``previous`` (same resource, earlier)."""
-    current = subject(event)
+    current = _version(event)
+    before = _version(previous) if previous is not None else None
+    return _changes(event, current, previous, before)
+
+
+def timeline_changes(events: list[StoredEvent]) -> list[Changes | None]:
+    """The tables of each event, each compared with the one before it."""
+    versions = [_version(event) for event in events]
+    return [
+        _changes(
+            event,
+            versions[index],
+            *((events[index - 1], versions[index - 1]) if index else (None, None)),
+        )
+        for index, event in enumerate(events)
+    ]
+
+
+def _changes(
+    event: StoredEvent,
+    current: _Version | None,
+    previous: StoredEvent | None,
+    before: _Version | None,
+) -> Changes | None:
     if current is None:
         return None
     resource: Literal["order", "shipment"] = "shipment" if "shipment" in event.kind else "order"
-    before = subject(previous) if previous is not None else None
     marked = set(event.changed_lines if event.body else event.fetched_changed_lines or ())
-    cells = _order_lines if resource == "order" else _shipment_lines
     columns = ORDER_COLUMNS if resource == "order" else SHIPMENT_COLUMNS
-    lines = _compare(cells(current), cells(before) if before else None, marked, columns)
+    # Compared with an event that carries no lines (documents), the lines are not compared.
+    lines = _compare(
+        current.lines, before.lines if before and before.lines else None, marked, columns
+    )
     documents = _compare(
-        _documents(current),
-        _documents(before) if before else None,
+        current.documents,
+        before.documents if before else None,
         set(),
         DOCUMENT_COLUMNS,
-        _stored_documents(current),
+        current.stored_documents,
     )
     compared_with = None
     if previous is not None and before is not None:
@@ -110,7 +162,18 @@ def _compare(
         new = previous is not None and old is None
         object_id = key if key in downloadable else None
         rows.append(Row(key, cells, key in marked, new, before, object_id))
-    return Table(columns, rows)
+    return _bounded(columns, rows)
+
+
+def _bounded(columns: tuple[str, ...], rows: list[Row]) -> Table:
+    """At most ``MAX_ROWS`` rows, in their order; the changed ones are the last left out."""
+    if len(rows) <= MAX_ROWS:
+        return Table(columns, rows)
+    ranked = sorted(
+        range(len(rows)), key=lambda index: not (rows[index].marked or rows[index].before)
+    )
+    kept = sorted(ranked[:MAX_ROWS])
+    return Table(columns, [rows[index] for index in kept], len(rows) - MAX_ROWS)
 
 
 # ------------------------------------------------------------------------------------------
@@ -122,19 +185,44 @@ def _order_lines(order: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     for line in _maps(order.get("lines")):
         buyer_line = _map(line.get("buyerLine"))
         item = _map(buyer_line.get("item"))
-        schedule = _maps(line.get("deliverySchedule") or buyer_line.get("deliverySchedule"))
+        schedule = _schedule(line, buyer_line)
         unit = _text(item.get("purchaseUnitOfMeasureIso"), "")
         status = _map(line.get("status"))
         rows[order_line_key(line)] = {
             "item": _join(_text(item.get("number"), ""), _text(item.get("name"), "")),
             "quantities": _join(*(f"{_text(d.get('quantity'))} {unit}".strip() for d in schedule)),
             "dates": _join(*(_text(d.get("date")) for d in schedule)),
-            "price": price_text(line.get("prices") or buyer_line.get("prices")),
+            "price": price_text(_prices(line, buyer_line)),
             "status": _join(
                 _text(status.get("processStatus"), ""), _text(status.get("logisticsStatus"), "")
             ),
         }
     return rows
+
+
+def _schedule(line: Mapping[str, Any], buyer_line: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The current deliveries of an order line, in either mode, as one list.
+
+    Delivery-schedule mode: the line's ``deliverySchedule`` (else the buyer's). Single-delivery
+    mode: one ``scheduledDelivery``, read from ``statusLine`` first, then from the line itself
+    (older documents), then the buyer's request; so the same delivery reads the same in both
+    modes and compares equal.
+    """
+    schedule = _maps(line.get("deliverySchedule") or buyer_line.get("deliverySchedule"))
+    if schedule:
+        return schedule
+    for place in (_map(line.get("statusLine")), line, buyer_line):
+        delivery = place.get("scheduledDelivery")
+        if isinstance(delivery, Mapping):
+            return [delivery]
+    return []
+
+
+def _prices(line: Mapping[str, Any], buyer_line: Mapping[str, Any]) -> Any:
+    """The current price of an order line in either mode (single delivery: ``statusLine``)."""
+    return (
+        line.get("prices") or _map(line.get("statusLine")).get("prices") or buyer_line.get("prices")
+    )
 
 
 def _shipment_lines(shipment: Mapping[str, Any]) -> dict[str, dict[str, str]]:
@@ -158,9 +246,9 @@ def _shipment_lines(shipment: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     return rows
 
 
-def _documents(obj: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+def _documents(documents: list[Mapping[str, Any]]) -> dict[str, dict[str, str]]:
     rows = {}
-    for index, document in enumerate(find_documents(obj)):
+    for index, document in enumerate(documents):
         key = _text(document.get("objectId") or document.get("code"), f"#{index + 1}")
         meta = _map(document.get("meta"))
         rows[key] = {
@@ -175,11 +263,11 @@ def _documents(obj: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     return rows
 
 
-def _stored_documents(obj: Mapping[str, Any]) -> frozenset[str]:
+def _stored_documents(documents: list[Mapping[str, Any]]) -> frozenset[str]:
     """The ``objectId`` of each document stored in Tradecloud (downloadable through the API)."""
     return frozenset(
         document["objectId"]
-        for document in find_documents(obj)
+        for document in documents
         if isinstance(document.get("objectId"), str) and document["objectId"]
     )
 

@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import socket
+import struct
+import termios
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -29,9 +33,14 @@ HEARTBEAT_SECONDS = 15.0
 # so a forgotten tab never holds a connection forever.
 STREAM_LIFETIME = 600.0
 MAX_STREAMS = 32
-# A client that stops reading (its TCP window full) blocks a write; past this it is dropped,
-# so stalled clients cannot hold every stream slot until the lifetime ends.
+# A client that stops reading is dropped once what it has not taken stays above zero this
+# long, so stalled clients cannot hold every stream slot until the lifetime ends...
 WRITE_TIMEOUT = 10.0
+# ... or at once when that is more than this (many times one message: up to 50 rows).
+MAX_UNSENT = 4 * 1024 * 1024
+# The socket's send buffer: the kernel's own (grown automatically, to megabytes on loopback)
+# absorbed everything a stream sent for minutes, so a stalled client looked like a reader.
+SEND_BUFFER = 16 * 1024
 
 
 class Watcher:
@@ -117,13 +126,17 @@ async def stream(
     watcher.streams += 1
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", **SECURITY_HEADERS})
     try:
+        _small_send_buffer(request)
         await response.prepare(request)
         position = start
         ends = time.monotonic() + STREAM_LIFETIME
         last_write = time.monotonic()
         await _send(response, b"retry: 1000\n\n")
         asked = False
+        reader = _Reader(request)
         while not watcher.closing.is_set() and time.monotonic() < ends:
+            if reader.stalled():
+                raise TimeoutError
             data = None
             # A refresh wakes the loop often: ask for new rows only when there may be some.
             if refresh is None or not asked or watcher.latest > position:
@@ -154,6 +167,48 @@ async def stream(
     finally:
         watcher.streams -= 1
     return response
+
+
+class _Reader:
+    """How far the client lags: bytes written to it that it has not taken (in the transport's
+    buffer, and in the socket's queue, unacknowledged because the client's window is full)."""
+
+    def __init__(self, request: web.Request) -> None:
+        self._transport = request.transport
+        self._since: float | None = None  # when the lag was last seen to start
+
+    def stalled(self) -> bool:
+        unsent = _unsent(self._transport)
+        now = time.monotonic()
+        if unsent == 0:
+            self._since = None
+            return False
+        if self._since is None:
+            self._since = now
+        return unsent > MAX_UNSENT or now - self._since > WRITE_TIMEOUT
+
+
+def _unsent(transport: asyncio.BaseTransport | None) -> int:
+    if transport is None or transport.is_closing():
+        return 0
+    unsent = 0
+    if isinstance(transport, asyncio.WriteTransport):
+        unsent = transport.get_write_buffer_size()
+    sock = transport.get_extra_info("socket")
+    outq = getattr(termios, "TIOCOUTQ", None)  # SIOCOUTQ on Linux
+    if sock is not None and outq is not None:
+        with contextlib.suppress(OSError, ValueError):
+            queued = fcntl.ioctl(sock.fileno(), outq, bytes(4))
+            unsent += struct.unpack("i", queued)[0]
+    return unsent
+
+
+def _small_send_buffer(request: web.Request) -> None:
+    transport = request.transport
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
 
 
 async def _send(response: web.StreamResponse, data: bytes) -> None:

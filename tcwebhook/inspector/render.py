@@ -5,9 +5,13 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 import orjson
+
+from tcwebhook.protocol import EventKind
+from tcwebhook.store import StoredEvent
 
 TEMPLATES = Path(__file__).parent / "templates"
 # Bodies larger than this are shown as plain pretty-printed text, not as a foldable tree.
@@ -25,6 +29,8 @@ def environment() -> jinja2.Environment:
     )
     env.filters["scalar"] = scalar
     env.filters["clock"] = clock
+    env.filters["label"] = label
+    env.filters["segment"] = segment
     return env
 
 
@@ -41,6 +47,23 @@ def render_macro(template: str, macro: str, *args: Any) -> str:
 def scalar(value: Any) -> str:
     """A JSON scalar as JSON writes it (strings quoted); escaped by the template like any text."""
     return orjson.dumps(value).decode()
+
+
+def label(event: StoredEvent) -> str:
+    """What an event is, in a few words: its event name, else how it came."""
+    if event.event_name:
+        return event.event_name
+    if event.kind in (EventKind.ORDER_RECOVERED, EventKind.SHIPMENT_RECOVERED):
+        return "recovered by reconcile"
+    if event.kind in (EventKind.ORDER_NOTIFICATION, EventKind.SHIPMENT_NOTIFICATION):
+        return "GET notification"
+    return event.kind
+
+
+def segment(value: str) -> str:
+    """``value`` as one path segment of a link: every ``/``, ``?``, ``#`` and ``%`` encoded
+    (Jinja's own ``urlencode`` keeps ``/``, so a PO number like ``PO/2025/001`` broke the link)."""
+    return quote(str(value), safe="")
 
 
 def clock(received_at: str) -> str:

@@ -14,12 +14,14 @@ from tcwebhook.config import Settings
 from tcwebhook.errors import ConfigError
 from tcwebhook.inspector.app import create_app
 from tcwebhook.local import is_loopback
+from tcwebhook.server.errorlog import FailureLog
+from tcwebhook.server.guard import GuardedSite
 from tcwebhook.server.run import _bound_port
 from tcwebhook.server.tls import CertificateFiles, server_context
 from tcwebhook.store import Store, open_store
 
 SHUTDOWN_TIMEOUT = 2.0
-KEEPALIVE_TIMEOUT = 15.0
+KEEPALIVE_TIMEOUT = 15.0  # below server.limits.idle_timeout's default: aiohttp closes first
 MAX_LINE_BYTES = 8190  # request line and each header, as aiohttp's default, stated here
 MAX_HEADERS = 64
 
@@ -71,8 +73,10 @@ async def start(settings: Settings, store: Store, advice: str = SERVE_ADVICE) ->
     of the command that started it) when the address is unusable."""
     check(settings)
     inspector = settings.inspector
+    # Its own rate-limited lines: a siege of the inspector's port must not flood the log.
+    failures = FailureLog()
     runner = web.AppRunner(
-        create_app(settings, store),
+        create_app(settings, store, failures),
         access_log=None,
         handle_signals=False,
         shutdown_timeout=SHUTDOWN_TIMEOUT,
@@ -85,13 +89,25 @@ async def start(settings: Settings, store: Store, advice: str = SERVE_ADVICE) ->
     ssl_context = None
     if inspector.tls.cert and inspector.tls.key:
         ssl_context = server_context(CertificateFiles(inspector.tls.cert, inspector.tls.key))
-    site = web.TCPSite(runner, inspector.host, inspector.port, ssl_context=ssl_context)
+    # The receiver's guard: a connection cap (its share of the open-file limit, counted with
+    # the receiver's), head and idle timeouts. Without it, idle connections to this port took
+    # every file the process had, the receiver's included.
+    site = GuardedSite(
+        runner,
+        ssl_context,
+        settings.server.limits,
+        failures,
+        host=inspector.host,
+        port=inspector.port,
+        inspector=True,
+    )
     try:
         await site.start()
-    except OSError as exc:
+    except (OSError, UnicodeError) as exc:
         await runner.cleanup()
         raise ConfigError(
-            f"cannot serve the inspector on {inspector.listen}: {exc.strerror}; {advice}"
+            f"cannot serve the inspector on {inspector.listen}: "
+            f"{getattr(exc, 'strerror', None) or exc}; {advice}"
         ) from None
     return Running(url(settings, _bound_port(site) or inspector.port), runner)
 

@@ -17,6 +17,7 @@ from tcwebhook.auth.static import StaticCredentials
 from tcwebhook.config import AuthSettings, InspectorSettings
 from tcwebhook.errors import StoreUnavailable
 from tcwebhook.local import is_loopback
+from tcwebhook.server.errorlog import FailureLog
 
 SESSION_COOKIE = "tcwebhook_inspector"
 # A page for one person: more requests at once than this are a runaway script, not a browser.
@@ -48,7 +49,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class Guard:
     """The checks of one inspector app: its secret, allowed hosts and optional login."""
 
-    def __init__(self, settings: InspectorSettings) -> None:
+    def __init__(self, settings: InspectorSettings, failures: FailureLog | None = None) -> None:
+        # Where a page that fails is reported: one line per route and interval, no payload.
+        self.failures = failures or FailureLog()
         self._secret = secrets.token_bytes(32)
         self.login: StaticCredentials | None = None
         if settings.username and settings.password:
@@ -103,6 +106,10 @@ def middleware(guard: Guard) -> Middleware:
             raise
         except StoreUnavailable as exc:  # a busy or missing store: a sentence, not a traceback
             raise web.HTTPServiceUnavailable(text=str(exc), headers=SECURITY_HEADERS) from None
+        except ConnectionError:
+            raise  # the browser went away
+        except Exception as exc:
+            raise _failed(guard, request, exc) from None
         finally:
             guard.in_flight -= 1
         if not response.prepared:  # a live stream has sent its headers already
@@ -110,6 +117,21 @@ def middleware(guard: Guard) -> Middleware:
         return response
 
     return protect
+
+
+def _failed(guard: Guard, request: web.Request, exc: Exception) -> web.HTTPException:
+    """A page that broke: one log line naming the route and the exception's type (its message
+    may quote the payload), and a page that says so instead of a bare 500."""
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else request.path[:100]
+    guard.failures.report(f"inspector: {request.method} {route} failed", exc)
+    return web.HTTPInternalServerError(
+        text=(
+            f"the inspector could not show this page ({type(exc).__name__}); the events are "
+            "stored and delivered as usual, and the server's log names the failure"
+        ),
+        headers=SECURITY_HEADERS,
+    )
 
 
 def _secure(headers: MutableMapping[str, str]) -> None:

@@ -13,12 +13,10 @@ from tcwebhook import samples
 from tcwebhook.delivery.status import MAX_FAILING_AGE, MAX_PENDING_AGE, outbox_status
 from tcwebhook.errors import NotFound
 from tcwebhook.events import KNOWN_EVENT_NAMES, EventKind
-from tcwebhook.inspector import live
-from tcwebhook.inspector.keys import GUARD, SETTINGS, STORE, WATCHER
-from tcwebhook.inspector.lines import event_changes
-from tcwebhook.inspector.render import pretty, render, render_macro, tree
+from tcwebhook.inspector import live, pages
+from tcwebhook.inspector.keys import GUARD, PAGES, SETTINGS, STORE, WATCHER
+from tcwebhook.inspector.render import render, render_macro
 from tcwebhook.inspector.security import CSRF_FIELD, session_id
-from tcwebhook.inspector.targets import curl_command, receiver_urls
 from tcwebhook.store import EventQuery, StoredEvent, TaskRecord
 
 PAGE_SIZE = 50
@@ -28,18 +26,23 @@ TASK_STATES = ("pending", "running", "failed", "dead", "done")
 # Same default as 'tcwebhook status --max-pending-age'.
 
 
+def common(request: web.Request) -> dict[str, Any]:
+    """What every full page shows: the navigation and this session's action token."""
+    api = request.app[SETTINGS].tradecloud
+    return {
+        "csrf": request.app[GUARD].csrf_token(session_id(request)),
+        "csrf_field": CSRF_FIELD,
+        "path": request.path,
+        "can_download": bool(api.username and api.password),
+    }
+
+
 def page(request: web.Request, template: str, **context: Any) -> web.Response:
     """A full page: the template with the navigation and this session's action token."""
-    csrf = request.app[GUARD].csrf_token(session_id(request))
-    api = request.app[SETTINGS].tradecloud
-    html = render(
-        template,
-        csrf=csrf,
-        csrf_field=CSRF_FIELD,
-        path=request.path,
-        can_download=bool(api.username and api.password),
-        **context,
-    )
+    return html_response(render(template, **common(request), **context))
+
+
+def html_response(html: str) -> web.Response:
     return web.Response(text=html, content_type="text/html", charset="utf-8")
 
 
@@ -100,30 +103,23 @@ async def events_page(request: web.Request) -> web.Response:
 
 
 async def event_page(request: web.Request) -> web.Response:
-    event = await _event(request)
-    store = request.app[STORE]
-    previous = None
-    if event.resource_id:
-        previous = await asyncio.to_thread(store.previous_event, event.resource_id, event.id)
-    settings = request.app[SETTINGS]
+    # Built in a worker process: an event may be megabytes of JSON (see offload).
+    event_id = _event_id(request)
     requeued = request.query.get("requeued", "")
     notice = None
     if requeued.isdigit():
         notice = f"{requeued} delivery(ies) re-queued; a running serve or deliver picks them up"
-    return page(
-        request,
-        "event.html",
-        event=event,
-        notice=notice,
-        changes=event_changes(event, previous),
-        body_tree=tree(event.body) if event.body else None,
-        body_text=pretty(event.body) if event.body else "",
-        fetched_tree=tree(event.fetched) if event.fetched else None,
-        fetched_text=pretty(event.fetched) if event.fetched else "",
-        auth_scheme="Bearer" if settings.auth.type == "bearer" else "Basic",
-        curl=curl_command(settings, event, request) if event.body else None,
-        replay_url=receiver_urls(settings)[event.kind],
+    context = pages.EventPage(
+        common(request),
+        request.app[SETTINGS],
+        f"{request.scheme}://{request.host}",
+        notice,
     )
+    try:
+        html = await request.app[PAGES].run(pages.event_page, event_id, context)
+    except NotFound:
+        raise web.HTTPNotFound(text=f"no event with id {event_id}") from None
+    return html_response(html)
 
 
 async def raw_body(request: web.Request) -> web.Response:
@@ -140,24 +136,10 @@ async def raw_fetched(request: web.Request) -> web.Response:
 
 async def timeline_page(request: web.Request) -> web.Response:
     resource_id = request.match_info["resource_id"]
-    store = request.app[STORE]
-    events = await asyncio.to_thread(store.resource_events, resource_id)
-    if not events:
+    html = await request.app[PAGES].run(pages.timeline_page, resource_id, common(request))
+    if html is None:
         raise web.HTTPNotFound(text="no stored event for this order or shipment")
-    steps = [
-        (event, event_changes(event, events[index - 1] if index else None))
-        for index, event in enumerate(events)
-    ]
-    number = next((event.number for event in reversed(events) if event.number), None)
-    resource = "shipment" if "shipment" in events[-1].kind else "order"
-    return page(
-        request,
-        "timeline.html",
-        steps=steps,
-        resource=resource,
-        resource_id=resource_id,
-        number=number,
-    )
+    return html_response(html)
 
 
 async def status_page(request: web.Request) -> web.Response:
@@ -244,12 +226,17 @@ async def _status(request: web.Request) -> dict[str, Any]:
     )
 
 
-async def _event(request: web.Request) -> StoredEvent:
+def _event_id(request: web.Request) -> int:
     event_id = request.match_info["event_id"]
     if len(event_id) > 18:
         raise web.HTTPNotFound(text="no such event")
+    return int(event_id)
+
+
+async def _event(request: web.Request) -> StoredEvent:
+    event_id = _event_id(request)
     try:
-        return await asyncio.to_thread(request.app[STORE].get_event, int(event_id))
+        return await asyncio.to_thread(request.app[STORE].get_event, event_id)
     except NotFound:
         raise web.HTTPNotFound(text=f"no event with id {event_id}") from None
 

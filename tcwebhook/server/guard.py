@@ -1,4 +1,4 @@
-"""Every TCP connection of the receiver, counted and on a deadline.
+"""Every TCP connection of the receiver and of the inspector, counted and on a deadline.
 
 aiohttp and asyncio bound neither the number of connections nor the time one may take to send a
 request head: idle and slowloris clients (TLS ones need no credentials) held file descriptors
@@ -11,6 +11,10 @@ wrapped before TLS starts, so that
 - the TLS handshake and the request head must complete within ``head_timeout`` of the accept;
 - a kept-alive connection may wait ``idle_timeout`` for its next request, then ``head_timeout``
   from the first byte of it.
+
+The listeners of one process share its open-file limit: the receiver's cap is lowered by the
+inspector's share and a share kept for the metrics listener, so that every listener at its cap
+still leaves files for the store (``connection_cap``, ``inspector_cap``).
 
 A connection inside a request (handler running) has no deadline here: reading the body has its
 own timeout in the app, and the store answers within its busy timeout.
@@ -54,9 +58,33 @@ def raise_file_limit() -> int:
     return FILE_LIMIT_CEILING if soft == resource.RLIM_INFINITY else soft
 
 
+# The inspector's share of the connections: one person's browser, its pages and live streams
+# (at most 32 of those) need a few dozen.
+INSPECTOR_CONNECTIONS = 64
+# Kept back for the metrics listener (a scraper or two).
+METRICS_CONNECTIONS = 16
+
+
+def connection_files(file_limit: int) -> int:
+    """The files one process may spend on connections, all listeners together."""
+    return max(3, file_limit - max(RESERVED_FILES, file_limit // 8))
+
+
+def inspector_cap(file_limit: int) -> int:
+    """The inspector listener's connection cap: its share of ``connection_files``."""
+    return max(1, min(INSPECTOR_CONNECTIONS, connection_files(file_limit) // 8))
+
+
+def metrics_share(file_limit: int) -> int:
+    return max(1, min(METRICS_CONNECTIONS, connection_files(file_limit) // 16))
+
+
 def connection_cap(configured: int, file_limit: int) -> int:
-    """``server.limits.max_connections``, lowered to leave files for everything else."""
-    return max(1, min(configured, file_limit - max(RESERVED_FILES, file_limit // 8)))
+    """``server.limits.max_connections``, lowered to leave files for everything else: the
+    store, the sinks, and the inspector's and the metrics listener's connections, so that
+    all listeners at their caps together still fit below the open-file limit."""
+    others = inspector_cap(file_limit) + metrics_share(file_limit)
+    return max(1, min(configured, connection_files(file_limit) - others))
 
 
 class ConnectionGuard:
@@ -70,8 +98,10 @@ class ConnectionGuard:
         limits: ServerLimits,
         max_connections: int,
         failures: FailureLog,
+        label: str = "",
     ) -> None:
         self._server = server
+        self.label = label  # what the log lines start with: "" (the receiver), "inspector: "
         self._ssl_context = ssl_context
         self.limits = limits
         self.max_connections = max_connections
@@ -113,13 +143,13 @@ class ConnectionGuard:
             oldest, _ = self._waiting.popitem(last=False)
             oldest.close()
             self.failures.report(
-                f"connection cap ({self.max_connections}) reached: closing the oldest "
+                f"{self.label}connection cap ({self.max_connections}) reached: closing the oldest "
                 "connections that are not in a request"
             )
             return True
         self.failures.report(
-            f"connection cap ({self.max_connections}) reached and every connection is in a "
-            "request: refusing new connections"
+            f"{self.label}connection cap ({self.max_connections}) reached and every connection "
+            "is in a request: refusing new connections"
         )
         return False
 
@@ -271,7 +301,7 @@ class _Connection(asyncio.BufferedProtocol):
             )
         else:
             what = f"idle longer than server.limits.idle_timeout ({limits.idle_timeout:g} s)"
-        self._guard.failures.report(f"closed connections: {what}")
+        self._guard.failures.report(f"{self._guard.label}closed connections: {what}")
         self._guard._waiting.pop(self, None)
         self.close()
 
@@ -293,12 +323,19 @@ class GuardedSite(web.BaseSite):
         sock: socket.socket | None = None,
         path: str | None = None,
         backlog: int = 1024,
+        inspector: bool = False,
     ) -> None:
+        """``inspector``: this is the inspector's listener, capped at its share of the open-file
+        limit (``inspector_cap``); else the receiver's, at ``connection_cap``."""
         super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
         assert runner.server is not None
         file_limit = raise_file_limit()
-        cap = connection_cap(limits.max_connections, file_limit)
-        self._guard = ConnectionGuard(runner.server, ssl_context, limits, cap, failures)
+        if inspector:
+            cap = inspector_cap(file_limit)
+        else:
+            cap = connection_cap(limits.max_connections, file_limit)
+        label = "inspector: " if inspector else ""
+        self._guard = ConnectionGuard(runner.server, ssl_context, limits, cap, failures, label)
         # asyncio accepts up to ``backlog`` sockets in one go, all open before the guard sees
         # the first: beyond the cap, that burst ran the process out of descriptors.
         self._accept_batch = max(4, min(128, (file_limit - cap) // 4))

@@ -15,10 +15,13 @@ import uuid
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+import orjson
 
 from tcwebhook.datadir import DEV_CA_FILE
+from tcwebhook.server import guard
 from tests.helpers.serve import body, server_log, start_server
 
 FILE_LIMIT = 256  # the server's; its connection cap must fit below it
@@ -165,3 +168,87 @@ def test_idle_and_slow_clients_do_not_starve_the_receiver(tmp_path: Path) -> Non
     log = server_log(process)
     assert b"Traceback" not in log
     assert len(log.splitlines()) < 40, log[-2000:]  # banner, stop line, a few rate-limited lines
+
+
+def attack_inspector(port: int, results: Connection) -> None:
+    """Idle connections only, to the inspector's plain-HTTP port, from a process of its own."""
+    clients = Attack("127.0.0.1", port, ssl.create_default_context(), time.monotonic() + 3.0)
+
+    async def run() -> None:
+        await asyncio.gather(*(clients.idle() for _ in range(INSPECTOR_IDLE_CLIENTS)))
+
+    asyncio.run(run())
+    results.send((clients.opened, clients.overstayed))
+
+
+INSPECTOR_IDLE_CLIENTS = 1100  # more than the whole open-file limit of a default shell (1024)
+
+
+async def probe_with_inspector(url: str, token: str, ca: Path, inspector: str) -> list[Any]:
+    """The receiver's /healthz and a POST, and the inspector's list, three times each."""
+    probes = await probe(url, token, ca)
+    async with aiohttp.ClientSession() as session:
+        for _ in range(3):
+            started = time.monotonic()
+            async with asyncio.timeout(10), session.get(inspector) as response:
+                probes.append((response.status, time.monotonic() - started))
+            await asyncio.sleep(0.3)
+    return probes
+
+
+def test_idle_clients_of_the_inspector_do_not_starve_the_receiver(tmp_path: Path) -> None:
+    """Both listeners share the open-file limit: a siege of the inspector's port is closed by
+    the same guard, and the receiver keeps its connections and its store."""
+    data_dir = tmp_path / "data"
+    process, url = start_server(
+        data_dir,
+        "--port",
+        "0",
+        "--inspector",
+        "127.0.0.1:0",
+        env=SHORT_LIMITS,
+        preexec_fn=low_file_limit,
+    )
+    inspector = orjson.loads(server_log(process).split(b"\n", 1)[0])["inspector_url"]
+    inspector_port = int(inspector.rstrip("/").rsplit(":", 1)[1])
+    ca = data_dir / DEV_CA_FILE
+    receive, send = multiprocessing.get_context("fork").Pipe(duplex=False)
+    attacker = multiprocessing.get_context("fork").Process(
+        target=attack_inspector, args=(inspector_port, send)
+    )
+    try:
+        attacker.start()
+        token = (data_dir / "token").read_text().strip()
+        probes = asyncio.run(probe_with_inspector(url, token, ca, inspector))
+        assert receive.poll(ATTACK_SECONDS + 10)
+        opened, overstayed = receive.recv()
+    finally:
+        attacker.join(timeout=10)
+        attacker.kill()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+    assert opened >= 2 * FILE_LIMIT, opened
+    assert [status for status, _ in probes] == [200] * 9, probes
+    # Before the guard: /healthz took 13 s with 1,100 idle inspector connections.
+    assert max(seconds for _, seconds in probes) < 5.0, probes
+    # Closed after the head timeout, or earlier to make room (before the guard: none was).
+    assert overstayed <= opened // 20, (overstayed, opened)
+    log = server_log(process)
+    assert b"Traceback" not in log
+    # A few rate-limited lines (before: ~15,000 failed accept() per 10 s and 138 lines of
+    # "cannot open the event store" in 45 s).
+    assert log.count(b"cannot open the event store") <= 2, log[-3000:]
+    assert len(log.splitlines()) < 40, log[-3000:]
+
+
+def test_every_listener_at_its_cap_fits_the_open_file_limit() -> None:
+    """The receiver's cap leaves the inspector's and the metrics listener's shares, and files
+    for the store, whatever the limit."""
+    for file_limit in (64, 256, 1024, 4096, 1 << 20):
+        receiver = guard.connection_cap(1_000_000, file_limit)
+        listeners = receiver + guard.inspector_cap(file_limit) + guard.metrics_share(file_limit)
+        assert listeners <= guard.connection_files(file_limit), file_limit
+        if file_limit >= 256:  # below that, every file counts
+            assert file_limit - listeners >= guard.RESERVED_FILES, file_limit
+        assert guard.inspector_cap(file_limit) >= 1 and receiver >= 1
+    assert guard.connection_cap(1000, 1024) < 1000 - guard.INSPECTOR_CONNECTIONS
