@@ -19,6 +19,7 @@ from tcwebhook.changes import (
     select_lines,
     shipment_reference,
 )
+from tcwebhook.tradecloud import TradecloudClient
 
 if TYPE_CHECKING:
     from tcwebhook.config import Settings
@@ -81,7 +82,6 @@ async def fetch_object(
     documents_dir: Path | None = None,
 ) -> FetchReport:
     """Fetch an order or shipment, select its lines and optionally download its documents."""
-    from tcwebhook.tradecloud import TradecloudClient
 
     async with TradecloudClient.from_settings(settings) as api:
         fetched = await api.fetch(kind, object_id)
@@ -107,7 +107,6 @@ async def fetch_object(
 
 async def download_document(settings: Settings, object_id: str, dest: Path | None) -> Path:
     """Download one stored document to ``dest`` (a file or directory; None: current directory)."""
-    from tcwebhook.tradecloud import TradecloudClient
 
     async with TradecloudClient.from_settings(settings) as api:
         return await api.download_document(object_id, dest)
@@ -115,7 +114,6 @@ async def download_document(settings: Settings, object_id: str, dest: Path | Non
 
 async def logout(settings: Settings) -> LogoutResult:
     """End the cached Tradecloud session and forget its tokens."""
-    from tcwebhook.tradecloud import TradecloudClient
 
     async with TradecloudClient.from_settings(settings) as api:
         return await api.logout()

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from tcwebhook import __version__
 from tcwebhook.datadir import DIR_MODE
+from tcwebhook.errors import ConfigError, StoreUnavailable
 
 if TYPE_CHECKING:
     from tcwebhook.store import Store
@@ -146,8 +147,6 @@ class _StoreCollector:
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
-        from tcwebhook.errors import StoreUnavailable
-
         up = GaugeMetricFamily("tcwebhook_store_up", "1 when the store could be read.")
         try:
             status = self.store.status()
@@ -252,7 +251,6 @@ async def start_listener(
     certificate: Callable[[], Path | None],
 ) -> tuple[web.AppRunner, int]:
     """Serve ``/metrics`` on ``address`` (plain HTTP, for a local scraper); returns the port."""
-    from tcwebhook.errors import ConfigError
 
     app = create_metrics_app(scrape_registry(metrics, store, certificate))
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)

@@ -63,9 +63,11 @@ def make_authenticator(
         if authenticator.settings == settings:
             return authenticator
     if settings.type == "entra":
+        # Only when configured: PyJWT and its cryptography backend take a while to load.
         from tcwebhook.auth.entra import EntraAuthenticator
 
         return EntraAuthenticator(settings)
+    # Not at the top: auth.static builds on this module's result types.
     from tcwebhook.auth.static import StaticAuthenticator
 
     return StaticAuthenticator(settings)

@@ -16,7 +16,8 @@ from tcwebhook.cli.deliver_output import print_delivery
 
 if TYPE_CHECKING:
     from tcwebhook.config import Settings
-    from tcwebhook.server.run import ExtraListener, ServePlan
+    from tcwebhook.server.plan import ServePlan
+    from tcwebhook.server.run import ExtraListener
 
 
 class LogFormat(StrEnum):
@@ -57,8 +58,9 @@ def serve(
     no_inspector: bool = typer.Option(False, "--no-inspector", help="Do not serve the inspector."),
 ) -> None:
     """Receive Tradecloud webhooks over HTTPS and store each event durably before answering."""
-    from tcwebhook.server.run import plan, serve_processes, tune_process
+    from tcwebhook.server.plan import plan
     from tcwebhook.server.run import serve as serve_forever
+    from tcwebhook.server.run import serve_processes, tune_process
     from tcwebhook.server.systemd import activated_sockets
 
     def load_settings() -> Settings:

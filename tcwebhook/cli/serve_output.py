@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from tcwebhook.delivery.sinks import TaskPolicy
     from tcwebhook.server.app import RequestLog
-    from tcwebhook.server.run import ServePlan
+    from tcwebhook.server.plan import ServePlan
     from tcwebhook.store import TaskRecord
 
 

@@ -14,6 +14,7 @@ from tcwebhook.delivery.sinks import DeliveryFailed
 from tcwebhook.errors import TcwebhookError
 from tcwebhook.protocol import EventKind
 from tcwebhook.store import Store, StoredEvent
+from tcwebhook.tradecloud import TradecloudClient
 
 FETCH_TARGET = "@fetch"
 
@@ -32,7 +33,6 @@ class FetchSink:
     """A 'sink' whose delivery is fetching the object of a GET notification from the API."""
 
     def __init__(self, settings: Settings, store: Store) -> None:
-        from tcwebhook.tradecloud import TradecloudClient
 
         self.settings = FetchPolicy(retry=settings.tradecloud.fetch_retry)
         self.store = store

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from fnmatch import fnmatchcase
 
 from tcwebhook.config import Settings, SinkSettings
+from tcwebhook.delivery.fetching import FETCH_TARGET
 from tcwebhook.events import WebhookEvent
 
 
@@ -23,7 +24,6 @@ def matches(sink: SinkSettings, event: WebhookEvent) -> bool:
 def task_router(settings: Settings) -> Callable[[WebhookEvent], tuple[str, ...]]:
     """A task router for ``create_app``: the API fetch of a GET notification, then the sinks
     that take the event."""
-    from tcwebhook.delivery.fetching import FETCH_TARGET
 
     sinks = settings.sinks
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from tcwebhook.backoff import exponential
 from tcwebhook.config import RetrySettings, Settings
+from tcwebhook.delivery.fetching import FetchSink
 from tcwebhook.delivery.sinks import (
     DeliveryFailed,
     DeliveryInterrupted,
@@ -66,7 +67,6 @@ class DeliveryWorker:
         settings: Settings,
         listener: DeliveryListener | None = None,
     ) -> None:
-        from tcwebhook.delivery.fetching import FetchSink
 
         self.store = store
         self.sinks: list[Sink] = [FetchSink(settings, store)]

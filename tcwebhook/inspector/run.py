@@ -16,7 +16,7 @@ from tcwebhook.inspector.app import create_app
 from tcwebhook.local import is_loopback
 from tcwebhook.server.errorlog import FailureLog
 from tcwebhook.server.guard import GuardedSite
-from tcwebhook.server.run import _bound_port
+from tcwebhook.server.run import bound_port
 from tcwebhook.server.tls import CertificateFiles, server_context
 from tcwebhook.store import Store, open_store
 
@@ -109,7 +109,7 @@ async def start(settings: Settings, store: Store, advice: str = SERVE_ADVICE) ->
             f"cannot serve the inspector on {inspector.listen}: "
             f"{getattr(exc, 'strerror', None) or exc}; {advice}"
         ) from None
-    return Running(url(settings, _bound_port(site) or inspector.port), runner)
+    return Running(url(settings, bound_port(site) or inspector.port), runner)
 
 
 def beside_serve(

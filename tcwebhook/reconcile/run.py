@@ -6,6 +6,7 @@ import asyncio
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from tcwebhook.delivery.routing import task_router
 from tcwebhook.errors import (
     EXIT_CHECK_FAILED,
     ApiAccessDenied,
@@ -18,7 +19,8 @@ from tcwebhook.reconcile.poll import format_instant, poll_endpoint
 from tcwebhook.reconcile.recovered import Router
 from tcwebhook.reconcile.report import EndpointResult, ProgressCallback, ReconcileReport
 from tcwebhook.reconcile.sources import poll_sources
-from tcwebhook.store import Store, utc_now
+from tcwebhook.store import Store, open_store, utc_now
+from tcwebhook.tradecloud import TradecloudClient
 
 if TYPE_CHECKING:
     from tcwebhook.config import Settings
@@ -44,7 +46,6 @@ async def reconcile(
     ``ConfigError``. API failures after the client's retries end the run with ``error`` set:
     what was stored stays stored, and the cursor of an unfinished endpoint does not move.
     """
-    from tcwebhook.tradecloud import TradecloudClient
 
     orders = settings.reconcile.orders if orders is None else orders
     shipments = settings.reconcile.shipments if shipments is None else shipments
@@ -119,7 +120,6 @@ async def reconcile_configured_store(
     progress: ProgressCallback | None = None,
 ) -> ReconcileReport:
     """``reconcile`` on the configured store, opened for this run and closed after it."""
-    from tcwebhook.store import open_store
 
     store = open_store(settings.store_url)
     try:
@@ -138,6 +138,5 @@ async def reconcile_configured_store(
 
 
 def _task_router(settings: Settings) -> Router:
-    from tcwebhook.delivery.routing import task_router
 
     return task_router(settings)

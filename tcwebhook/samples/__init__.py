@@ -26,7 +26,7 @@ from typing import Any, Literal
 import orjson
 
 from tcwebhook import protocol
-from tcwebhook.errors import UnknownSample
+from tcwebhook.errors import ReplaySourceError, UnknownSample
 
 # Webhook samples use the event kinds of `tcwebhook events`; the full API objects have their own.
 Kind = Literal[
@@ -137,7 +137,6 @@ def write_samples(
     directory: Path, wanted: list[str] | None = None, *, overwrite: bool = False
 ) -> list[Path]:
     """Write samples as pretty ``NAME.json`` files; refuse to replace files unless asked."""
-    from tcwebhook.errors import ReplaySourceError
 
     chosen = [get_sample(name) for name in wanted] if wanted else list(catalog())
     paths = [directory / f"{sample.name}.json" for sample in chosen]

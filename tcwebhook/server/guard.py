@@ -28,7 +28,6 @@ import os
 import resource
 import socket
 import ssl
-from asyncio import sslproto
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -37,6 +36,7 @@ from aiohttp import web
 
 from tcwebhook.config import ServerLimits
 from tcwebhook.server.errorlog import FailureLog
+from tcwebhook.server.tlsproto import server_tls
 
 UNIX_SOCKET_MODE = 0o660
 
@@ -215,15 +215,9 @@ class _Connection(asyncio.BufferedProtocol):
             self._tls = _PlainStream(self._handler)
         else:
             # asyncio's own TLS layer, as create_server(ssl=...) would build it, but under the
-            # guard's count and deadline (its typing wants a waiter future; None is what it
-            # checks).
-            self._tls = sslproto.SSLProtocol(
-                loop,
-                self._handler,
-                guard._ssl_context,
-                None,  # type: ignore[arg-type]
-                server_side=True,
-                ssl_handshake_timeout=guard.limits.head_timeout,  # type: ignore[arg-type]
+            # guard's count and deadline.
+            self._tls = server_tls(
+                loop, self._handler, guard._ssl_context, guard.limits.head_timeout
             )
         self._wait("head", guard.limits.head_timeout)
         self._tls.connection_made(transport)

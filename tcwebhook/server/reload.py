@@ -21,10 +21,11 @@ from aiohttp import web
 from tcwebhook.errors import TcwebhookError
 from tcwebhook.server import systemd
 from tcwebhook.server.app import RECEIVER_AUTH
+from tcwebhook.server.plan import plan
 
 if TYPE_CHECKING:
     from tcwebhook.config import Settings
-    from tcwebhook.server.run import ServePlan
+    from tcwebhook.server.plan import ServePlan
 
 log = logging.getLogger("tcwebhook.reload")
 
@@ -91,7 +92,6 @@ class Reloader:
 
     async def reload(self) -> bool:
         """Apply the current files and environment; False (and a log line) when refused."""
-        from tcwebhook.server.run import plan
 
         systemd.reloading()
         if self._on_reload is not None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import dataclasses
 import errno
 import gc
 import os
@@ -13,27 +12,24 @@ import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
 
-from tcwebhook.auth.static import dev_token
-from tcwebhook.config import AuthSettings, Settings
-from tcwebhook.datadir import DEV_TOKEN_FILE, METRICS_DIR
+from tcwebhook.config import Settings
+from tcwebhook.datadir import METRICS_DIR
 from tcwebhook.delivery.routing import task_router
 from tcwebhook.delivery.worker import DeliveryListener, DeliveryWorker
 from tcwebhook.errors import ConfigError
-from tcwebhook.local import base_url, is_loopback
 from tcwebhook.metrics import Metrics, counting_deliveries, use_multiprocess, worker_stopped
 from tcwebhook.metrics import start_listener as start_metrics_listener
 from tcwebhook.reconcile import ReportListener, reconcile_timer
-from tcwebhook.server import errorlog, systemd
+from tcwebhook.server import errorlog, systemd, tlsproto
 from tcwebhook.server.app import RequestLogger, create_app
 from tcwebhook.server.guard import GuardedSite
-from tcwebhook.server.proxy import check_plain_http
+from tcwebhook.server.plan import ServePlan
 from tcwebhook.server.reload import Reloader
-from tcwebhook.server.tls import CertificateFiles, dev_certificates, server_context
+from tcwebhook.server.tls import server_context
 from tcwebhook.store import Store, open_store
 
 SHUTDOWN_TIMEOUT = 10.0
@@ -43,56 +39,6 @@ GC_THRESHOLD = (20_000, 20, 20)
 # Another listener started beside the receiver (the inspector): given the settings, the store
 # and the receiver's bound port, it starts and returns the coroutine function that stops it.
 ExtraListener = Callable[[Settings, Store, int], Awaitable[Callable[[], Awaitable[None]]]]
-
-
-@dataclass(frozen=True)
-class ServePlan:
-    """Everything ``serve`` decided before binding, for the start-up banner."""
-
-    settings: Settings  # with the generated dev token filled in, if any
-    certificates: CertificateFiles | None  # None: plain HTTP behind a local proxy
-    dev_ca: Path | None  # clients must trust this CA (development mode)
-    dev_token_file: Path | None  # where the generated token lives (development mode)
-    # Reads the settings again from the same file, environment and flags (SIGHUP).
-    load_settings: Callable[[], Settings] | None = None
-
-    def url(self, path: str, port: int | None = None) -> str:
-        return base_url(self.settings, port) + path
-
-    def with_loader(self, load_settings: Callable[[], Settings] | None) -> ServePlan:
-        return dataclasses.replace(self, load_settings=load_settings)
-
-
-def plan(settings: Settings) -> ServePlan:
-    """Check the settings are safe to serve with, and fill in development mode."""
-    server = settings.server
-    loopback = is_loopback(server.host)
-    check_plain_http(server, loopback)
-    behind_proxy = not server.tls.enabled
-    if not loopback and not (settings.auth.configured and server.tls.cert):
-        raise ConfigError(
-            f"refusing to listen on {server.host}, which is reachable from other machines, "
-            "without configured auth (auth.token or auth.username/password) and a configured "
-            "certificate (server.tls.cert/key); use --host 127.0.0.1 for local development"
-        )
-    dev_ca = token_file = None
-    certificates: CertificateFiles | None = None
-    if behind_proxy:
-        pass
-    elif server.tls.cert and server.tls.key:
-        certificates = CertificateFiles(server.tls.cert, server.tls.key)
-    else:
-        certificates = dev_certificates(settings.data_dir)
-        dev_ca = certificates.ca
-    if not settings.auth.configured:
-        if settings.auth.type == "basic":
-            raise ConfigError("auth.type is basic but auth.username/auth.password are not set")
-        auth = AuthSettings(type="bearer", token=dev_token(settings.data_dir))
-        settings = dataclasses.replace(settings, auth=auth)
-        token_file = settings.data_dir / DEV_TOKEN_FILE
-    if certificates is not None:
-        server_context(certificates)  # fail now, with one line, if the files are unusable
-    return ServePlan(settings, certificates, dev_ca, token_file)
 
 
 async def serve(
@@ -186,7 +132,7 @@ async def serve(
         if deliver
         else asyncio.sleep(0)
     )
-    port = _bound_port(site) or settings.server.port
+    port = bound_port(site) or settings.server.port
     stop_listeners = [await start(settings, store, port) for start in extra_listeners]
     # A forked worker (given a socket, not delivering) stops when its parent is gone.
     orphan = sock is not None and not deliver
@@ -229,12 +175,8 @@ def tune_process() -> None:
     # docs/performance-notes.md#2-the-garbage-collector-frozen-after-start-up
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLD)
-    # asyncio gives every TLS connection a 256 KiB read buffer, touched at once: 1,000 idle
-    # keep-alive connections would hold 256 MB. A TLS record carries at most 16 KiB.
     # docs/performance-notes.md#4-a-smaller-tls-read-buffer
-    from asyncio import sslproto
-
-    sslproto.SSLProtocol.max_size = TLS_READ_BUFFER
+    tlsproto.limit_read_buffer(TLS_READ_BUFFER)
 
 
 def serve_processes(
@@ -357,7 +299,7 @@ def bind_sockets(host: str, port: int, count: int) -> list[socket.socket]:
     return sockets
 
 
-def _bound_port(site: web.BaseSite) -> int | None:
+def bound_port(site: web.BaseSite) -> int | None:
     server = site._server  # aiohttp exposes no public accessor for the bound socket
     sockets = getattr(server, "sockets", None) or []
     name = sockets[0].getsockname() if sockets else None

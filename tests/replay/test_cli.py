@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestServer
 from tcwebhook import samples
 from tcwebhook.config import load_settings
 from tcwebhook.server.app import create_app
-from tcwebhook.server.run import plan
+from tcwebhook.server.plan import plan
 from tcwebhook.server.tls import server_context
 from tcwebhook.store import open_store
 from tests.helpers.cli import Result as CliResult

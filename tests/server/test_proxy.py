@@ -13,7 +13,7 @@ import pytest
 
 from tcwebhook.config import ProxySettings, ServerSettings, Settings, TlsFiles
 from tcwebhook.errors import ConfigError
-from tcwebhook.server.run import plan
+from tcwebhook.server.plan import plan
 from tests.helpers.paths import FIXTURES
 from tests.helpers.receiver import TOKEN, MakeReceiver
 from tests.helpers.serve import start_server
