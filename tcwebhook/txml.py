@@ -212,6 +212,11 @@ def read_xml(body: bytes, limits: XmlLimits) -> TxmlBody:
             f"body is not UTF-8 text (invalid byte at offset {bad.start}); "
             "Tradecloud sends UTF-8 tXML"
         ) from None
+    # Space before the XML declaration is an error in XML, and harmless: skip it, counting lines.
+    start = body
+    if body[:1].isspace():
+        body = body.lstrip(b" \t\r\n")
+    skipped_lines = start[: len(start) - len(body)].count(b"\n")
     reader = _Reader(limits.max_depth)
     parser = expat.ParserCreate(encoding="UTF-8")  # whatever the XML declaration says
     reader.attach(parser)
@@ -220,11 +225,12 @@ def read_xml(body: bytes, limits: XmlLimits) -> TxmlBody:
     except expat.ExpatError as exc:
         raise PayloadError(
             f"body is not well-formed XML: {expat.ErrorString(exc.code)} "
-            f"at line {exc.lineno} column {exc.offset + 1}"
+            f"at line {exc.lineno + skipped_lines} column {exc.offset + 1}"
         ) from None
     except _Refused as refused:
+        line = parser.CurrentLineNumber + skipped_lines
         raise PayloadError(
-            f"{refused} (line {parser.CurrentLineNumber} column {parser.CurrentColumnNumber + 1})"
+            f"{refused} (line {line} column {parser.CurrentColumnNumber + 1})"
         ) from None
     assert reader.result is not None  # expat requires a root element
     return reader.result

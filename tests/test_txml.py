@@ -317,6 +317,9 @@ def test_wrapped_and_repeated_arrays_of_other_names() -> None:
 def test_entities_and_character_references_are_read() -> None:
     assert read("<r><a>&lt;&amp;&gt;&quot;&apos;&#x41;&#66;&#13;</a></r>") == {"a": "<&>\"'AB\r"}
     assert read("\ufeff<r><a>bom</a></r>") == {"a": "bom"}
+    assert read('\n \r\n\t<?xml version="1.0"?><r><a>after space</a></r>') == {"a": "after space"}
+    with pytest.raises(PayloadError, match="mismatched tag at line 3 column 9"):
+        read("\n\n<r><a></r>")
     assert read("<r/>") == {}
 
 
