@@ -127,10 +127,13 @@ def _write_members(members: Mapping[str, Any], parts: list[str], where: str, dep
     if depth > _MAX_WRITE_DEPTH:
         raise PayloadError(f"{where} nests deeper than {_MAX_WRITE_DEPTH} levels")
     for key, value in members.items():
+        if not isinstance(key, str) or not _NAME.match(key):
+            # ascii(): the key is the user's, and may hold anything, a terminal escape included
+            raise PayloadError(
+                f"the key {ascii(key)[:60]} in {where} is not a plain XML element name "
+                "(ASCII letters, digits, '_', '.', '-')"
+            )
         path = f"{where}.{key}"
-        if not isinstance(key, str):
-            raise PayloadError(f"{where} has a key that is not a string")
-        _check_name(key, f"the key at {path}")
         if key in _ARRAY_OF_ITEM:
             raise PayloadError(
                 f"the key at {path} cannot be written as tXML: <{key}> is an item of "
@@ -178,13 +181,14 @@ def _text(value: Any, where: str) -> str:
         return orjson.dumps(value).decode()  # the digits replay's JSON has
     if isinstance(value, Decimal) and value.is_finite():
         return str(value)
-    raise PayloadError(f"{where} holds {value!r:.40}, which is no JSON value")
+    raise PayloadError(f"{where} holds {ascii(value)[:40]}, which is no JSON value")
 
 
 def _check_name(name: str, what: str) -> None:
     if not _NAME.match(name):
         raise PayloadError(
-            f"{what} is not a plain XML element name (ASCII letters, digits, '_', '.', '-')"
+            f"{what} {ascii(name)[:60]} is not a plain XML element name "
+            "(ASCII letters, digits, '_', '.', '-')"
         )
 
 

@@ -159,7 +159,8 @@ def test_text_is_kept_exactly_and_escaped() -> None:
     [
         ({"a": "\x1b[31m"}, "U+001B"),
         ({"a": "\x00"}, "U+0000"),
-        ({"bad key": 1}, "not a plain XML element name"),
+        ({"bad key": 1}, "the key 'bad key' in webhook is not a plain XML element name"),
+        ({"a": {"\x1b[31m": 1}}, "the key '\\x1b[31m' in webhook.a is not a plain XML"),
         ({"ns:key": 1}, "not a plain XML element name"),
         ({"line": {"id": 1}}, "<line> is an item of 'lines'"),
         ({"a": [[1, 2]]}, "an array inside an array"),
@@ -171,7 +172,9 @@ def test_text_is_kept_exactly_and_escaped() -> None:
 def test_what_xml_cannot_carry_is_refused_in_one_line(body: dict[str, Any], fragment: str) -> None:
     with pytest.raises(PayloadError) as caught:
         to_xml(body)
-    assert fragment in str(caught.value) and "\n" not in str(caught.value)
+    message = str(caught.value)
+    assert fragment in message
+    assert not any(ord(char) < 0x20 for char in message)  # one line, no terminal escapes
 
 
 def test_a_deep_body_is_refused_not_a_crash() -> None:
