@@ -19,6 +19,13 @@ class ReplayMethod(StrEnum):
     GET = "GET"
 
 
+class BodyFormatChoice(StrEnum):
+    """What a webhook body is sent as: JSON, or tXML (order webhooks only)."""
+
+    json = "json"
+    xml = "xml"
+
+
 class IdIn(StrEnum):
     """Where a legacy GET notification carries the object's id: in the path or the query."""
 
@@ -35,7 +42,8 @@ def replay_command(
     sources: list[str] = typer.Argument(
         ...,
         metavar="SOURCE...",
-        help="A JSON file, a directory (its *.json in name order), '-' (stdin) or a sample name.",
+        help="A JSON or tXML file, a directory (its *.json and *.xml in name order), "
+        "'-' (stdin) or a sample name.",
         show_default=False,
     ),
     url: str | None = typer.Option(
@@ -78,6 +86,15 @@ def replay_command(
     ),
     id_in: IdIn = typer.Option(
         IdIn.path, "--id-in", help="GET only: put the id in the 'path' or 'query'."
+    ),
+    body_format: BodyFormatChoice | None = typer.Option(
+        None,
+        "--format",
+        case_sensitive=False,
+        metavar="<json|xml>",
+        help="Send bodies as JSON or as tXML (Content-Type: application/xml; order webhooks "
+        "only). Default: each source as it is, samples as JSON.",
+        show_default=False,
     ),
     fresh_ids: bool = typer.Option(
         False, "--fresh-ids", help="Give every event a new meta.messageId."
@@ -132,6 +149,7 @@ def replay_command(
         retry=RetryPolicy(retry, max_attempts, min(TRADECLOUD_SENDER.base, max_delay), max_delay),
         timeout=timeout,
         keep_response=show_response or json_output,
+        body_format=None if body_format is None else body_format.value,
     )
     if bearer_command is not None:
         if token:

@@ -1,8 +1,9 @@
 """Send webhook events to an endpoint exactly as Tradecloud does, and say what Tradecloud would
 make of each answer (docs/tradecloud.md#methods, #status-codes-and-retries).
 
-The library returns result objects and prints nothing. Sources are JSON files, directories,
-standard input or built-in samples (``sources``); ``edit`` changes bodies before sending;
+The library returns result objects and prints nothing. Sources are JSON or tXML files,
+directories, standard input or built-in samples (``sources``), sent as JSON or as tXML
+(``ReplayOptions.body_format``); ``edit`` changes bodies before sending;
 ``target`` is a URL as entered in the Tradecloud portal or the local ``tcwebhook serve`` of the
 same configuration; ``send`` sends and retries like Tradecloud; ``report`` holds the results.
 """
@@ -22,6 +23,7 @@ from tcwebhook.replay.report import (
     classify,
 )
 from tcwebhook.replay.send import (
+    TXML_PAYLOAD_KEYS,
     USER_AGENT,
     ReplayOptions,
     RetryPolicy,
@@ -29,7 +31,7 @@ from tcwebhook.replay.send import (
     replay,
     ssl_context,
 )
-from tcwebhook.replay.sources import STORED_PREFIX, Source, load_sources
+from tcwebhook.replay.sources import STORED_PREFIX, BodyFormat, Source, load_sources
 from tcwebhook.replay.target import (
     BEARER_COMMAND_TIMEOUT,
     IdIn,
@@ -44,7 +46,9 @@ __all__ = [
     "BEARER_COMMAND_TIMEOUT",
     "STORED_PREFIX",
     "TRADECLOUD_REACTION",
+    "TXML_PAYLOAD_KEYS",
     "USER_AGENT",
+    "BodyFormat",
     "IdIn",
     "Method",
     "ReplayOptions",

@@ -17,7 +17,7 @@ import orjson
 
 from tcwebhook import protocol
 from tcwebhook.backoff import TRADECLOUD_SENDER, Schedule
-from tcwebhook.errors import ReplaySourceError, ReplayTargetError, TcwebhookError
+from tcwebhook.errors import PayloadError, ReplaySourceError, ReplayTargetError, TcwebhookError
 from tcwebhook.replay.edit import (
     apply_assignment,
     id_of,
@@ -26,13 +26,16 @@ from tcwebhook.replay.edit import (
     resource_of,
 )
 from tcwebhook.replay.report import ReplayReport, SendResult
-from tcwebhook.replay.sources import Source
+from tcwebhook.replay.sources import BodyFormat, Source
 from tcwebhook.replay.target import Method, Target, request_url
+from tcwebhook.txml import DEFAULT_ROOT, XML_CONTENT_TYPE, json_for_xml, to_xml
 
 if TYPE_CHECKING:
     import aiohttp
 
 USER_AGENT = "tcwebhook-replay"
+# The payload keys whose webhook has a tXML format: the order webhook's (docs/tradecloud.md#txml).
+TXML_PAYLOAD_KEYS = frozenset(protocol.ORDER_PAYLOAD_KEYS)
 _MAX_KEPT_BODY = 64 * 1024
 
 
@@ -77,6 +80,7 @@ class ReplayOptions:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: float = 30.0
     keep_response: bool = False
+    body_format: BodyFormat | None = None  # None: each source as it is (samples as JSON)
 
     def __post_init__(self) -> None:
         if self.count is not None and self.count < 1:
@@ -98,13 +102,17 @@ class _Prepared:
     shown_url: str
     data: bytes | None
     method: Method
+    content_type: str | None = None
 
 
 def prepare(source: Source, target: Target, options: ReplayOptions, fresh: bool) -> _Prepared:
     """The request for one event: body edited (--fresh-ids, then --set), URL by payload key."""
     if source.notification is not None:
         return _prepare_notification(source, target, options)
-    body = copy.deepcopy(source.body)
+    body_format = options.body_format or source.body_format
+    if options.body_format == "xml" and target.method == "GET":
+        raise ReplaySourceError("--format xml shapes a body, and --method GET sends none")
+    body = _editable_body(source, body_format)
     if fresh:
         refresh_message_id(body)
     for path, value in options.assignments:
@@ -124,13 +132,60 @@ def prepare(source: Source, target: Target, options: ReplayOptions, fresh: bool)
     except ReplaySourceError as exc:
         raise ReplaySourceError(f"{source.label}: {exc}") from None
     event_name = body.get("eventName") if isinstance(body.get("eventName"), str) else None
-    data = None
+    data = content_type = None
     if target.method == "POST":
-        edited = fresh or options.assignments
-        data = source.raw if source.raw is not None and not edited else orjson.dumps(body)
+        edited = bool(fresh or options.assignments)
+        if body_format == "xml":
+            data = _xml_body(source, body, key, edited)
+            content_type = XML_CONTENT_TYPE
+        else:
+            data = _json_body(source, body, edited)
+            content_type = "application/json"
     return _Prepared(
-        source.label, event_name, message_id_of(body), url, _shown(url), data, target.method
+        source.label,
+        event_name,
+        message_id_of(body),
+        url,
+        _shown(url),
+        data,
+        target.method,
+        content_type,
     )
+
+
+def _editable_body(source: Source, body_format: BodyFormat) -> dict[str, Any]:
+    """A copy of the body to edit; for tXML from a JSON text, with its numbers' own digits."""
+    text = source.raw if source.raw is not None else source.json_text
+    if body_format == "xml" and source.body_format == "json" and text is not None:
+        body = json_for_xml(text)
+        if isinstance(body, dict):
+            return body
+    return copy.deepcopy(source.body)
+
+
+def _xml_body(source: Source, body: dict[str, Any], key: str | None, edited: bool) -> bytes:
+    """The body as tXML: a tXML source as it is unless edited, anything else rendered."""
+    if key not in TXML_PAYLOAD_KEYS:
+        hint = "send it as JSON" if source.body_format == "xml" else "leave out --format xml"
+        raise ReplaySourceError(
+            f"{source.label}: Tradecloud sends shipments as JSON only (tXML is a format of the "
+            f"order webhook); {hint}"
+        )
+    if source.body_format == "xml" and source.raw is not None and not edited:
+        return source.raw
+    try:
+        return to_xml(body, root=source.xml_root or DEFAULT_ROOT)
+    except PayloadError as exc:
+        raise ReplaySourceError(f"{source.label}: cannot be sent as tXML: {exc}") from None
+
+
+def _json_body(source: Source, body: dict[str, Any], edited: bool) -> bytes:
+    if source.body_format == "xml":
+        raise ReplaySourceError(
+            f"{source.label} is tXML, which cannot be turned back into Tradecloud's JSON (its "
+            "values carry no types); leave out --format json to send it as it is"
+        )
+    return source.raw if source.raw is not None and not edited else orjson.dumps(body)
 
 
 def _prepare_notification(source: Source, target: Target, options: ReplayOptions) -> _Prepared:
@@ -233,7 +288,7 @@ async def _send(
 ) -> SendResult:
     import aiohttp
 
-    headers = {"Content-Type": "application/json"} if request.data is not None else {}
+    headers = {"Content-Type": request.content_type} if request.content_type else {}
     started = time.perf_counter()
     attempt = 0
     while True:

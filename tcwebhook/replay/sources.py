@@ -1,29 +1,37 @@
-"""Where replayed events come from: JSON files, directories, standard input, built-in samples
-and stored events (``event:ID``), each as Tradecloud would send it."""
+"""Where replayed events come from: JSON or tXML files, directories, standard input, built-in
+samples and stored events (``event:ID``), each as Tradecloud would send it."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal
 
 import orjson
 
-from tcwebhook.errors import ReplaySourceError
+from tcwebhook.errors import PayloadError, ReplaySourceError
 from tcwebhook.protocol import EventKind, Resource
 from tcwebhook.replay.recovered import RECOVERED_KINDS, as_webhook, is_recovered
+from tcwebhook.txml import XmlLimits, looks_like_xml, read_xml
+
+# How a body is sent: JSON, or tXML (docs/tradecloud.md#txml) with Content-Type application/xml.
+BodyFormat = Literal["json", "xml"]
 
 
 @dataclass(frozen=True)
 class Source:
-    """One event to send: where it came from, and its JSON body."""
+    """One event to send: where it came from, and its body as JSON fields."""
 
     label: str
     body: dict[str, Any]
     raw: bytes | None = None  # the exact bytes to send when the body is not edited
     # A stored GET notification: sent as one (GET with this id), whatever --method says.
     notification: tuple[Resource, str] | None = None
+    body_format: BodyFormat = "json"  # what ``raw`` holds; a tXML source's body is read from it
+    xml_root: str | None = None  # a tXML source's root element, kept when its body is edited
+    # The JSON text the body was read from, so that tXML carries its numbers digit for digit.
+    json_text: bytes | None = None
 
 
 STORED_PREFIX = "event:"
@@ -44,14 +52,17 @@ def load_sources(
             sources.append(_stored_event(spec[len(STORED_PREFIX) :], store_url))
         elif spec == "-":
             if stdin is None:
-                raise ReplaySourceError("'-' needs JSON on standard input")
+                raise ReplaySourceError("'-' needs JSON or tXML on standard input")
             sources.append(_source("<stdin>", stdin.read()))
         elif path.is_dir():
-            files = sorted(p for p in path.glob("*.json") if p.is_file())
+            files = sorted(
+                (p for p in path.iterdir() if p.suffix in (".json", ".xml") and p.is_file()),
+                key=lambda p: p.name,
+            )
             if not files:
-                raise ReplaySourceError(f"directory {spec} holds no *.json files")
+                raise ReplaySourceError(f"directory {spec} holds no *.json or *.xml files")
             sources.extend(_read_file(file) for file in files)
-        elif path.exists() or spec.endswith(".json") or "/" in spec or "\\" in spec:
+        elif path.exists() or spec.endswith((".json", ".xml")) or "/" in spec or "\\" in spec:
             sources.append(_read_file(path))
         else:
             sample = samples.get_sample(spec)
@@ -80,6 +91,8 @@ def _stored_event(event_id: str, store_url: str) -> Source:
         raise ReplaySourceError(f"{label} has no body to send")
     if event.kind in RECOVERED_KINDS:
         return _recovered(label, as_webhook(event.body, label))
+    if looks_like_xml(event.body, None):
+        return _xml_source(label, event.body)
     return Source(label, _parse_json(event.body, label), raw=event.body)
 
 
@@ -96,12 +109,23 @@ def _read_file(path: Path) -> Source:
 
 
 def _source(label: str, data: bytes) -> Source:
-    """A file's or standard input's event; a recovered event's body (e.g. from 'events show
-    --json') becomes the webhook Tradecloud would have sent."""
+    """A file's or standard input's event, JSON or tXML by its first byte; a recovered event's
+    body (e.g. from 'events show --json') becomes the webhook Tradecloud would have sent."""
+    if looks_like_xml(data, None):
+        return _xml_source(label, data)
     body = _parse_json(data, label)
     if is_recovered(body):
         return _recovered(label, as_webhook(data, label))
-    return Source(label, body)
+    return Source(label, body, json_text=data)
+
+
+def _xml_source(label: str, data: bytes) -> Source:
+    """A tXML body, sent as it is; its fields say where it goes and what it is."""
+    try:
+        read = read_xml(data, XmlLimits())
+    except PayloadError as exc:
+        raise ReplaySourceError(f"{label}: {exc}") from None
+    return Source(label, read.fields, raw=data, body_format="xml", xml_root=read.root)
 
 
 def _recovered(label: str, webhook: bytes) -> Source:
