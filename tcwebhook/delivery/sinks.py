@@ -14,9 +14,10 @@ from typing import IO, Protocol
 import aiohttp
 
 from tcwebhook.config import RetrySettings, SinkSettings
-from tcwebhook.delivery.content import render
+from tcwebhook.delivery.content import render, rendered_type
 from tcwebhook.store import StoredEvent
 from tcwebhook.trust import client_context
+from tcwebhook.txml import XML_CONTENT_TYPE
 
 OUTPUT_LIMIT = 4096  # bytes of a command's output or an HTTP answer kept for `events show`
 # Characters of one TCWEBHOOK_* value: the kernel refuses to start a program whose environment
@@ -83,13 +84,15 @@ def make_sink(settings: SinkSettings) -> Sink:
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def file_name(event: StoredEvent) -> str:
-    """Sorts by arrival, never collides (the event id), and is the same on every re-delivery."""
+def file_name(event: StoredEvent, content: str = "payload") -> str:
+    """Sorts by arrival, never collides (the event id), and is the same on every re-delivery;
+    ``.xml`` for a tXML payload handed on as it came."""
     received = re.sub(r"[^0-9TZ]", "", event.received_at)
     name = event.event_name or event.kind
     number = event.number or event.resource_id or "-"
     parts = [received, name, number, f"{event.id:09d}"]
-    return "_".join(_UNSAFE.sub("-", part).strip("-")[:80] or "-" for part in parts) + ".json"
+    suffix = ".xml" if rendered_type(event, content) == XML_CONTENT_TYPE else ".json"
+    return "_".join(_UNSAFE.sub("-", part).strip("-")[:80] or "-" for part in parts) + suffix
 
 
 class DirectorySink:
@@ -103,7 +106,8 @@ class DirectorySink:
     async def deliver(self, event: StoredEvent) -> str | None:
         data = render(event, self.settings.content)
         try:
-            return await asyncio.to_thread(self._write, file_name(event), data)
+            name = file_name(event, self.settings.content)
+            return await asyncio.to_thread(self._write, name, data)
         except OSError as exc:
             raise DeliveryFailed(f"cannot write to {self.path}: {exc.strerror or exc}") from None
 
@@ -214,6 +218,7 @@ def command_environment(settings: SinkSettings, event: StoredEvent) -> dict[str,
         "TCWEBHOOK_EVENT_ID": str(event.id),
         "TCWEBHOOK_EVENT_NAME": event.event_name or "",
         "TCWEBHOOK_KIND": event.kind,
+        "TCWEBHOOK_CONTENT_TYPE": rendered_type(event, settings.content),
         "TCWEBHOOK_RESOURCE_ID": event.resource_id or "",
         "TCWEBHOOK_MESSAGE_ID": event.message_id or "",
         "TCWEBHOOK_NUMBER": event.number or "",
@@ -259,7 +264,8 @@ class HttpSink:
         return self._session
 
     async def deliver(self, event: StoredEvent) -> str | None:
-        headers = {"Content-Type": "application/json", **self.settings.headers}
+        headers = {"Content-Type": rendered_type(event, self.settings.content)}
+        headers.update(self.settings.headers)
         data = render(event, self.settings.content)
         try:
             async with self._client().post(self.url, data=data, headers=headers) as response:

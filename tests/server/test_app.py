@@ -18,10 +18,13 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestServer
 
-from tcwebhook.config import AuthSettings, ServerSettings, Settings
+from tcwebhook import txml
+from tcwebhook.config import AuthSettings, ServerSettings, Settings, SinkSettings
+from tcwebhook.delivery.content import render
+from tcwebhook.delivery.sinks import DirectorySink
 from tcwebhook.server.app import RequestLog, create_app
 from tcwebhook.store import AppendResult, NewEvent, SqliteStore, Store, open_store
-from tests.helpers.paths import FIXTURES
+from tests.helpers.paths import FIXTURES, SAMPLES
 from tests.helpers.receiver import AUTH, MAX_BODY, TOKEN, MakeReceiver, Receiver
 from tests.helpers.store import backend_url
 
@@ -187,12 +190,57 @@ async def test_invalid_body_is_400_with_reason(
     assert receiver.store.count() == 0
 
 
-async def test_xml_is_415_and_says_so(receiver: Receiver) -> None:
-    response = await receiver.post(
-        "/tradecloud/order", b"<x/>", {"Content-Type": "application/xml"}
+@pytest.mark.parametrize(
+    "sample_file",
+    ["order-event.json", "single-delivery-order-event.json", "order-documents-event.json"],
+)
+async def test_txml_is_stored_byte_exact_and_read_like_its_json(
+    receiver: Receiver, sample_file: str, tmp_path: Path
+) -> None:
+    """Tradecloud's XML format is acknowledged like JSON (a 415 is never retried: every event
+    would be lost), stored as it came, and read for the same fields."""
+    body = (SAMPLES / sample_file).read_bytes()
+    xml = txml.to_xml(orjson.loads(body))
+    as_json = await receiver.post("/tradecloud/order", body)
+    assert as_json.status == 200
+    answer = await receiver.post(
+        "/tradecloud/order", xml, {"Content-Type": "application/xml; charset=utf-8"}
     )
-    assert response.status == 415
-    assert "tXML" in (await response.json())["error"]
+    assert answer.status == 200, await answer.text()
+    assert (await answer.json())["status"] == "duplicate"  # the same meta.messageId
+    fresh = txml.to_xml(_with_message_id(orjson.loads(body), "txml-1"))
+    answer = await receiver.post("/tradecloud/order", fresh, {"Content-Type": "text/xml"})
+    stored_json, stored_xml = (
+        receiver.store.get_event(1),
+        receiver.store.get_event((await answer.json())["id"]),
+    )
+    assert stored_xml.body == fresh
+    for field in ("kind", "event_name", "resource_id", "number", "changed_lines"):
+        assert getattr(stored_xml, field) == getattr(stored_json, field), field
+    # Handed on as received: a .xml file holding the same bytes, or text in an envelope.
+    outbox = tmp_path / "outbox"
+    sink = DirectorySink(SinkSettings(name="erp", type="directory", path=outbox))
+    written = Path(str(await sink.deliver(stored_xml)))
+    assert written.suffix == ".xml" and written.read_bytes() == fresh
+    wrapped = orjson.loads(render(stored_xml, "envelope"))
+    assert wrapped["payload"] == fresh.decode() and wrapped["payload_type"] == "application/xml"
+
+
+async def test_txml_that_cannot_be_read_safely_is_400(receiver: Receiver) -> None:
+    bomb = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><webhook>&a;</webhook>'
+    for body in (bomb, b"<webhook><unclosed></webhook>"):
+        response = await receiver.post(
+            "/tradecloud/order", body, {"Content-Type": "application/xml"}
+        )
+        assert response.status == 400
+    assert receiver.store.count() == 0
+
+
+def _with_message_id(payload: dict[str, Any], message_id: str) -> dict[str, Any]:
+    key = next(k for k in payload if k.endswith("Event") or k == "shipment")
+    meta = payload.get("meta") or payload[key].get("meta")
+    meta["messageId"] = message_id
+    return payload
 
 
 async def test_declared_length_over_limit_is_413(receiver: Receiver) -> None:
