@@ -1,10 +1,12 @@
 """Every request the receiver answers, also the refused ones, and TLS handshakes that fail.
 
 Pure, no I/O: ``records`` (what one request leaves behind, never a credential), ``explain`` (a
-refusal's reason, fix and Tradecloud's reaction), ``tls`` (a failed handshake for a person). A
-stored event's row is its own record; only refused requests and failed handshakes are written.
+refusal's reason, fix and Tradecloud's reaction), ``tls`` (a failed handshake for a person) and
+``aggregate`` (identical failures merged, writes rate-limited, retention). A stored event's row is
+its own record; only refused requests and failed handshakes are written (docs/requests.md).
 """
 
+from tcwebhook.requestlog.aggregate import Aggregator, Limits, Write, oldest_kept, to_delete
 from tcwebhook.requestlog.explain import Explanation, PathAuth, ReceiverFacts, explain
 from tcwebhook.requestlog.records import (
     JSON_KEYS,
@@ -29,13 +31,16 @@ from tcwebhook.requestlog.tls import (
 __all__ = [
     "JSON_KEYS",
     "NOT_VISIBLE_BEHIND_PROXY",
+    "Aggregator",
     "AuthPresence",
     "Explanation",
     "HandshakeFailure",
+    "Limits",
     "PathAuth",
     "ReceiverFacts",
     "RequestRecord",
     "Tradecloud",
+    "Write",
     "auth_presence",
     "body_excerpt",
     "explain",
@@ -43,7 +48,9 @@ __all__ = [
     "handshake_record",
     "mask_credentials",
     "name_covered",
+    "oldest_kept",
     "refused_record",
     "stored_record",
+    "to_delete",
     "tradecloud_reaction",
 ]
