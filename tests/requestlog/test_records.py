@@ -125,6 +125,9 @@ def test_a_secret_cut_by_the_limit_is_still_masked() -> None:
     body = b" " * (EXCERPT_BYTES - 20) + b'"password": "' + b"A" * 100 + b'"'
     excerpt = body_excerpt(body)
     assert excerpt is not None and "AAAA" not in excerpt
+    jwt = b"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ0cmFkZWNsb3VkIn0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+    excerpt = body_excerpt(b" " * (EXCERPT_BYTES - 30) + jwt)  # cut inside the token
+    assert excerpt is not None and "eyJ" not in excerpt
 
 
 SECRET = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-",
