@@ -315,6 +315,16 @@ def _closed(context: _Context | None = None) -> HandshakeFailure:
     )
 
 
+def _client_certificate(context: _Context) -> HandshakeFailure:
+    # Only where the server asks for a client certificate: then OpenSSL says what it found.
+    message = getattr(context.error, "verify_message", None) or "it could not be verified"
+    return _failure(
+        "client_certificate",
+        f"the client's certificate was refused: {printable(message, limit=120)}",
+        "the client must present a certificate from a CA this receiver trusts",
+    )
+
+
 def _corrupt(context: _Context) -> HandshakeFailure:
     return _failure(
         "corrupt",
@@ -361,6 +371,7 @@ _BY_REASON = {
     "TLSV1_ALERT_INSUFFICIENT_SECURITY": _no_shared_cipher,
     "SSLV3_ALERT_HANDSHAKE_FAILURE": _handshake_failure,
     "UNEXPECTED_EOF_WHILE_READING": _closed,
+    "CERTIFICATE_VERIFY_FAILED": _client_certificate,
     "TLSV1_ALERT_DECRYPT_ERROR": _corrupt,
     "TLSV1_ALERT_DECODE_ERROR": _corrupt,
     "DECRYPTION_FAILED_OR_BAD_RECORD_MAC": _corrupt,

@@ -161,8 +161,8 @@ def test_other_400s_name_their_limit() -> None:
     with pytest.raises(PayloadError) as raised:
         check_depth(b"[" * 100 + b"]" * 100, 64)
     assert "max_json_depth" in explain(400, "too_deep", FACTS, detail=str(raised.value)).reason
-    with pytest.raises(PayloadError) as raised:
-        parse_notification("order", "")
+    with pytest.raises(PayloadError):
+        parse_notification("order", "")  # what the receiver answers no_resource_id for
     assert "{orderId}" in explain(400, "no_resource_id", FACTS).fix
     assert "/erp/orders/{orderId}" in explain(400, "no_resource_id", FACTS).fix
 

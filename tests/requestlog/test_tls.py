@@ -279,6 +279,16 @@ def test_the_reason_is_read_from_the_message_when_the_attribute_is_missing() -> 
     assert explain_handshake(error).code == "plain_http"
 
 
+def test_a_refused_client_certificate_quotes_openssl_s_verify_message() -> None:
+    error = ssl.SSLCertVerificationError(
+        1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate"
+    )
+    error.verify_message = "self-signed certificate\x1b[2J"
+    failure = explain_handshake(error)
+    assert failure.code == "client_certificate"
+    assert "self-signed certificate" in failure.reason and "\x1b" not in failure.reason
+
+
 def test_a_hostile_server_name_is_escaped() -> None:
     error = ssl.SSLError(1, "[SSL: SSLV3_ALERT_BAD_CERTIFICATE] bad")
     failure = explain_handshake(
