@@ -138,37 +138,79 @@ def auth_presence(header: str | None) -> AuthPresence:
 
 
 # Credential-looking text in a body: an Authorization value, key=value or "key": "value" pairs
-# whose key names a secret, and JWTs wherever they stand. Each pattern is tried only where a word
-# starts and looks a bounded way ahead, so a hostile body costs linear time.
+# whose key names a secret, and JWTs wherever they stand. Each pattern looks a bounded way ahead
+# from where it can start, so a hostile body costs linear time.
 _SECRET_WORD = r"(?:pass|pwd|secret|token|api[-_]?key|authorization|credential|signature)"
 _SCHEME_VALUE = re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]+")
-_KEY_VALUE = re.compile(
-    rf"""(?ix)
-    (?<![\w"'-])
-    (
-      ["']? (?=[\w-]{{0,40}}?{_SECRET_WORD}) [\w-]{{1,64}} ["']?   # a key naming a secret
-      \s* [:=] \s*                                              # and its separator
-    )
+_HINT = re.compile(_SECRET_WORD)  # searched in lower case: IGNORECASE costs six times more
+_HINT_ANY_CASE = re.compile(_SECRET_WORD, re.IGNORECASE)
+_KEY_AT = re.compile(
+    r"""(?ix)
+    ( ["']? [\w-]{1,64} ["']? \s* [:=] \s* )                     # the key and its separator
     (?!(?:bearer|basic)\s)                                       # left to _SCHEME_VALUE
-    ( "(?:[^"\\]|\\.){{0,512}}"? | '[^']{{0,512}}'? | [^\s&,;}}\]]{{1,512}} )  # the value
+    ( "(?:[^"\\]|\\.){0,512}"? | '[^']{0,512}'? | [^\s&,;}\]"']{1,512} )  # the value
     """
 )
+_MAX_HINTS = 32  # secret words looked at in one excerpt; past them the rest is masked whole
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 MASK = "***"
+_SECRET_HINTS = ("pass", "pwd", "secret", "token", "key", "authorization", "credential", "signatur")
+_WORD_REST = re.compile(r"[\w-]*")
 
 
 def mask_credentials(text: str) -> str:
     """``text`` with every credential-looking value replaced by ``***``."""
-    text = _JWT.sub(MASK, text)
-    text = _SCHEME_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+    lower = text.lower()  # plain substring checks first: most bodies need no regex at all
+    if "eyj" in lower:
+        text = _JWT.sub(MASK, text)
+    if "bearer" in lower or "basic" in lower:
+        text = _SCHEME_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+    if not any(hint in lower for hint in _SECRET_HINTS):
+        return text
+    lower = text.lower()  # the masks above changed the text
+    if len(lower) != len(text):  # lowering changed a length (rare): positions would differ
+        return _mask_values(text, text, _HINT_ANY_CASE)
+    return _mask_values(text, lower, _HINT)
 
-    def mask_value(match: re.Match[str]) -> str:
+
+def _mask_values(text: str, lower: str, hints: re.Pattern[str]) -> str:
+    """Masks the value of every key naming a secret. The secret word is found first, then one
+    anchored match tried there: linear, whatever the text."""
+    parts: list[str] = []
+    done = 0  # text[:done] is in parts
+    position = 0
+    for _ in range(_MAX_HINTS):
+        hint = hints.search(lower, position)
+        if hint is None:
+            break
+        # The key may begin before its secret word (client_secret): only what follows matters.
+        match = _KEY_AT.match(text, hint.start())
+        if match is None:  # no key here: go on after this word, not after this hint
+            rest = _WORD_REST.match(text, hint.end())
+            position = rest.end() if rest is not None else hint.end()
+            continue
         value = match.group(2)
         quote = value[0] if value[:1] in ('"', "'") else ""
         closed = quote if len(value) > 1 and value.endswith(quote) else ""
-        return f"{match.group(1)}{quote}{MASK}{closed}"
+        parts += [text[done : match.start(2)], quote, MASK, closed]
+        done = position = match.end()
+    else:
+        if hints.search(lower, position) is not None:  # a body made of secrets: stop reading
+            return "".join([*parts, text[done:position], MASK])
+    parts.append(text[done:])
+    return "".join(parts)
 
-    return _KEY_VALUE.sub(mask_value, text)
+
+# Control characters as ``console.printable`` escapes them, by one C-level translate: a refused
+# body may be all controls, and escaping them one callback at a time costs a millisecond.
+_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
+_SEPARATORS_AND_BIDI = (0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+_ESCAPES |= {code: f"\\u{code:04x}" for code in _SEPARATORS_AND_BIDI}
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with control characters escaped exactly as ``console.printable`` does."""
+    return text.translate(_ESCAPES)
 
 
 def body_excerpt(body: bytes, limit: int = EXCERPT_BYTES) -> str | None:
@@ -180,7 +222,7 @@ def body_excerpt(body: bytes, limit: int = EXCERPT_BYTES) -> str | None:
     head = body[: limit + 256].decode("utf-8", "replace")
     masked = mask_credentials(head)
     cut = masked.encode("utf-8")[:limit].decode("utf-8", "ignore")
-    text = printable(cut, limit=None, keep="")
+    text = escape_controls(cut)
     if len(body) > limit:
         text += f"… ({len(body)} bytes)"
     return text

@@ -9,6 +9,7 @@ import time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tcwebhook.console import printable
 from tcwebhook.requestlog import (
     JSON_KEYS,
     auth_presence,
@@ -18,7 +19,7 @@ from tcwebhook.requestlog import (
     stored_record,
     tradecloud_reaction,
 )
-from tcwebhook.requestlog.records import EXCERPT_BYTES, MASK
+from tcwebhook.requestlog.records import EXCERPT_BYTES, MASK, escape_controls
 
 T0 = "2026-12-07T01:00:00.000Z"
 CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -165,11 +166,40 @@ def test_masking_never_grows_a_text_without_secrets_beyond_the_masks(text: str) 
     assert len(masked) <= len(text) + 3 * masked.count(MASK)
 
 
+def test_masking_holds_where_lower_case_changes_the_length() -> None:
+    # "İ" lowers to two characters: positions in the lowered text would be off by one each.
+    text = "İ" * 40 + ' {"PassWord": "hunter2", "x": "TOKEN=abcdef"} Bearer eyJx'
+    masked = mask_credentials(text)
+    assert "hunter2" not in masked and "abcdef" not in masked
+    assert masked.endswith('{"PassWord": "***", "x": "TOKEN=***"} Bearer ***')
+
+
+def test_masking_finds_keys_after_a_masked_token() -> None:
+    # The Bearer value is masked first and the text shrinks: later keys are still found.
+    text = "Authorization: Bearer " + "A" * 60 + ' {"password": "hunter2", "k": "token=abcdef"}'
+    masked = mask_credentials(text)
+    assert "hunter2" not in masked and "abcdef" not in masked
+
+
+def test_a_body_made_of_secrets_is_masked_whole_past_a_point() -> None:
+    body = b"&".join(b"token%d=secret%d" % (index, index) for index in range(100))
+    excerpt = body_excerpt(body) or ""
+    assert "secret" not in excerpt
+    assert excerpt.startswith("token0=***&token1=***")
+    assert "***…" in excerpt  # the rest in one mask, then the size
+
+
 def test_a_hostile_body_costs_linear_time() -> None:
     # Patterns that made a naive masker backtrack for seconds on a single 768-byte excerpt.
     bodies = [b"password" * 20_000, b'password: "' * 10_000, b"a" * 100_000, b"eyJ" * 30_000,
-              b"-" * 100_000, b'"token": "' + b"\\" * 100_000]  # fmt: skip
+              b"-" * 100_000, b'"token": "' + b"\\" * 100_000, b"pwd." * 300, b"token: " * 200,
+              bytes(range(256)) * 40]  # fmt: skip
     started = time.perf_counter()
     for body in bodies * 5:
         body_excerpt(body)
     assert time.perf_counter() - started < 2.0  # about 10 ms here; was minutes
+
+
+@given(st.text(max_size=200))
+def test_the_excerpt_escapes_controls_exactly_as_the_console_does(text: str) -> None:
+    assert escape_controls(text) == printable(text, limit=None)
