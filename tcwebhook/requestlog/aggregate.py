@@ -64,14 +64,28 @@ _DROPPED_FIX = (
 class _Group:
     row_key: str
     opened: float  # when its window began
-    record: RequestRecord
+    key: tuple[object, ...]
+    latest: RequestRecord  # the newest request counted in
+    first_seen: str
+    last_seen: str
+    count: int = 1
     written: int = 0  # the count last written
     written_at: float | None = None
     update_due: bool = False  # in the update queue
 
     @property
     def pending(self) -> bool:
-        return self.record.count > self.written
+        return self.count > self.written
+
+    def add(self, record: RequestRecord, *, keep_latest: bool = False) -> None:
+        if not keep_latest:
+            self.latest = record
+        self.last_seen = record.time
+        self.count += 1
+
+    def aggregate(self) -> RequestRecord:
+        return replace(self.latest, count=self.count, first_seen=self.first_seen,
+                       last_seen=self.last_seen, time=self.last_seen)  # fmt: skip
 
 
 @dataclass
@@ -121,11 +135,10 @@ class Aggregator:
         """Count ``record`` in; returns the writes due now (possibly none)."""
         now = self._advance(now)
         self.offered += 1
-        record = replace(record, count=1, first_seen=None, last_seen=None)
         key = record.identity
         group = self._groups.get(key)
         if group is not None and now < group.opened + self.limits.window:
-            group.record = group.record.merged(record)
+            group.add(record)
             self._schedule_update(group, now)
         elif self.held < self.limits.max_groups:
             self._open(key, record, now)
@@ -173,7 +186,7 @@ class Aggregator:
         old = self._groups.pop(key, None)
         if old is not None:
             self._retire(old)
-        group = _Group(self._row_key(), now, record)
+        group = _Group(self._row_key(), now, key, record, record.time, record.time)
         self._groups[key] = group
         self._by_opening.append(group)
         self._fresh.append(group)
@@ -187,11 +200,13 @@ class Aggregator:
         dropped = self._dropped
         # A new "N more" row per window, but only once the last one is written: one at a time.
         if dropped is None or (now >= dropped.opened + self.limits.window and not dropped.pending):
-            self._dropped = _Group(self._row_key(), now, _dropped_record(record.time))
+            marker = _dropped_record(record.time)
+            self._dropped = _Group(
+                self._row_key(), now, ("dropped",), marker, record.time, record.time
+            )
             self._fresh.append(self._dropped)
         else:
-            one_more = replace(dropped.record, count=1, time=record.time)
-            dropped.record = dropped.record.merged(one_more)
+            dropped.add(record, keep_latest=True)  # counted; the marker stays the record
             self._schedule_update(dropped, now)
 
     def _schedule_update(self, group: _Group, now: float) -> None:
@@ -205,9 +220,8 @@ class Aggregator:
         window = self.limits.window
         while self._by_opening and now >= self._by_opening[0].opened + window:
             group = self._by_opening.popleft()
-            key = group.record.identity
-            if self._groups.get(key) is group:
-                del self._groups[key]
+            if self._groups.get(group.key) is group:
+                del self._groups[group.key]
                 self._retire(group)
 
     def _drain(self, now: float) -> list[Write]:
@@ -233,9 +247,9 @@ class Aggregator:
         return writes
 
     def _write(self, group: _Group, now: float) -> Write:
-        group.written = group.record.count
+        group.written = group.count
         group.written_at = now
-        return Write(group.row_key, group.record)
+        return Write(group.row_key, group.aggregate())
 
 
 def _dropped_record(time: str) -> RequestRecord:

@@ -9,7 +9,7 @@ escaped when the record is made, so whatever shows it later shows one harmless l
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from tcwebhook import protocol
@@ -103,16 +103,6 @@ class RequestRecord:
             "first_seen": self.first_seen or self.time,
             "last_seen": self.last_seen or self.time,
         }
-
-    def merged(self, newer: RequestRecord) -> RequestRecord:
-        """This aggregate with ``newer`` (an identical failure) counted in."""
-        return replace(
-            newer,
-            count=self.count + newer.count,
-            first_seen=self.first_seen or self.time,
-            last_seen=newer.last_seen or newer.time,
-            time=newer.last_seen or newer.time,
-        )
 
 
 def tradecloud_reaction(status: int | None) -> Tradecloud:
