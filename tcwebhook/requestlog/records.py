@@ -26,7 +26,8 @@ Kind = Literal["http", "tls", "dropped"]
 EXCERPT_BYTES = 512  # of a refused body
 _METHOD_CHARS = 16
 _PATH_CHARS = 512
-_TEXT_CHARS = 200  # content type, client address, reason, fix
+_TEXT_CHARS = 300  # a reason (explain.py keeps its own well below)
+_FIX_CHARS = 600
 
 JSON_KEYS: tuple[str, ...] = (
     "time",
@@ -246,7 +247,7 @@ def refused_record(
         path=bounded(path, _PATH_CHARS),
         status=status,
         reason=bounded(reason),
-        fix=None if fix is None else bounded(fix, 400),
+        fix=None if fix is None else bounded(fix, _FIX_CHARS),
         duration_ms=duration_ms,
         client=None if client is None else bounded(client, 64),
         tradecloud=tradecloud_reaction(status) if tradecloud is None else tradecloud,
