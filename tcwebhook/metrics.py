@@ -22,7 +22,7 @@ from aiohttp import web
 
 from tcwebhook import __version__
 from tcwebhook.datadir import DIR_MODE
-from tcwebhook.errors import ConfigError, StoreUnavailable
+from tcwebhook.errors import StoreUnavailable
 
 if TYPE_CHECKING:
     from tcwebhook.store import Store
@@ -242,31 +242,6 @@ def create_metrics_app(registry: Any) -> web.Application:
     app = web.Application(client_max_size=1024)
     app.router.add_get("/metrics", metrics)
     return app
-
-
-async def start_listener(
-    metrics: Metrics,
-    store: Store,
-    address: tuple[str, int],
-    certificate: Callable[[], Path | None],
-) -> tuple[web.AppRunner, int]:
-    """Serve ``/metrics`` on ``address`` (plain HTTP, for a local scraper); returns the port."""
-
-    app = create_metrics_app(scrape_registry(metrics, store, certificate))
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
-    await runner.setup()
-    site = web.TCPSite(runner, address[0], address[1], reuse_address=True)
-    try:
-        await site.start()
-    except OSError as exc:
-        await runner.cleanup()
-        raise ConfigError(
-            f"cannot listen for metrics on {address[0]}:{address[1]}: {exc.strerror}; "
-            "choose another metrics.listen"
-        ) from None
-    server = site._server  # aiohttp has no public accessor for the bound port
-    sockets = getattr(server, "sockets", None) or []
-    return runner, int(sockets[0].getsockname()[1]) if sockets else address[1]
 
 
 def counting_deliveries(

@@ -99,7 +99,7 @@ async def start(settings: Settings, store: Store, advice: str = SERVE_ADVICE) ->
         failures,
         host=inspector.host,
         port=inspector.port,
-        inspector=True,
+        role="inspector",
     )
     try:
         await site.start()

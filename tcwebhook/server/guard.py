@@ -30,7 +30,7 @@ import socket
 import ssl
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
@@ -317,18 +317,21 @@ class GuardedSite(web.BaseSite):
         sock: socket.socket | None = None,
         path: str | None = None,
         backlog: int = 1024,
-        inspector: bool = False,
+        role: Literal["receiver", "inspector", "metrics"] = "receiver",
     ) -> None:
-        """``inspector``: this is the inspector's listener, capped at its share of the open-file
-        limit (``inspector_cap``); else the receiver's, at ``connection_cap``."""
+        """``role``: whose listener this is. The inspector's and the metrics listener's are
+        capped at their shares of the open-file limit (``inspector_cap``, ``metrics_share``),
+        the receiver's at ``connection_cap``, which leaves room for both."""
         super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
         assert runner.server is not None
         file_limit = raise_file_limit()
-        if inspector:
+        if role == "inspector":
             cap = inspector_cap(file_limit)
+        elif role == "metrics":
+            cap = metrics_share(file_limit)
         else:
             cap = connection_cap(limits.max_connections, file_limit)
-        label = "inspector: " if inspector else ""
+        label = "" if role == "receiver" else f"{role}: "
         self._guard = ConnectionGuard(runner.server, ssl_context, limits, cap, failures, label)
         # asyncio accepts up to ``backlog`` sockets in one go, all open before the guard sees
         # the first: beyond the cap, that burst ran the process out of descriptors.

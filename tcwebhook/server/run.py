@@ -16,13 +16,19 @@ from pathlib import Path
 
 from aiohttp import web
 
-from tcwebhook.config import Settings
+from tcwebhook.config import ServerLimits, Settings
 from tcwebhook.datadir import METRICS_DIR
 from tcwebhook.delivery.routing import task_router
 from tcwebhook.delivery.worker import DeliveryListener, DeliveryWorker
 from tcwebhook.errors import ConfigError
-from tcwebhook.metrics import Metrics, counting_deliveries, use_multiprocess, worker_stopped
-from tcwebhook.metrics import start_listener as start_metrics_listener
+from tcwebhook.metrics import (
+    Metrics,
+    counting_deliveries,
+    create_metrics_app,
+    scrape_registry,
+    use_multiprocess,
+    worker_stopped,
+)
 from tcwebhook.reconcile import ReportListener, reconcile_timer
 from tcwebhook.server import errorlog, systemd, tlsproto
 from tcwebhook.server.app import RequestLogger, create_app
@@ -114,8 +120,8 @@ async def serve(
     metrics_address = settings.metrics.address
     if metrics is not None and metrics_address is not None and deliver:
         try:
-            metrics_runner, _ = await start_metrics_listener(
-                metrics, store, metrics_address, lambda: _certificate(reloader.plan)
+            metrics_runner = await _start_metrics(
+                metrics, store, metrics_address, lambda: _certificate(reloader.plan), failures
             )
         except ConfigError:
             await runner.cleanup()
@@ -165,6 +171,32 @@ async def serve(
         await delivering
         store.close()
         failures.flush()
+
+
+async def _start_metrics(
+    metrics: Metrics,
+    store: Store,
+    address: tuple[str, int],
+    certificate: Callable[[], Path | None],
+    failures: errorlog.FailureLog,
+) -> web.AppRunner:
+    """Serve ``/metrics`` on ``address`` (plain HTTP, for a local scraper), under the same
+    guard as the other listeners: capped, timed out, within the shared file budget."""
+    app = create_metrics_app(scrape_registry(metrics, store, certificate))
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+    await runner.setup()
+    site = GuardedSite(
+        runner, None, ServerLimits(), failures, host=address[0], port=address[1], role="metrics"
+    )
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ConfigError(
+            f"cannot listen for metrics on {address[0]}:{address[1]}: {exc.strerror}; "
+            "choose another metrics.listen"
+        ) from None
+    return runner
 
 
 def tune_process() -> None:

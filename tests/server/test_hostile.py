@@ -9,6 +9,7 @@ import asyncio
 import multiprocessing
 import resource
 import signal
+import socket
 import ssl
 import time
 import uuid
@@ -19,6 +20,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+import pytest
 
 from tcwebhook.datadir import DEV_CA_FILE
 from tcwebhook.server import guard
@@ -185,7 +187,7 @@ INSPECTOR_IDLE_CLIENTS = 1100  # more than the whole open-file limit of a defaul
 
 
 async def probe_with_inspector(url: str, token: str, ca: Path, inspector: str) -> list[Any]:
-    """The receiver's /healthz and a POST, and the inspector's list, three times each."""
+    """The receiver's /healthz and a POST, and the side listener's page, three times each."""
     probes = await probe(url, token, ca)
     async with aiohttp.ClientSession() as session:
         for _ in range(3):
@@ -196,30 +198,56 @@ async def probe_with_inspector(url: str, token: str, ca: Path, inspector: str) -
     return probes
 
 
-def test_idle_clients_of_the_inspector_do_not_starve_the_receiver(tmp_path: Path) -> None:
-    """Both listeners share the open-file limit: a siege of the inspector's port is closed by
-    the same guard, and the receiver keeps its connections and its store."""
-    data_dir = tmp_path / "data"
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _with_side_listener(data_dir: Path, listener: str) -> tuple[Any, str, str]:
+    """``serve`` with its inspector or its metrics listener; the side listener's URL."""
+    if listener == "inspector":
+        process, url = start_server(
+            data_dir,
+            "--port",
+            "0",
+            "--inspector",
+            "127.0.0.1:0",
+            env=SHORT_LIMITS,
+            preexec_fn=low_file_limit,
+        )
+        side = orjson.loads(server_log(process).split(b"\n", 1)[0])["inspector_url"]
+        return process, url, side
+    port = _free_port()
     process, url = start_server(
         data_dir,
         "--port",
         "0",
-        "--inspector",
-        "127.0.0.1:0",
-        env=SHORT_LIMITS,
+        "--no-inspector",
+        env={**SHORT_LIMITS, "TCWEBHOOK_METRICS_LISTEN": f"127.0.0.1:{port}"},
         preexec_fn=low_file_limit,
     )
-    inspector = orjson.loads(server_log(process).split(b"\n", 1)[0])["inspector_url"]
-    inspector_port = int(inspector.rstrip("/").rsplit(":", 1)[1])
+    return process, url, f"http://127.0.0.1:{port}/metrics"
+
+
+@pytest.mark.parametrize("listener", ["inspector", "metrics"])
+def test_idle_clients_of_a_side_listener_do_not_starve_the_receiver(
+    tmp_path: Path, listener: str
+) -> None:
+    """Every listener shares the open-file limit: a siege of the inspector's or the metrics
+    port is closed by the same guard, and the receiver keeps its connections and its store."""
+    data_dir = tmp_path / "data"
+    process, url, side = _with_side_listener(data_dir, listener)
+    side_port = int(side.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
     ca = data_dir / DEV_CA_FILE
     receive, send = multiprocessing.get_context("fork").Pipe(duplex=False)
     attacker = multiprocessing.get_context("fork").Process(
-        target=attack_inspector, args=(inspector_port, send)
+        target=attack_inspector, args=(side_port, send)
     )
     try:
         attacker.start()
         token = (data_dir / "token").read_text().strip()
-        probes = asyncio.run(probe_with_inspector(url, token, ca, inspector))
+        probes = asyncio.run(probe_with_inspector(url, token, ca, side))
         assert receive.poll(ATTACK_SECONDS + 10)
         opened, overstayed = receive.recv()
     finally:
