@@ -245,7 +245,7 @@ def _reads_as_wrapper(item: Any, array: str) -> bool:
     return ITEM_ELEMENTS.get(array) == name or array in (name + "s", name[:-1] + "ies")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.dictionaries(_KEYS, _TREES, max_size=6))
 def test_any_json_like_tree_reads_back_by_the_rules(tree: dict[str, Any]) -> None:
     assume(not _has_wrapper_shape(tree))

@@ -255,8 +255,10 @@ def test_serve_stops_promptly_on_sigterm_with_a_command_under_way(tmp_path: Path
         child = int(pid_file.read_text())
         process.send_signal(signal.SIGTERM)
         started = time.monotonic()
-        process.wait(timeout=10)
-        assert time.monotonic() - started < 5
+        process.wait(timeout=20)
+        # Not the command's own minutes: killed at once (a loaded machine may take seconds to
+        # stop serve itself).
+        assert time.monotonic() - started < 10
     finally:
         if process.poll() is None:
             process.kill()

@@ -175,7 +175,7 @@ def run(limits: Limits, arrivals: Arrivals) -> tuple[Aggregator, list[tuple[floa
     return aggregator, timed, offered
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(LIMITS, ARRIVALS)
 def test_the_write_rate_bound_holds_for_any_arrival_pattern(
     limits: Limits, arrivals: Arrivals
@@ -188,7 +188,7 @@ def test_the_write_rate_bound_holds_for_any_arrival_pattern(
             assert last - first + 1 <= limits.burst + limits.rate * span + 1e-6
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(LIMITS, ARRIVALS, st.booleans())
 def test_every_request_is_counted_exactly_once(
     limits: Limits, arrivals: Arrivals, drain_by_time: bool

@@ -18,7 +18,12 @@ from tests.helpers.serve import send_all, start_server
 
 
 def _children(pid: int) -> list[int]:
-    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    """The forked serve workers of ``pid``: not the inspector's page worker or multiprocessing's
+    helpers, which are started by multiprocessing and say so in their command line."""
+    children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return [
+        c for c in children if b"multiprocessing" not in Path(f"/proc/{c}/cmdline").read_bytes()
+    ]
 
 
 def _cpu_ticks(pid: int) -> int:
