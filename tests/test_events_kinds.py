@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from tcwebhook.delivery.worker import DeliveryWorker
 from tcwebhook.events import WebhookEvent, change_key
 from tcwebhook.protocol import PAYLOAD_KEY_OF_KIND, EventKind
 from tcwebhook.store import NewEvent, Store, StoredEvent, utc_now
+from tests.helpers.cli import in_process
 from tests.helpers.fake_tradecloud import ORDER_ID, PASSWORD, SHIPMENT_ID, USERNAME, FakeTradecloud
 from tests.helpers.outbox import (
     make_settings,
@@ -105,13 +105,7 @@ def store_recovered(store: Store, settings: Any, kind: EventKind) -> int:
 
 
 def tcwebhook(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tcwebhook", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**__import__("os").environ, "COLUMNS": "250"},
-    )
+    return in_process(*args)
 
 
 def label(event: StoredEvent) -> str:

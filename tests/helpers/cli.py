@@ -72,3 +72,36 @@ def one_error_line(stderr: str) -> str:
     assert len(lines) == 1, stderr
     assert "Traceback" not in stderr
     return lines[0]
+
+
+def in_process(*args: str, columns: int = 250) -> subprocess.CompletedProcess[str]:
+    """The real command (``tcwebhook.cli.main``: parsing, errors, exit code) run in this process:
+    what a subprocess would print and exit with, without starting an interpreter, which costs
+    seconds on a busy machine. Only from synchronous tests (commands may run an event loop)."""
+    import contextlib
+    import io
+
+    from tcwebhook import console
+    from tcwebhook.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved_argv, saved_columns = sys.argv, os.environ.get("COLUMNS")
+    sys.argv, os.environ["COLUMNS"] = ["tcwebhook", *args], str(columns)
+    console.stdout.cache_clear()  # consoles are made once per process, for its real streams
+    console.stderr.cache_clear()
+    code = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main()
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    finally:
+        sys.argv = saved_argv
+        if saved_columns is None:
+            os.environ.pop("COLUMNS", None)
+        else:
+            os.environ["COLUMNS"] = saved_columns
+        console.stdout.cache_clear()
+        console.stderr.cache_clear()
+    return subprocess.CompletedProcess(["tcwebhook", *args], code, out.getvalue(), err.getvalue())
