@@ -6,6 +6,7 @@ Every loop here is bounded in count and time; everything stays on the loopback i
 from __future__ import annotations
 
 import asyncio
+import functools
 import multiprocessing
 import resource
 import signal
@@ -139,18 +140,18 @@ async def probe(url: str, token: str, ca: Path) -> list[tuple[int, float]]:
     return probes
 
 
-def test_idle_and_slow_clients_do_not_starve_the_receiver(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
-    process, url = start_server(data_dir, env=SHORT_LIMITS, preexec_fn=low_file_limit)
+def besiege(
+    process: Any, url: str, data_dir: Path, siege: Any, probing: Any
+) -> tuple[list[Any], int, int]:
+    """Run ``siege(send)`` in a process of its own while ``probing(token, ca)`` times the
+    receiver; then stop serve. The probes, and how many attackers got in and overstayed."""
     ca = data_dir / DEV_CA_FILE
     receive, send = multiprocessing.get_context("fork").Pipe(duplex=False)
-    attacker = multiprocessing.get_context("fork").Process(
-        target=attack, args=(int(url.split(":")[2].split("/")[0]), ca, send)
-    )
+    attacker = multiprocessing.get_context("fork").Process(target=siege, args=(send,))
     try:
         attacker.start()
         token = (data_dir / "token").read_text().strip()
-        probes = asyncio.run(probe(url, token, ca))
+        probes = asyncio.run(probing(token, ca))
         assert receive.poll(ATTACK_SECONDS + 10)
         opened, overstayed = receive.recv()
     finally:
@@ -158,6 +159,20 @@ def test_idle_and_slow_clients_do_not_starve_the_receiver(tmp_path: Path) -> Non
         attacker.kill()
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=15)
+    return probes, opened, overstayed
+
+
+def test_idle_and_slow_clients_do_not_starve_the_receiver(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    process, url = start_server(data_dir, env=SHORT_LIMITS, preexec_fn=low_file_limit)
+    port = int(url.split(":")[2].split("/")[0])
+    probes, opened, overstayed = besiege(
+        process,
+        url,
+        data_dir,
+        functools.partial(attack, port, data_dir / DEV_CA_FILE),
+        lambda token, ca: probe(url, token, ca),
+    )
     # The siege happened at scale: several times more connections than the server has files
     # (how many of the 2,000 get in within the attack depends on how loaded the machine is).
     assert opened >= 4 * FILE_LIMIT, opened
@@ -239,22 +254,13 @@ def test_idle_clients_of_a_side_listener_do_not_starve_the_receiver(
     data_dir = tmp_path / "data"
     process, url, side = _with_side_listener(data_dir, listener)
     side_port = int(side.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
-    ca = data_dir / DEV_CA_FILE
-    receive, send = multiprocessing.get_context("fork").Pipe(duplex=False)
-    attacker = multiprocessing.get_context("fork").Process(
-        target=attack_inspector, args=(side_port, send)
+    probes, opened, overstayed = besiege(
+        process,
+        url,
+        data_dir,
+        functools.partial(attack_inspector, side_port),
+        lambda token, ca: probe_with_inspector(url, token, ca, side),
     )
-    try:
-        attacker.start()
-        token = (data_dir / "token").read_text().strip()
-        probes = asyncio.run(probe_with_inspector(url, token, ca, side))
-        assert receive.poll(ATTACK_SECONDS + 10)
-        opened, overstayed = receive.recv()
-    finally:
-        attacker.join(timeout=10)
-        attacker.kill()
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=15)
     assert opened >= 2 * FILE_LIMIT, opened
     assert [status for status, _ in probes] == [200] * 9, probes
     # Before the guard: /healthz took 13 s with 1,100 idle inspector connections.
