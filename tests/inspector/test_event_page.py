@@ -14,6 +14,7 @@ from tcwebhook.events import parse_webhook
 from tcwebhook.store import NewEvent, Outcome, Store, utc_now
 from tcwebhook.txml import to_xml
 from tests.helpers.inspector import TOKEN, csrf_of, sample, store_body, store_recovered
+from tests.inspector.test_lines import order
 
 
 def _ids(html: str) -> list[int]:
@@ -136,6 +137,10 @@ async def test_retry_dead_needs_the_token_and_the_origin(
     second = store_body(store, body, tasks=("erp",))
     _dead(store, first)
     _dead(store, second)
+    body["meta"]["messageId"] = "retry-dead-3"
+    delivered = store_body(store, body, tasks=("erp",))
+    [task] = store.get_event(delivered).tasks
+    store.finish_tasks([Outcome(task, "done")])
     token = csrf_of(await _html(inspector, "/status"))
     origin = str(inspector.make_url("")).rstrip("/")
     refused = [
@@ -157,6 +162,7 @@ async def test_retry_dead_needs_the_token_and_the_origin(
     assert response.status == 303
     assert response.headers["Location"] == "/status?requeued=2"
     assert {task.state for e in (first, second) for task in store.get_event(e).tasks} == {"pending"}
+    assert [task.state for task in store.get_event(delivered).tasks] == ["done"]
     html = await _html(inspector, "/status?requeued=2")
     assert "2 dead delivery(ies) re-queued" in html
     response = await inspector.post(
@@ -172,3 +178,16 @@ async def test_favicon_is_served(inspector: TestClient) -> None:
     assert response.status == 200
     data = await response.read()
     assert data[:4] == b"\x00\x00\x01\x00" and len(data) < 4096
+
+
+async def test_a_line_the_previous_event_lacked_is_not_shown_new(
+    inspector: TestClient, store: Store
+) -> None:
+    ids = [
+        store_body(store, order(step, positions))
+        for step, positions in enumerate((("0001", "0002"), ("0001",), ("0001", "0002"), ("0003",)))
+    ]
+    html = await _html(inspector, f"/events/{ids[2]}")
+    assert 'data-key="0002"' in html and 'class="badge new"' not in html
+    html = await _html(inspector, f"/events/{ids[3]}")
+    assert re.search(r'<tr class="[^"]*\bnew" data-key="0003">', html)

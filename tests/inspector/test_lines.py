@@ -68,10 +68,10 @@ def test_a_line_no_earlier_event_carried_is_new(store: Store) -> None:
 def test_a_line_is_compared_with_its_newest_earlier_state(store: Store) -> None:
     *earlier, event = stored(
         store,
-        order(1, ("0001", "0002"), quantity=100),
+        order(1, ("0001", "0003"), quantity=100),  # read too: 0003 is only here
         order(2, ("0001", "0002"), quantity=200),  # the last state of 0001
         order(3, ("0002",)),
-        order(4, ("0001", "0002"), quantity=200),
+        order(4, ("0001", "0002", "0003"), quantity=200),
     )
     shown = rows(event_changes(event, newest_first(earlier)))
     assert shown["0001"].before == {} and not shown["0001"].new
