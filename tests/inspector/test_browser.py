@@ -500,6 +500,7 @@ async def test_deliveries_table_fits_a_1400_px_window(served: Served, page: Any)
     assert box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"], (box, viewport)
     scroll_width = await page.evaluate("document.documentElement.scrollWidth")
     assert scroll_width <= viewport["width"], scroll_width
+    await shot(page, "event-deliveries")
 
 
 async def test_status_counter_leads_to_the_filtered_list(served: Served, page: Any) -> None:
