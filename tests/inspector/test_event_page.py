@@ -92,6 +92,7 @@ async def test_a_txml_body_is_shown_as_xml_text(inspector: TestClient, store: St
     assert 'data-copy="body-text"' in html
 
 
+@pytest.mark.usefixtures("store_backend")  # the list and retry read through Store
 async def test_status_counters_link_to_the_events_behind_them(
     inspector: TestClient, store: Store
 ) -> None:
@@ -128,6 +129,7 @@ async def test_the_sink_filter_pages_backwards(
     assert _ids(html) == erp[2:]
 
 
+@pytest.mark.usefixtures("store_backend")  # the list and retry read through Store
 async def test_retry_dead_needs_the_token_and_the_origin(
     inspector: TestClient, store: Store
 ) -> None:
