@@ -458,11 +458,12 @@ async def test_event_body_tree_folds_and_search_finds_a_nested_value(
     assert "1 found" in await page.locator(".body-tools[data-for=body] .tree-hits").text_content()
     # docs/inspector-event.png: the page down to the body (the curl line below names paths).
     end = await page.locator("h2", has_text="Send again").bounding_box()
+    scrolled = await page.evaluate("window.scrollY")  # the search scrolled to its find
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(
         path=str(ARTIFACTS / "event-panels.png"),
         full_page=True,
-        clip={"x": 0, "y": 0, "width": 1400, "height": end["y"] - 8},
+        clip={"x": 0, "y": 0, "width": 1400, "height": end["y"] + scrolled - 8},
     )
     await page.click(".body-tools[data-for=body] .tree-collapse")
     assert not await nested.is_visible()
