@@ -1,6 +1,7 @@
 """The inspector's actions: each calls the library function its CLI command calls.
 
-Retry → ``store.requeue_tasks`` (``tcwebhook events retry``); replay and send a sample →
+Retry → ``store.requeue_tasks`` (``tcwebhook events retry``); retry dead →
+``requeue_deliveries`` (``tcwebhook events retry --dead``); replay and send a sample →
 ``replay.load_sources`` / ``resolve_target`` / ``replay`` (``tcwebhook events replay``,
 ``tcwebhook replay``). The security middleware has checked Origin and the session token.
 """
@@ -14,7 +15,8 @@ from pathlib import Path
 import orjson
 from aiohttp import web
 
-from tcwebhook.errors import NotFound, TcwebhookError
+from tcwebhook.delivery.requeue import requeue_deliveries
+from tcwebhook.errors import NotFound, TcwebhookError, UsageError
 from tcwebhook.fetch import download_document
 from tcwebhook.inspector.keys import SETTINGS, STORE
 from tcwebhook.inspector.views import download_response, page
@@ -44,6 +46,23 @@ async def retry(request: web.Request) -> web.StreamResponse:
         store.requeue_tasks, event_id, sink if isinstance(sink, str) and sink else None
     )
     raise web.HTTPSeeOther(f"/events/{event_id}?requeued={count}")
+
+
+async def retry_dead(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    sink = form.get("sink")
+    store = request.app[STORE]
+    try:
+        count = await asyncio.to_thread(
+            requeue_deliveries,
+            store,
+            None,
+            sink if isinstance(sink, str) and sink else None,
+            dead_only=True,
+        )
+    except UsageError as exc:  # a sink with no deliveries (the page was older than the store)
+        raise web.HTTPBadRequest(text=str(exc)) from None
+    raise web.HTTPSeeOther(f"/status?requeued={count}")
 
 
 async def replay_event(request: web.Request) -> web.Response:

@@ -48,11 +48,18 @@ def create_app(
     router.add_get("/live/events", views.live_events)
     router.add_get("/live/status", views.live_status)
     router.add_post("/events/{event_id:\\d+}/retry", actions.retry)
+    router.add_post("/status/retry-dead", actions.retry_dead)
     router.add_post("/events/{event_id:\\d+}/replay", actions.replay_event)
     router.add_post("/samples/send", actions.send_sample)
     router.add_post("/documents/{object_id}/download", actions.download)
+    router.add_get("/favicon.ico", favicon)
     router.add_static("/static", STATIC)
     return app
+
+
+async def favicon(request: web.Request) -> web.FileResponse:
+    # Browsers ask for it on every first visit: a 404 there only adds noise to the console.
+    return web.FileResponse(STATIC / "favicon.ico", headers={"Cache-Control": "max-age=86400"})
 
 
 async def _warm_pages(app: web.Application) -> None:

@@ -1,14 +1,16 @@
 """The changed lines and documents of one event as table rows, each cell compared with the
-previous version of the same order or shipment. Pure: no I/O, no HTML.
+last known state of the same order or shipment. Pure: no I/O, no HTML.
 
 Which lines changed comes from the event itself (``changed_lines``, computed at receipt by
 ``tcwebhook.changes``); what changed in each is found here by comparing the cells with the
-same line in the previous event or fetched object.
+line's last known state: the line as the newest earlier event (or fetched object) that carried
+it had it. An event need not carry every line (Tradecloud sends the lines a change touched), so
+a line absent from the previous event is not "new" when an event before that carried it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -30,7 +32,7 @@ class Row:
     key: str
     cells: dict[str, str]
     marked: bool  # in the event's changed lines (documents: always shown, never marked)
-    new: bool = False  # absent from the previous version
+    new: bool = False  # carried by no earlier version
     before: dict[str, str] = field(default_factory=dict)  # old text of each differing cell
     object_id: str | None = None  # documents: the id to download it by from the API
 
@@ -97,41 +99,58 @@ def _version(event: StoredEvent) -> _Version | None:
     return _Version(lines, _documents(documents), _stored_documents(documents))
 
 
-def event_changes(event: StoredEvent, previous: StoredEvent | None) -> Changes | None:
-    """The tables for ``event``, compared with ``previous`` (same resource, earlier)."""
+def event_changes(event: StoredEvent, earlier: Iterable[StoredEvent]) -> Changes | None:
+    """The tables for ``event``, compared with ``earlier``: the events of the same resource
+    before it, newest first. Read lazily, and only until every line of ``event`` is found (in
+    most orders, the previous event carries them all), so a long history costs nothing."""
     current = _version(event)
-    before = _version(previous) if previous is not None else None
-    return _changes(event, current, previous, before)
+    if current is None:
+        return None
+    previous: StoredEvent | None = None
+    before: _Version | None = None
+    known: dict[str, dict[str, str]] = {}
+    for older in earlier:
+        version = _version(older)
+        if previous is None:
+            previous, before = older, version
+        if version is not None:
+            for key, cells in version.lines.items():
+                known.setdefault(key, cells)  # newest first: the first seen is the last state
+        if current.lines.keys() <= known.keys():
+            break
+    return _changes(event, current, previous, before, known)
 
 
 def timeline_changes(events: list[StoredEvent]) -> list[Changes | None]:
-    """The tables of each event, each compared with the one before it."""
-    versions = [_version(event) for event in events]
-    return [
-        _changes(
-            event,
-            versions[index],
-            *((events[index - 1], versions[index - 1]) if index else (None, None)),
-        )
-        for index, event in enumerate(events)
-    ]
+    """The tables of each event (oldest first), each line compared with its last known state."""
+    result: list[Changes | None] = []
+    known: dict[str, dict[str, str]] = {}
+    previous: StoredEvent | None = None
+    before: _Version | None = None
+    for event in events:
+        version = _version(event)
+        if version is None:
+            result.append(None)
+        else:
+            result.append(_changes(event, version, previous, before, dict(known)))
+            known.update(version.lines)
+        previous, before = event, version
+    return result
 
 
 def _changes(
     event: StoredEvent,
-    current: _Version | None,
+    current: _Version,
     previous: StoredEvent | None,
     before: _Version | None,
-) -> Changes | None:
-    if current is None:
-        return None
+    known: dict[str, dict[str, str]],
+) -> Changes:
     resource: Literal["order", "shipment"] = "shipment" if "shipment" in event.kind else "order"
     marked = set(event.changed_lines if event.body else event.fetched_changed_lines or ())
     columns = ORDER_COLUMNS if resource == "order" else SHIPMENT_COLUMNS
-    # Compared with an event that carries no lines (documents), the lines are not compared.
-    lines = _compare(
-        current.lines, before.lines if before and before.lines else None, marked, columns
-    )
+    # Each line against its last known state; with no earlier lines at all (the first event,
+    # or only document events before it) there is nothing to compare.
+    lines = _compare(current.lines, known or None, marked, columns)
     documents = _compare(
         current.documents,
         before.documents if before else None,

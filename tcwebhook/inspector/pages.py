@@ -8,19 +8,25 @@ beyond ``TEXT_LIMIT`` is shown in part and offered whole as a download, a table 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from tcwebhook.config import Settings
+from tcwebhook.inspector.exchange import exchange
 from tcwebhook.inspector.lines import event_changes, timeline_changes
 from tcwebhook.inspector.render import TREE_LIMIT, pretty, render, tree
 from tcwebhook.inspector.targets import curl_command, receiver_url
-from tcwebhook.store import Store
+from tcwebhook.store import Store, StoredEvent
+from tcwebhook.txml import looks_like_xml
 
 # The body shown as text: its pretty-printed JSON up to this size, beyond it the first this
 # many bytes as received (the raw download has all of it).
 TEXT_LIMIT = TREE_LIMIT
 TIMELINE_EVENTS = 100
+# How far back the event page looks for a line's last known state (one event at a time, and
+# only while a line is still unknown: usually the previous event carries them all).
+LOOKBACK_EVENTS = 50
 TEMPLATES = ("event.html", "timeline.html")
 
 
@@ -31,14 +37,19 @@ class Shown:
     tree: Any
     text: str
     omitted: int  # bytes of the body not in ``text``
+    xml: bool = False  # tXML: shown as the text it came as, never parsed here
 
 
-def shown(data: bytes | None) -> Shown | None:
+def shown(data: bytes | None, content_type: str | None = None) -> Shown | None:
     if not data:
         return None
+    xml = looks_like_xml(data, content_type)
     if len(data) <= TEXT_LIMIT:
+        if xml:
+            return Shown(None, data.decode("utf-8", "replace"), 0, xml=True)
         return Shown(tree(data), pretty(data), 0)
-    return Shown(None, data[:TEXT_LIMIT].decode("utf-8", "replace"), len(data) - TEXT_LIMIT)
+    text = data[:TEXT_LIMIT].decode("utf-8", "replace")
+    return Shown(None, text, len(data) - TEXT_LIMIT, xml=xml)
 
 
 @dataclass(frozen=True)
@@ -54,22 +65,40 @@ class EventPage:
 def event_page(store: Store, event_id: int, page: EventPage) -> str:
     """The event page; ``NotFound`` when there is no such event."""
     event = store.get_event(event_id)
-    previous = None
-    if event.resource_id:
-        previous = store.previous_event(event.resource_id, event.id)
     settings = page.settings
     return render(
         "event.html",
         **page.common,
         event=event,
         notice=page.notice,
-        changes=event_changes(event, previous),
-        body=shown(event.body),
+        changes=event_changes(event, earlier_events(store, event)),
+        body=shown(event.body, _content_type(event)),
         fetched=shown(event.fetched),
-        auth_scheme="Bearer" if settings.auth.type == "bearer" else "Basic",
+        exchange=exchange(event, settings),
         curl=curl_command(settings, event, page.raw_base) if event.body else None,
         replay_url=receiver_url(settings, event.kind),
     )
+
+
+def _content_type(event: StoredEvent) -> str | None:
+    for name, value in event.headers.items():
+        if str(name).lower() == "content-type":
+            return str(value)
+    return None
+
+
+def earlier_events(store: Store, event: StoredEvent) -> Iterator[StoredEvent]:
+    """The events of ``event``'s order or shipment before it, newest first, read one at a time
+    as the comparison asks for them (at most ``LOOKBACK_EVENTS``)."""
+    if not event.resource_id:
+        return
+    before = event.id
+    for _ in range(LOOKBACK_EVENTS):
+        previous = store.previous_event(event.resource_id, before)
+        if previous is None:
+            return
+        yield previous
+        before = previous.id
 
 
 def timeline_page(store: Store, resource_id: str, common: dict[str, Any]) -> str | None:

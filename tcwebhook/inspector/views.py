@@ -13,7 +13,7 @@ from tcwebhook import samples
 from tcwebhook.delivery.status import MAX_FAILING_AGE, MAX_PENDING_AGE, outbox_status
 from tcwebhook.errors import NotFound
 from tcwebhook.events import KNOWN_EVENT_NAMES, EventKind
-from tcwebhook.inspector import live, pages
+from tcwebhook.inspector import listing, live, pages
 from tcwebhook.inspector.keys import GUARD, PAGES, SETTINGS, STORE, WATCHER
 from tcwebhook.inspector.render import render, render_macro
 from tcwebhook.inspector.security import CSRF_FIELD, session_id
@@ -46,7 +46,7 @@ def html_response(html: str) -> web.Response:
     return web.Response(text=html, content_type="text/html", charset="utf-8")
 
 
-def event_query(request: web.Request, limit: int = PAGE_SIZE) -> EventQuery:
+def event_query(request: web.Request, limit: int | None = None) -> EventQuery:
     """The list's filters from the query string (unknown values simply match nothing)."""
     query = request.query
 
@@ -65,28 +65,43 @@ def event_query(request: web.Request, limit: int = PAGE_SIZE) -> EventQuery:
         search=text("q"),
         before=number("before"),
         after=number("after"),
-        limit=limit,
+        limit=limit or PAGE_SIZE,
     )
 
 
 async def events_page(request: web.Request) -> web.Response:
     query = event_query(request)
     store = request.app[STORE]
-    events, latest = await asyncio.gather(
-        asyncio.to_thread(store.page_events, query),
-        asyncio.to_thread(store.latest_event_id),
-    )
-    first_page = query.before is None and query.after is None
+    sink = request.query.get("sink", "").strip()[:200]
     filters = {
         name: request.query[name]
-        for name in ("kind", "event", "state", "q")
+        for name in ("kind", "event", "state", "sink", "q")
         if request.query.get(name)
     }
+    first_page = query.before is None and query.after is None
     older = newer = None
-    if events:
-        older = {**filters, "before": str(events[-1].id)}
-        if not first_page:
+    if sink:
+        # Filtered here, not by the store (listing): read backwards only, and not live.
+        found, latest, sinks = await asyncio.gather(
+            asyncio.to_thread(listing.sink_page, store, query, sink),
+            asyncio.to_thread(store.latest_event_id),
+            asyncio.to_thread(store.targets),
+        )
+        events = found.events
+        if found.older_than is not None:
+            older = {**filters, "before": str(found.older_than)}
+        live_after = None
+    else:
+        events, latest, sinks = await asyncio.gather(
+            asyncio.to_thread(store.page_events, query),
+            asyncio.to_thread(store.latest_event_id),
+            asyncio.to_thread(store.targets),
+        )
+        if events and len(events) >= query.limit:
+            older = {**filters, "before": str(events[-1].id)}
+        if events and not first_page:
             newer = {**filters, "after": str(events[0].id)}
+        live_after = latest if first_page else None
     return page(
         request,
         "events.html",
@@ -95,7 +110,8 @@ async def events_page(request: web.Request) -> web.Response:
         kinds=[kind.value for kind in EventKind],
         event_names=sorted(KNOWN_EVENT_NAMES - {None}),
         states=TASK_STATES,
-        live_after=latest if first_page else None,
+        sinks=sinks,
+        live_after=live_after,
         older=older,
         newer=newer,
         samples=[sample.name for sample in samples.catalog() if sample.is_webhook],
@@ -144,7 +160,13 @@ async def timeline_page(request: web.Request) -> web.Response:
 
 async def status_page(request: web.Request) -> web.Response:
     report = await _status(request)
-    return page(request, "status.html", report=report, states=TASK_STATES)
+    requeued = request.query.get("requeued", "")
+    notice = None
+    if requeued.isdigit() and len(requeued) < 19:
+        notice = (
+            f"{requeued} dead delivery(ies) re-queued; a running serve or deliver picks them up"
+        )
+    return page(request, "status.html", report=report, states=TASK_STATES, notice=notice)
 
 
 async def live_events(request: web.Request) -> web.StreamResponse:

@@ -27,7 +27,7 @@ from aiohttp import web
 from tcwebhook.config import Settings, load_settings
 from tcwebhook.delivery.requeue import requeue_deliveries
 from tcwebhook.replay import ReplayOptions, load_sources, replay, resolve_target
-from tcwebhook.store import SqliteStore, open_store
+from tcwebhook.store import Outcome, SqliteStore, open_store
 from tests.helpers.inspector import SAMPLES, sample, store_body
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -439,3 +439,100 @@ async def _task_when(served: Served, event_id: int, state: str, timeout: float =
             assert task.state == state, task
             return task
         await asyncio.sleep(0.1)
+
+
+async def test_event_body_tree_folds_and_search_finds_a_nested_value(
+    served: Served, context: Any, page: Any
+) -> None:
+    body = sample("order-event.json")
+    body["meta"]["messageId"] = "tree-search"
+    [event_id] = await send(served, body)
+    await page.goto(f"{served.inspector}events/{event_id}")
+    nested = page.locator("#body-tree .value", has_text="Stainless strip 40x2 mm")
+    assert await nested.count() == 1
+    assert not await nested.is_visible()  # lines[1].buyerLine.item: folded
+    assert (await page.locator("#answer dd.status").text_content()).startswith("200 ")
+    await page.fill(".body-tools[data-for=body] .tree-search", "stainless STRIP")
+    await nested.wait_for(state="visible")
+    assert "hit" in (await nested.get_attribute("class") or "")
+    assert "1 found" in await page.locator(".body-tools[data-for=body] .tree-hits").text_content()
+    # docs/inspector-event.png: the page down to the body (the curl line below names paths).
+    end = await page.locator("h2", has_text="Send again").bounding_box()
+    scrolled = await page.evaluate("window.scrollY")  # the search scrolled to its find
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(
+        path=str(ARTIFACTS / "event-panels.png"),
+        full_page=True,
+        clip={"x": 0, "y": 0, "width": 1400, "height": end["y"] + scrolled - 8},
+    )
+    await page.click(".body-tools[data-for=body] .tree-collapse")
+    assert not await nested.is_visible()
+    await page.click(".body-tools[data-for=body] .tree-expand")
+    assert await nested.is_visible()
+
+    copy = page.locator(".body-tools[data-for=body] button.copy-body")
+    assert await copy.is_visible()
+    await context.grant_permissions(["clipboard-read", "clipboard-write"])
+    await copy.click()
+    await page.wait_for_function(
+        "(button) => button.textContent !== 'Copy body'", arg=await copy.element_handle()
+    )
+    if await copy.text_content() == "Copied":
+        copied = await page.evaluate("navigator.clipboard.readText()")
+        assert orjson.loads(copied)["orderEvent"] == body["orderEvent"]  # a fresh message id
+
+
+async def test_deliveries_table_fits_a_1400_px_window(served: Served, page: Any) -> None:
+    served.flag.unlink(missing_ok=True)
+    [event_id] = await send(served, "order-lines-rejected")
+    task = await _task_when(served, event_id, "dead")
+    store = served.store()
+    try:
+        # An ERP's error and output as they come: long, and with no place to break.
+        long_word = "https://erp.example/api/" + "x" * 400
+        store.finish_tasks([Outcome(task, "dead", error=long_word, output=long_word * 3)])
+    finally:
+        store.close()
+    await page.goto(f"{served.inspector}events/{event_id}")
+    button = page.locator("table.tasks button.retry")
+    box = await button.bounding_box()
+    assert box is not None
+    viewport = page.viewport_size
+    assert box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"], (box, viewport)
+    scroll_width = await page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= viewport["width"], scroll_width
+    await shot(page, "event-deliveries")
+
+
+async def test_status_counter_leads_to_the_filtered_list(served: Served, page: Any) -> None:
+    served.flag.unlink(missing_ok=True)
+    [dead] = await send(served, "order-lines-rejected")
+    await _task_when(served, dead, "dead")
+    [shipment] = await send(served, "shipment-issued")
+    await page.goto(served.inspector + "status")
+    await page.click('#status a[href="/?kind=shipment"]')
+    await page.wait_for_url(re.compile(r"\?kind=shipment$"))
+    kinds = await page.locator("#rows tr td:nth-child(3)").all_text_contents()
+    assert kinds and set(kinds) == {"shipment"}
+    assert await page.locator(f'#rows tr[data-id="{shipment}"]').count() == 1
+    await page.goto(served.inspector + "status")
+    await page.click('#status a[href="/?sink=erp&state=dead"]')
+    await page.wait_for_url(re.compile(r"\?sink=erp&state=dead$"))
+    states = await page.locator("#rows td.deliveries").all_text_contents()
+    assert states and all("erp: dead" in state for state in states)
+    assert await page.locator(f'#rows tr[data-id="{dead}"]').count() == 1
+    assert await page.locator("select[name=sink]").input_value() == "erp"
+
+
+async def test_retry_dead_from_the_status_page(served: Served, page: Any) -> None:
+    served.flag.unlink(missing_ok=True)
+    [event_id] = await send(served, "order-lines-rejected")
+    await _task_when(served, event_id, "dead")
+    served.flag.touch()  # the ERP is back
+    await page.goto(served.inspector + "status")
+    await page.click("button.retry-dead")
+    await page.wait_for_url(re.compile(r"/status\?requeued=\d+$"))
+    assert "dead delivery(ies) re-queued" in await page.locator("p.notice").text_content()
+    assert (await _task_when(served, event_id, "done")).state == "done"
+    response = await page.request.get(served.inspector + "favicon.ico")
+    assert response.status == 200

@@ -1,9 +1,12 @@
-// tcwebhook inspector: live rows and their delivery state, live status, copy buttons. Served as
+// tcwebhook inspector: live rows and their delivery state, live status, copy buttons, the body
+// tree's search and folding. Served as
 // a file: the page's Content-Security-Policy allows no inline script. Everything inserted comes
 // from the server, already escaped; nothing here builds HTML from payload values.
 "use strict";
 
 const MAX_ROWS = 500;
+// Matches a search opens and marks: past them it only counts (a body may have 10 000 nodes).
+const MAX_HITS = 300;
 
 function liveRows() {
   const rows = document.getElementById("rows");
@@ -50,8 +53,55 @@ function copyButtons() {
   }
 }
 
+function setOpen(tree, open) {
+  for (const details of tree.querySelectorAll("details")) details.open = open;
+}
+
+// Marks every key and value holding ``text`` (any case) and opens the levels above them.
+function findInTree(tree, text, hits) {
+  for (const old of tree.querySelectorAll(".hit")) old.classList.remove("hit");
+  const needle = text.trim().toLowerCase();
+  if (!needle) {
+    hits.textContent = "";
+    return;
+  }
+  let count = 0;
+  let first = null;
+  for (const span of tree.querySelectorAll(".key, .value")) {
+    if (!span.textContent.toLowerCase().includes(needle)) continue;
+    count += 1;
+    if (count > MAX_HITS) continue;
+    span.classList.add("hit");
+    first = first || span;
+    let details = span.parentElement.closest("details");
+    while (details && tree.contains(details)) {
+      details.open = true;
+      details = details.parentElement.closest("details");
+    }
+  }
+  hits.textContent = count ? `${count} found${count > MAX_HITS ? ` (the first ${MAX_HITS} marked)` : ""}` : "not found";
+  if (first) first.scrollIntoView({ block: "center" });
+}
+
+function bodyTools() {
+  for (const tools of document.querySelectorAll(".body-tools")) {
+    const tree = document.getElementById(`${tools.dataset.for}-tree`);
+    const search = tools.querySelector(".tree-search");
+    if (!tree || !search) continue;
+    const hits = tools.querySelector(".tree-hits");
+    tools.querySelector(".tree-expand").addEventListener("click", () => setOpen(tree, true));
+    tools.querySelector(".tree-collapse").addEventListener("click", () => setOpen(tree, false));
+    let timer = 0;
+    search.addEventListener("input", () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => findInTree(tree, search.value, hits), 150);
+    });
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   liveRows();
   liveStatus();
   copyButtons();
+  bodyTools();
 });
