@@ -100,7 +100,7 @@ def test_export_and_purge(tmp_path: Path) -> None:
         tcwebhook("events", "export", "--since", "2999-01-01", "--config", str(config)).stdout == ""
     )
     bad = tcwebhook("events", "export", "--since", "last tuesday", "--config", str(config))
-    assert bad.returncode == 2 and "not a date" in bad.stderr
+    assert bad.returncode == 2 and "neither a timestamp nor a duration" in bad.stderr
 
     # Undelivered events survive a purge unless forced.
     kept = tcwebhook("events", "purge", "--before", "2999-01-01", "--config", str(config))
