@@ -145,16 +145,16 @@ class DirectorySink:
             return BatchResult(error=self._failure(exc))
         written, error = self._write_temporaries(files)
         renamed: list[str] = []
-        for name in written:
-            if error is None:  # in order, so that a reader sees them arrive in order
-                try:
-                    os.replace(self.path / f".{name}.tmp", self.path / name)
-                    renamed.append(str(self.path / name))
-                    continue
-                except OSError as exc:
-                    error = self._failure(exc)
-            with contextlib.suppress(OSError):
-                os.unlink(self.path / f".{name}.tmp")
+        for index, name in enumerate(written):
+            try:  # in order, so that a reader sees them arrive in order
+                os.replace(self.path / f".{name}.tmp", self.path / name)
+            except OSError as exc:
+                error = self._failure(exc)
+                for later in written[index:]:  # no temporary file left behind
+                    with contextlib.suppress(OSError):
+                        os.unlink(self.path / f".{later}.tmp")
+                break
+            renamed.append(str(self.path / name))
         if renamed:
             try:
                 _fsync_directory(self.path)  # the renames themselves must survive a power cut

@@ -32,6 +32,10 @@ log = logging.getLogger("tcwebhook.delivery")
 IDLE_POLL = 0.2  # seconds between looks at the outbox when nothing woke us
 LEASE_MARGIN = 30.0  # a claim lapses this long after the sink's timeouts
 CLAIM_BATCH = 32  # tasks claimed (and recorded) per transaction
+# For a sink that hands on a batch at once (the directory sink): its fixed cost (a directory
+# fsync, a claim and a record transaction) is shared by more files; a crash between hand-off
+# and bookkeeping delivers at most this many again (docs/sinks.md).
+BATCH_SINK_CLAIM = 128
 RECORD_RETRY_MAX = 5.0  # seconds between tries to record outcomes while the store fails
 RECORD_TRIES_WHEN_STOPPING = 3  # then the claims are handed back (or left to the next start)
 
@@ -143,10 +147,14 @@ class DeliveryWorker:
     async def _claim(self, sink: Sink) -> list[TaskRecord]:
         policy = sink.settings
         strict = policy.concurrency == 1
+        if strict:
+            limit = BATCH_SINK_CLAIM if isinstance(sink, BatchSink) else CLAIM_BATCH
+        else:
+            limit = max(policy.concurrency, CLAIM_BATCH)
         return await asyncio.to_thread(
             self.store.claim_tasks,
             policy.name,
-            CLAIM_BATCH if strict else max(policy.concurrency, CLAIM_BATCH),
+            limit,
             policy.timeout * CLAIM_BATCH + LEASE_MARGIN,
             strict,
             self.claimant,
