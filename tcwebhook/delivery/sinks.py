@@ -27,6 +27,7 @@ OUTPUT_LIMIT = 4096  # bytes of a command's output or an HTTP answer kept for `e
 ENV_VALUE_LIMIT = 1024
 # fsyncs a directory sink issues at once for a batch (docs/performance-notes.md).
 FSYNC_THREADS = 16
+# How a temporary file is opened (with mode 0o666: the umask decides, as open("wb") did).
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
 # What a command inherits from tcwebhook's own environment (besides its sink's pass_env):
 # enough to run programs, never the secrets the configuration refers to.
@@ -175,7 +176,7 @@ class DirectorySink:
         error: DeliveryFailed | None = None
         try:
             for name, data in files:
-                handles.append((name, os.open(self.path / f".{name}.tmp", _CREATE, 0o644)))
+                handles.append((name, os.open(self.path / f".{name}.tmp", _CREATE, 0o666)))
                 _write_all(handles[-1][1], data)
                 ready += 1
         except OSError as exc:
