@@ -471,6 +471,34 @@ def measure_replay(env: Environment, count: int, concurrency: int) -> dict[str, 
     }
 
 
+def measure_delivery(env: Environment, quick: bool) -> dict[str, Any]:
+    """The delivery cell (bench/delivery.py): an ordered directory sink's files/s while
+    ``serve`` ingests at a fixed rate, and draining a backlog alone."""
+    help_text = _has_command(env, "serve")
+    if help_text is None or "--config" not in help_text:
+        return {"skipped": "tcwebhook serve --config is not available in this tree"}
+    rate, seconds, backlog_events = ("100", "2", "1000") if quick else ("450", "30", "100000")
+    runs = {
+        "ingest": ["ingest", "--rate", rate, "--seconds", seconds],
+        "backlog": ["backlog", "--events", backlog_events],
+    }
+    result: dict[str, Any] = {}
+    for name, arguments in runs.items():
+        completed = subprocess.run(
+            [sys.executable, str(BENCH / "delivery.py"), *arguments, "--connections", "16"],
+            env=env.python_env, capture_output=True, text=True, timeout=1800,
+        )  # fmt: skip
+        if completed.returncode != 0:
+            lines = (completed.stderr or completed.stdout).strip().splitlines() or ["?"]
+            raise BenchFailure(f"delivery {name} failed: {lines[-1]}")
+        result[name] = json.loads(completed.stdout.strip().splitlines()[-1])
+    ingest, backlog = result["ingest"], result["backlog"]
+    # Keeping up: files written while ingesting at least the events taken in.
+    result["keeps_up"] = ingest["files_per_s"] >= 0.95 * ingest["ingest_per_s"]
+    result["backlog_over_ingest"] = round(backlog["files_per_s"] / ingest["ingest_per_s"], 2)
+    return result
+
+
 def measure_check_tls(env: Environment) -> dict[str, Any]:
     help_text = _has_command(env, "check-tls")
     if help_text is None or "--ca-file" not in help_text:
@@ -642,6 +670,9 @@ def main() -> int:
     parser.add_argument(
         "--no-postgres", action="store_true", help="skip the PostgreSQL store's cells"
     )
+    parser.add_argument(
+        "--no-delivery", action="store_true", help="skip the delivery cell (bench/delivery.py)"
+    )
     arguments = parser.parse_args()
     quick = arguments.quick
     seconds = arguments.seconds or (2.0 if quick else 10.0)
@@ -683,6 +714,8 @@ def main() -> int:
             "help_startup_s_median": measure_help(env, 3 if quick else 10),
             "idle_keepalive": measure_idle(env, 100 if quick else 1000),
         }
+        if not arguments.no_delivery:
+            extras["delivery"] = measure_delivery(env, quick)
         if not quick:
             extras["replay"] = measure_replay(env, 2000, 32)
             extras["check_tls"] = measure_check_tls(env)

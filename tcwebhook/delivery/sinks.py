@@ -8,8 +8,11 @@ import os
 import re
 import signal
 import tempfile
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Protocol, runtime_checkable
 
 import aiohttp
 
@@ -23,6 +26,10 @@ OUTPUT_LIMIT = 4096  # bytes of a command's output or an HTTP answer kept for `e
 # Characters of one TCWEBHOOK_* value: the kernel refuses to start a program whose environment
 # is too large ("Argument list too long"); the whole event is on stdin anyway.
 ENV_VALUE_LIMIT = 1024
+# fsyncs a directory sink issues at once for a batch (docs/performance-notes.md).
+FSYNC_THREADS = 16
+# How a temporary file is opened (with mode 0o666: the umask decides, as open("wb") did).
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
 # What a command inherits from tcwebhook's own environment (besides its sink's pass_env):
 # enough to run programs, never the secrets the configuration refers to.
 INHERITED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR")
@@ -38,6 +45,15 @@ class DeliveryFailed(Exception):
 
 class DeliveryInterrupted(Exception):
     """tcwebhook is stopping: the attempt was cut short and does not count."""
+
+
+@dataclass
+class BatchResult:
+    """What became of an ordered batch: the outputs of its leading delivered events, then the
+    error that stopped it at the next one (the rest were not attempted)."""
+
+    delivered: list[str | None] = field(default_factory=list)
+    error: DeliveryFailed | DeliveryInterrupted | None = None
 
 
 class TaskPolicy(Protocol):
@@ -66,6 +82,15 @@ class Sink(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class BatchSink(Sink, Protocol):
+    """A sink that hands on a run of events at once, in order (cheaper per event)."""
+
+    async def deliver_batch(self, events: Sequence[StoredEvent]) -> BatchResult:
+        """Deliver ``events`` in order, stopping at the first that fails. Must be idempotent."""
+        ...
 
 
 def make_sink(settings: SinkSettings) -> Sink:
@@ -102,36 +127,99 @@ class DirectorySink:
         assert settings.path is not None
         self.settings = settings
         self.path: Path = settings.path
+        self._fsyncs: ThreadPoolExecutor | None = None
 
     async def deliver(self, event: StoredEvent) -> str | None:
-        data = render(event, self.settings.content)
-        try:
-            name = file_name(event, self.settings.content)
-            return await asyncio.to_thread(self._write, name, data)
-        except OSError as exc:
-            raise DeliveryFailed(f"cannot write to {self.path}: {exc.strerror or exc}") from None
+        result = await self.deliver_batch([event])
+        if result.error is not None:
+            raise result.error
+        return result.delivered[0]
 
-    def _write(self, name: str, data: bytes) -> str:
-        self.path.mkdir(parents=True, exist_ok=True)
-        final = self.path / name
-        temporary = self.path / f".{name}.tmp"
-        with temporary.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, final)
-        directory = os.open(self.path, os.O_RDONLY)
+    async def deliver_batch(self, events: Sequence[StoredEvent]) -> BatchResult:
+        """Write the events' files in order, as one batch: each file is written and fsync'ed
+        under a temporary name, then all are renamed in order and the directory is fsync'ed
+        once. A file is done only once that directory fsync returned."""
+        files = [
+            (file_name(event, self.settings.content), render(event, self.settings.content))
+            for event in events
+        ]
+        return await asyncio.to_thread(self._write_batch, files)
+
+    def _write_batch(self, files: list[tuple[str, bytes]]) -> BatchResult:
         try:
-            os.fsync(directory)  # the rename itself must survive a power cut
-        finally:
-            os.close(directory)
-        return str(final)
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return BatchResult(error=self._failure(exc))
+        written, error = self._write_temporaries(files)
+        renamed: list[str] = []
+        for index, name in enumerate(written):
+            try:  # in order, so that a reader sees them arrive in order
+                os.replace(self.path / f".{name}.tmp", self.path / name)
+            except OSError as exc:
+                error = self._failure(exc)
+                for later in written[index:]:  # no temporary file left behind
+                    with contextlib.suppress(OSError):
+                        os.unlink(self.path / f".{later}.tmp")
+                break
+            renamed.append(str(self.path / name))
+        if renamed:
+            try:
+                _fsync_directory(self.path)  # the renames themselves must survive a power cut
+            except OSError as exc:
+                # Files are in place but not durable: none counts, all are written again.
+                return BatchResult(error=self._failure(exc))
+        return BatchResult(list(renamed), error)
+
+    def _write_temporaries(
+        self, files: list[tuple[str, bytes]]
+    ) -> tuple[list[str], DeliveryFailed | None]:
+        """Write each file under its temporary name, then fsync them all at once: the disk
+        commits concurrent fsyncs together, where one after the other each waits for its own
+        commit. The names of the leading files now durable, and the error that stopped there;
+        the temporary files after it are removed."""
+        handles: list[tuple[str, int]] = []
+        ready = 0  # how many of the handles hold their whole file
+        error: DeliveryFailed | None = None
+        try:
+            for name, data in files:
+                handles.append((name, os.open(self.path / f".{name}.tmp", _CREATE, 0o666)))
+                _write_all(handles[-1][1], data)
+                ready += 1
+        except OSError as exc:
+            error = self._failure(exc)
+        fsyncs = [handle for _, handle in handles[:ready]]
+        if len(fsyncs) > 1:
+            failures = list(self._pool().map(_fsync_error, fsyncs))
+        else:
+            failures = [_fsync_error(handle) for handle in fsyncs]
+        written: list[str] = []
+        for (name, _), failure in zip(handles, failures, strict=False):
+            if failure is not None:
+                error = self._failure(failure)
+                break
+            written.append(name)
+        for index, (name, handle) in enumerate(handles):
+            os.close(handle)
+            if index >= len(written):  # after a failure: no temporary file left behind
+                with contextlib.suppress(OSError):
+                    os.unlink(self.path / f".{name}.tmp")
+        return written, error
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._fsyncs is None:
+            self._fsyncs = ThreadPoolExecutor(FSYNC_THREADS, thread_name_prefix="fsync")
+        return self._fsyncs
+
+    def _failure(self, exc: OSError) -> DeliveryFailed:
+        return DeliveryFailed(f"cannot write to {self.path}: {exc.strerror or exc}")
 
     def interrupt(self) -> None:
         return None  # a file write is quick
 
     async def close(self) -> None:
-        return None
+        if self._fsyncs is not None:
+            self._fsyncs.shutdown(wait=False)
+            self._fsyncs = None
 
 
 class CommandSink:
@@ -232,6 +320,28 @@ def _env_value(value: str) -> str:
     surrogates (which cannot be encoded)."""
     cut = value[:ENV_VALUE_LIMIT].replace("\0", "")
     return cut.encode("utf-8", "replace").decode("utf-8")
+
+
+def _write_all(handle: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(handle, view) :]
+
+
+def _fsync_error(handle: int) -> OSError | None:
+    try:
+        os.fsync(handle)
+    except OSError as exc:
+        return exc
+    return None
+
+
+def _fsync_directory(path: Path) -> None:
+    directory = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def _kill_group(process: asyncio.subprocess.Process) -> None:

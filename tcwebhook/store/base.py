@@ -97,6 +97,11 @@ class Store(abc.ABC):
         """Record attempts and give back claimed tasks not attempted, in one transaction."""
 
     @abc.abstractmethod
+    def get_events(self, event_ids: Sequence[int]) -> list[StoredEvent]:
+        """These events with their tasks, in id order, in one round trip per few hundred; an
+        id with no event (purged meanwhile) is left out (the worker reads a claimed batch)."""
+
+    @abc.abstractmethod
     def attach_fetched(self, event_id: int, fetched: bytes, changed_lines: list[str]) -> None:
         """Attach the object fetched for a GET notification, with its changed lines."""
 

@@ -152,10 +152,28 @@ MAX_EVENT_TASKS = 200
 
 def event_tasks_query(dialect: Dialect, event_ids: Sequence[int]) -> tuple[str, list[Any]]:
     """The SQL of ``event_tasks`` and its parameters (ids beyond ``MAX_EVENT_TASKS`` ignored)."""
-    ids = list(event_ids)[:MAX_EVENT_TASKS]
+    return tasks_of_events_query(dialect, list(event_ids)[:MAX_EVENT_TASKS])
+
+
+def tasks_of_events_query(dialect: Dialect, event_ids: Sequence[int]) -> tuple[str, list[Any]]:
+    """The tasks of these events in one query (the tasks' event_id index), in id order."""
+    ids = list(event_ids)
     marks = ", ".join([dialect.mark] * len(ids)) or "NULL"
     sql = f"SELECT {TASK_COLUMNS} FROM tasks WHERE event_id IN ({marks}) ORDER BY id"
     return sql, ids
+
+
+# ``get_events`` reads this many events per query at most, so that the parameters of one query
+# fit every backend's limit (a claimed batch is far smaller).
+GET_EVENTS_CHUNK = 500
+
+
+def events_by_ids_query(dialect: Dialect, event_ids: Sequence[int]) -> tuple[str, list[Any]]:
+    """What follows ``SELECT EVENT_COLUMNS FROM events`` to read these events in id order, and
+    its parameters; ids outside the integer range that no backend can store are left out."""
+    ids = [i for i in event_ids if 0 < i < 2**63]
+    marks = ", ".join([dialect.mark] * len(ids)) or "NULL"
+    return f"WHERE id IN ({marks}) ORDER BY id", ids
 
 
 def list_filters(

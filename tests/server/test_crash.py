@@ -1,4 +1,5 @@
-"""The real ``tcwebhook serve`` killed with SIGKILL mid-load loses no acknowledged event."""
+"""The real ``tcwebhook serve`` killed with SIGKILL mid-load loses no acknowledged event, and
+no delivery: only the batch in flight is delivered again."""
 
 from __future__ import annotations
 
@@ -7,8 +8,16 @@ import signal
 import uuid
 from pathlib import Path
 
+import pytest
+
 from tcwebhook.datadir import DEV_CA_FILE
+from tcwebhook.delivery.worker import CLAIM_BATCH
 from tcwebhook.store import open_store
+from tests.delivery.test_serve_outbox import (
+    delivered_message_ids,
+    wait_until_delivered,
+    write_config,
+)
 from tests.helpers.serve import send_all, start_server
 
 EVENTS = 1000
@@ -41,3 +50,38 @@ def test_sigkill_under_load_loses_no_acknowledged_event(tmp_path: Path) -> None:
     assert again == set(ids)
     events = store.list_events(limit=10 * EVENTS)
     assert sorted(event.message_id for event in events) == sorted(ids)  # each exactly once
+
+
+@pytest.mark.usefixtures("store_backend")
+def test_sigkill_with_deliveries_in_flight_loses_none_and_repeats_at_most_a_batch(
+    tmp_path: Path,
+) -> None:
+    """Killed while both sinks deliver (batches of files, one command per event): after a
+    restart every acknowledged event reached both, a file exactly once, and the command again
+    only for the tasks of the batch that was in flight."""
+    config = write_config(tmp_path, import_delay=0.01)
+    data_dir = tmp_path / "data"
+    ids = [str(uuid.uuid4()) for _ in range(600)]
+    process, url = start_server(data_dir, "--config", str(config), "--port", "0")
+    token = (data_dir / "token").read_text().strip()
+    try:
+        acknowledged = asyncio.run(send_all(url, token, data_dir / DEV_CA_FILE, ids, kill=process))
+        process.wait(timeout=10)
+    finally:
+        process.kill()
+    assert process.returncode == -signal.SIGKILL
+    _, runs_before = delivered_message_ids(tmp_path)
+    assert len(runs_before) < len(acknowledged)  # the commands were still catching up
+
+    process, _ = start_server(data_dir, "--config", str(config), "--port", "0")
+    try:
+        report = wait_until_delivered(config, timeout=120)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    assert report["healthy"]
+    files, runs = delivered_message_ids(tmp_path)
+    assert acknowledged <= set(files) and acknowledged <= set(runs)  # none lost
+    assert len(files) == len(set(files))  # a file delivered again replaced itself
+    assert not [path for path in (tmp_path / "outbox").iterdir() if path.name.startswith(".")]
+    assert len(runs) - len(set(runs)) <= CLAIM_BATCH  # only the batch in flight, again
