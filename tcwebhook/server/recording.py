@@ -3,7 +3,8 @@
 ``offer`` runs on the receiver's loop and costs the aggregator's O(1): no I/O, no waiting. What
 the aggregator lets through (bounded by its token bucket) is coalesced by row key and written by
 one thread, every second and at stop; retention runs there too. A store that fails makes the
-thread drop what it held (logged once per outage): recording never delays or fails an answer.
+thread keep what it held, up to the aggregator's bound, until the store is back (logged once per
+outage): recording never delays or fails an answer.
 """
 
 from __future__ import annotations
@@ -105,14 +106,21 @@ class RequestRecorder:
             return
         try:
             self._store.record_requests(writes)
-        except (StoreUnavailable, OSError) as exc:
-            self._outage(exc)
-            return
         except Exception as exc:  # never let the log's thread die: the receiver is unaffected
             self._outage(exc)
+            self._keep(writes)
             return
         self.rows_written += len(writes)
         self._failing = False
+
+    def _keep(self, writes: list[Write]) -> None:
+        """Writes that failed wait for the store to come back, as many as the aggregator holds
+        groups (a newer write of the same row wins); beyond that an outage costs rows."""
+        with self._lock:
+            for write in writes:
+                if len(self._pending) >= self._limits.max_groups + 1:
+                    break
+                self._pending.setdefault(write.row_key, write)
 
     def _trim(self) -> None:
         try:

@@ -8,7 +8,7 @@ import json
 import os
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestServer
 from tcwebhook.config import AuthSettings, ServerSettings, Settings, StoreSettings
 from tcwebhook.config.schema import RequestsSettings
 from tcwebhook.errors import StoreUnavailable
-from tcwebhook.requestlog import RequestRecord
+from tcwebhook.requestlog import RequestRecord, Write
 from tcwebhook.server.app import REQUEST_RECORDER, create_app
 from tcwebhook.store import AppendResult, NewEvent, SqliteStore, Store, open_store
 from tcwebhook.store.requests import RequestCursor, RequestQuery
@@ -158,6 +158,28 @@ class _DownStore(SqliteStore):
         return future
 
 
+class _DownForAWhile(_DownStore):
+    """The whole store is down: events are refused, and the request log's first writes fail."""
+
+    failures = 2
+
+    def record_requests(self, writes: Sequence[Write]) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise StoreUnavailable("the disk is full")
+        super().record_requests(writes)
+
+
+async def test_request_rows_wait_for_a_store_that_comes_back(
+    start: Callable[..., Any], tmp_path: Path
+) -> None:
+    store = _DownForAWhile(tmp_path / "down.db")
+    running: Running = await start(store=store)
+    assert await running.post("/tradecloud/order", ORDER) == 503
+    [record] = await running.wait_for(1)
+    assert store.failures == 0 and (record.status, record.tradecloud) == (503, "retried")
+
+
 async def test_a_503_when_the_store_is_down_is_recorded_as_retried(
     start: Callable[..., Any], tmp_path: Path
 ) -> None:
@@ -248,3 +270,16 @@ async def test_recording_can_be_switched_off(start: Callable[..., Any]) -> None:
     assert await running.post("/tradecloud/order", ORDER, token=WRONG) == 401
     await running.server.close()
     assert running.records(refused=True) == []
+
+
+def test_behind_a_proxy_the_command_says_tls_failures_cannot_be_seen(tmp_path: Path) -> None:
+    open_store(f"sqlite:///{tmp_path / 'data' / 'events.db'}").close()
+    config = tmp_path / "tcwebhook.yaml"
+    config.write_text(
+        f"data_dir: {tmp_path / 'data'}\nserver:\n  tls: false\n  unix_socket: {tmp_path / 's'}\n"
+    )
+    result = tcwebhook("requests", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "server.tls is false" in result.stderr and "proxy's error log" in result.stderr
+    as_json = tcwebhook("requests", "--json", "--config", str(config))
+    assert json.loads(as_json.stdout) == []  # the note stays out of the JSON
