@@ -413,7 +413,7 @@ async def _receive_middleware(
         response.force_close()
     except web.HTTPException as exc:  # routing: 404 and 405
         error = exc.reason
-        cause = "not_found" if exc.status == 404 else "method_not_allowed"
+        cause = _ROUTING_CAUSES.get(exc.status, "routing")  # explain words others by status
         response = _error_response(exc.status, exc.reason.lower())
         if hdrs.ALLOW in exc.headers:
             response.headers[hdrs.ALLOW] = exc.headers[hdrs.ALLOW]
@@ -429,6 +429,9 @@ async def _receive_middleware(
     if cause and wiring.recorder is not None:
         _record_refusal(request, response.status, cause, error, started)
     return response
+
+
+_ROUTING_CAUSES = {404: "not_found", 405: "method_not_allowed"}
 
 
 def _payload_cause(exc: PayloadError) -> str:

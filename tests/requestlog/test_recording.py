@@ -283,3 +283,15 @@ def test_behind_a_proxy_the_command_says_tls_failures_cannot_be_seen(tmp_path: P
     assert "server.tls is false" in result.stderr and "proxy's error log" in result.stderr
     as_json = tcwebhook("requests", "--json", "--config", str(config))
     assert json.loads(as_json.stdout) == []  # the note stays out of the JSON
+
+
+async def test_a_405_and_a_missing_header_are_recorded(start: Callable[..., Any]) -> None:
+    running: Running = await start()
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with running.client.delete(running.base + "/tradecloud/order", headers=headers) as r:
+        assert r.status == 405
+    async with running.client.post(running.base + "/tradecloud/order", data=ORDER) as r:
+        assert r.status == 401
+    refused = _by_status(await running.wait_for(2))
+    assert refused[405].method == "DELETE" and refused[405].fix is not None
+    assert refused[401].auth == "absent" and refused[401].reason == "no Authorization header"
