@@ -24,6 +24,7 @@ from tcwebhook.cli import (
     inspect,
     reconcile,
     replay,
+    requests,
     samples,
     serve,
     store,
@@ -71,6 +72,7 @@ for module in (
     reconcile,
     deliver,
     store,
+    requests,
 ):
     module.register(app)
 

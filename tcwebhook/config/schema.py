@@ -334,6 +334,32 @@ class ReconcileSettings:
 
 
 @dataclass(frozen=True)
+class RequestsSettings:
+    """The request log's bounds (docs/requests.md#limits): what a flood of refused requests
+    may cost in writes and rows, whatever arrives."""
+
+    enabled: bool = True
+    keep: int = field(default=10_000, metadata=bounds(1, 10_000_000))  # rows kept
+    max_age: str = "7d"  # rows last seen longer ago are deleted
+    window: float = field(default=60.0, metadata=bounds(above=0))  # seconds: identical -> one row
+    rate: float = field(default=5.0, metadata=bounds(above=0))  # writes per second, sustained
+    burst: int = field(default=20, metadata=bounds(1, 100_000))
+    max_groups: int = field(default=1000, metadata=bounds(1, 1_000_000))
+
+    def __post_init__(self) -> None:
+        seconds = parse_duration(self.max_age)
+        if seconds is None or seconds < 60:
+            raise ConfigError(
+                f"requests.max_age must be a duration of at least 1 minute, like 7d or 12h "
+                f"(got {self.max_age!r})"
+            )
+
+    @property
+    def max_age_seconds(self) -> float:
+        return parse_duration(self.max_age) or 7 * 86400.0
+
+
+@dataclass(frozen=True)
 class InspectorSettings:
     """The local web page that shows stored events (``serve`` starts it; ``inspect`` alone)."""
 
@@ -381,6 +407,7 @@ class Settings:
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
     inspector: InspectorSettings = field(default_factory=InspectorSettings)
+    requests: RequestsSettings = field(default_factory=RequestsSettings)
     source: Path | None = None  # the file the settings came from, for messages
 
     def __post_init__(self) -> None:

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from tcwebhook.config import Settings
 from tcwebhook.inspector import actions, live, offload, security, views
+from tcwebhook.inspector import requests as requests_views
 from tcwebhook.inspector.keys import GUARD, PAGES, SETTINGS, STORE, WATCHER
 from tcwebhook.server.errorlog import FailureLog
 from tcwebhook.store import Store
@@ -45,6 +46,8 @@ def create_app(
     router.add_get("/events/{event_id:\\d+}/fetched", views.raw_fetched)
     router.add_get("/timeline/{resource_id:.+}", views.timeline_page, name="timeline")
     router.add_get("/status", views.status_page, name="status")
+    router.add_get("/requests", requests_views.requests_page, name="requests")
+    router.add_get("/live/requests", requests_views.live_requests)
     router.add_get("/live/events", views.live_events)
     router.add_get("/live/status", views.live_status)
     router.add_post("/events/{event_id:\\d+}/retry", actions.retry)

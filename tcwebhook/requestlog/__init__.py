@@ -7,7 +7,13 @@ its own record; only refused requests and failed handshakes are written (docs/re
 """
 
 from tcwebhook.requestlog.aggregate import Aggregator, Limits, Write, oldest_kept, to_delete
-from tcwebhook.requestlog.explain import Explanation, PathAuth, ReceiverFacts, explain
+from tcwebhook.requestlog.explain import (
+    Explanation,
+    PathAuth,
+    ReceiverFacts,
+    explain,
+    stored_auth,
+)
 from tcwebhook.requestlog.records import (
     JSON_KEYS,
     AuthPresence,
@@ -50,6 +56,7 @@ __all__ = [
     "name_covered",
     "oldest_kept",
     "refused_record",
+    "stored_auth",
     "stored_record",
     "to_delete",
     "tradecloud_reaction",

@@ -430,3 +430,16 @@ def _by_status(request: _Request) -> tuple[str, str]:
         _detail(request, f"answered {request.status}"),
         "see the receiver's log for this request",
     )
+
+
+_PRESENCE_OF_TYPE: dict[str, AuthPresence] = {
+    "bearer": "present (Bearer)",
+    "entra": "present (Bearer)",
+    "basic": "present (Basic)",
+}
+
+
+def stored_auth(facts: ReceiverFacts, path: str) -> AuthPresence:
+    """The ``auth`` of a stored request: the scheme its path's authentication accepted (the
+    header itself is never stored)."""
+    return _PRESENCE_OF_TYPE.get(facts.auth_for(path).type, "present (other)")

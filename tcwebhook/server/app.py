@@ -34,8 +34,10 @@ from tcwebhook.events import (
     parse_webhook,
     parse_webhook_object,
 )
+from tcwebhook.requestlog import ReceiverFacts, auth_presence, explain, refused_record
 from tcwebhook.server import proxy
 from tcwebhook.server.proxy import ClientAddresses
+from tcwebhook.server.recording import RequestRecorder, limits_of
 from tcwebhook.store import AppendResult, NewEvent, Store, dedup_key, utc_now
 
 if TYPE_CHECKING:
@@ -91,12 +93,15 @@ class _Wiring:
     on_tasks_stored: Callable[[], None] | None = None  # wakes the delivery worker
     metrics: Metrics | None = None
     addresses: ClientAddresses | None = None  # proxy headers and allow_from; None: neither
+    recorder: RequestRecorder | None = None  # the request log of refused requests
+    facts: ReceiverFacts = dataclasses.field(default_factory=ReceiverFacts)
 
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 _WIRING = web.AppKey("wiring", _Wiring)
 RECEIVER_AUTH = web.AppKey("receiver_auth", ReceiverAuth)  # SIGHUP swaps credentials in it
+REQUEST_RECORDER = web.AppKey("request_recorder", RequestRecorder)  # absent: requests.enabled off
 
 
 class _ClientGone(Exception):
@@ -123,6 +128,7 @@ class _Outcome:
     duplicate: bool = False
     received_at: str | None = None
     client: str | None = None
+    body: bytes = b""  # for a refused request's excerpt
 
 
 # aiohttp >= 3.13 wants typed request keys; older releases take plain strings.
@@ -147,8 +153,16 @@ def create_app(
     app[STORE] = store
     auth = app[RECEIVER_AUTH] = ReceiverAuth(settings)
     addresses = ClientAddresses(settings.server) if proxy.needed(settings.server) else None
-    app[_WIRING] = _Wiring(auth, request_logger, task_router, on_tasks_stored, metrics, addresses)
+    recorder = None
+    if settings.requests.enabled:
+        recorder = app[REQUEST_RECORDER] = RequestRecorder(store, limits_of(settings))
+    facts = ReceiverFacts.from_settings(settings)
+    app[_WIRING] = _Wiring(
+        auth, request_logger, task_router, on_tasks_stored, metrics, addresses, recorder, facts
+    )
     app.cleanup_ctx.append(_authenticating)
+    if recorder is not None:
+        app.cleanup_ctx.append(_recording)
     app.router.add_get("/healthz", _healthz, allow_head=True)
     paths = settings.server.paths
     routes: tuple[tuple[Resource, str], ...] = (
@@ -174,6 +188,14 @@ async def _authenticating(app: web.Application) -> AsyncIterator[None]:
     await auth.start()
     yield
     await auth.stop()
+
+
+async def _recording(app: web.Application) -> AsyncIterator[None]:
+    """The request log's writer thread runs beside the server; at stop it writes what it holds."""
+    recorder = app[REQUEST_RECORDER]
+    recorder.start()
+    yield
+    await asyncio.to_thread(recorder.stop)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -218,6 +240,7 @@ async def _receive_post(request: web.Request) -> web.Response:
         ) from None
     except ConnectionError:
         raise _ClientGone from None
+    request[_OUTCOME].body = body
     if txml.looks_like_xml(body, request.headers.get(hdrs.CONTENT_TYPE)):
         event = await _parse_txml(body, max_bytes, limits.max_json_depth)
     else:
@@ -347,6 +370,7 @@ async def _receive_middleware(
 ) -> web.StreamResponse:
     started = time.perf_counter()
     error: str | None = None
+    cause = ""
     wiring = request.app[_WIRING]
     request[_OUTCOME] = _Outcome()
     try:
@@ -368,30 +392,33 @@ async def _receive_middleware(
         response = await handler(request)
     except PayloadError as exc:
         error = str(exc)
+        cause = _payload_cause(exc)
         response = _error_response(exc.status, error)
         if exc.status == 413 or isinstance(exc, _UndecodableBody):
             response.force_close()  # the rest of the body was never read
     except _BodyTimeout as exc:
-        error = str(exc)
+        error, cause = str(exc), "body_timeout"
         response = _error_response(503, error)
         response.headers[hdrs.RETRY_AFTER] = "5"
         response.force_close()  # the rest of the body may still be on its way
     except StoreUnavailable as exc:
-        error = str(exc)
+        error, cause = str(exc), "store_unavailable"
         response = _error_response(503, "the event could not be stored right now; retry later")
         response.headers[hdrs.RETRY_AFTER] = "5"
     except _ClientGone:
         # Nothing can be sent; aiohttp drops this response with the closed connection.
         error = "the client closed the connection before sending the whole body"
+        cause = "client_gone"
         response = _error_response(400, error)
         response.force_close()
     except web.HTTPException as exc:  # routing: 404 and 405
         error = exc.reason
+        cause = _ROUTING_CAUSES.get(exc.status, "routing")  # explain words others by status
         response = _error_response(exc.status, exc.reason.lower())
         if hdrs.ALLOW in exc.headers:
             response.headers[hdrs.ALLOW] = exc.headers[hdrs.ALLOW]
     except Exception as exc:  # never a 500: Tradecloud would drop the event for good
-        error = f"unexpected error: {type(exc).__name__}"
+        error, cause = f"unexpected error: {type(exc).__name__}", "unexpected"
         _log_unexpected(request, exc)
         response = _error_response(503, "the event could not be processed right now; retry later")
         response.headers[hdrs.RETRY_AFTER] = "5"
@@ -399,7 +426,66 @@ async def _receive_middleware(
         _count(wiring.metrics, request, response.status, started)
     if wiring.request_logger is not None:
         _log(request, response.status, started, error)
+    if cause and wiring.recorder is not None:
+        _record_refusal(request, response.status, cause, error, started)
     return response
+
+
+_ROUTING_CAUSES = {404: "not_found", 405: "method_not_allowed"}
+
+
+def _payload_cause(exc: PayloadError) -> str:
+    """The request log's cause of a refused body (requestlog/explain.py)."""
+    if exc.status == 413:
+        return "too_large"
+    if isinstance(exc, UnsupportedContentType):
+        return "content_type"
+    if isinstance(exc, _UndecodableBody):
+        return "undecodable_body"
+    if "GET webhook" in str(exc):
+        return "no_resource_id"
+    return "invalid_body"
+
+
+def _record_refusal(
+    request: web.Request, status: int, cause: str, detail: str | None, started: float
+) -> None:
+    """Hand a refused request to the request log: built and counted in memory, written later
+    by its thread; whatever goes wrong here must not touch the answer."""
+    wiring = request.app[_WIRING]
+    if wiring.recorder is None or request.path == "/healthz":
+        return
+    try:
+        outcome: _Outcome = request[_OUTCOME]
+        headers = request.headers
+        authorization = headers.get(hdrs.AUTHORIZATION)
+        explained = explain(
+            status,
+            cause,
+            wiring.facts,
+            path=request.path,
+            method=request.method,
+            auth=auth_presence(authorization),
+            detail=detail,
+        )
+        record = refused_record(
+            time=utc_now(),
+            method=request.method,
+            path=request.path,
+            status=status,
+            reason=explained.reason,
+            fix=explained.fix,
+            duration_ms=(time.perf_counter() - started) * 1000,
+            client=outcome.client if outcome.client is not None else request.remote,
+            content_type=headers.get(hdrs.CONTENT_TYPE),
+            size=len(outcome.body) if outcome.body else request.content_length,
+            authorization=authorization,
+            body=outcome.body,
+            tradecloud=explained.tradecloud,
+        )
+        wiring.recorder.offer(record)
+    except Exception:  # the log is a help, the answer is the duty
+        log.exception("the request log could not take a refused request")
 
 
 def _log_unexpected(request: web.Request, exc: Exception) -> None:
@@ -435,6 +521,9 @@ def _refused(request: web.Request, refusal: Refusal, started: float) -> web.Resp
         _count(wiring.metrics, request, response.status, started)
     if wiring.request_logger is not None:
         _log(request, response.status, started, refusal.message)
+    if wiring.recorder is not None:
+        cause = refusal.reason if refusal is _NOT_ALLOWED else f"auth.{refusal.reason}"
+        _record_refusal(request, response.status, cause, None, started)
     return response
 
 

@@ -35,8 +35,14 @@ from typing import Any, Literal
 from aiohttp import web
 
 from tcwebhook.config import ServerLimits
+from tcwebhook.requestlog import explain_handshake, handshake_record
+from tcwebhook.server.app import REQUEST_RECORDER
 from tcwebhook.server.errorlog import FailureLog
-from tcwebhook.server.tlsproto import server_tls
+from tcwebhook.server.tlsproto import remember_server_names, server_name, server_tls
+from tcwebhook.store import utc_now
+
+# A failed TLS handshake, told to the request log: (error or None, client, seconds, SNI name).
+HandshakeListener = Callable[[BaseException | None, str | None, float, str | None], None]
 
 UNIX_SOCKET_MODE = 0o660
 
@@ -99,8 +105,10 @@ class ConnectionGuard:
         max_connections: int,
         failures: FailureLog,
         label: str = "",
+        on_handshake_failed: HandshakeListener | None = None,
     ) -> None:
         self._server = server
+        self.on_handshake_failed = on_handshake_failed if ssl_context is not None else None
         self.label = label  # what the log lines start with: "" (the receiver), "inspector: "
         self._ssl_context = ssl_context
         self.limits = limits
@@ -188,7 +196,16 @@ class _PlainStream:
 class _Connection(asyncio.BufferedProtocol):
     """One accepted socket: TLS (asyncio's own SSLProtocol) over aiohttp's RequestHandler."""
 
-    __slots__ = ("_deadline", "_guard", "_handler", "_state", "_tls", "_transport")
+    __slots__ = (
+        "_accepted",
+        "_deadline",
+        "_guard",
+        "_handler",
+        "_state",
+        "_timed_out",
+        "_tls",
+        "_transport",
+    )
 
     def __init__(self, guard: ConnectionGuard) -> None:
         self._guard = guard
@@ -197,6 +214,8 @@ class _Connection(asyncio.BufferedProtocol):
         self._handler: Any = None
         self._deadline: asyncio.TimerHandle | None = None
         self._state = "new"  # new → head → busy → idle → head → busy … → closed
+        self._accepted = 0.0
+        self._timed_out = False
 
     # ---- raw socket events, passed on to TLS -------------------------------------------------
 
@@ -209,6 +228,7 @@ class _Connection(asyncio.BufferedProtocol):
             transport.abort()
             return
         loop = asyncio.get_running_loop()
+        self._accepted = loop.time()
         self._handler = guard._server()
         guard._by_handler[id(self._handler)] = self
         if guard._ssl_context is None:  # plain HTTP from a trusted local proxy
@@ -248,8 +268,25 @@ class _Connection(asyncio.BufferedProtocol):
             guard._by_handler.pop(id(self._handler), None)
         self._state = "closed"
         if self._tls is not None:
+            if guard.on_handshake_failed is not None:
+                self._tell_handshake_failed(exc)
             self._tls.connection_lost(exc)
             self._tls = None
+
+    def _tell_handshake_failed(self, exc: Exception | None) -> None:
+        """A TLS connection that ends before aiohttp ever got it had a failed handshake."""
+        if self._handler is None or self._handler.transport is not None:
+            return  # refused by the cap, or the handshake completed
+        listener = self._guard.on_handshake_failed
+        assert listener is not None
+        peer = self._transport.get_extra_info("peername") if self._transport else None
+        client = str(peer[0]) if isinstance(peer, tuple) and peer else None
+        error: BaseException | None = TimeoutError() if self._timed_out else exc
+        seconds = asyncio.get_running_loop().time() - self._accepted
+        try:
+            listener(error, client, seconds, server_name(self._tls))
+        except Exception:  # the request log must never break a connection's end
+            self._guard.failures.report(f"{self._guard.label}the request log failed")
 
     # ---- request boundaries, from the wrapped request handler --------------------------------
 
@@ -297,6 +334,7 @@ class _Connection(asyncio.BufferedProtocol):
             what = f"idle longer than server.limits.idle_timeout ({limits.idle_timeout:g} s)"
         self._guard.failures.report(f"{self._guard.label}closed connections: {what}")
         self._guard._waiting.pop(self, None)
+        self._timed_out = True
         self.close()
 
 
@@ -332,7 +370,14 @@ class GuardedSite(web.BaseSite):
         else:
             cap = connection_cap(limits.max_connections, file_limit)
         label = "" if role == "receiver" else f"{role}: "
-        self._guard = ConnectionGuard(runner.server, ssl_context, limits, cap, failures, label)
+        listener = None
+        if role == "receiver" and ssl_context is not None and isinstance(runner, web.AppRunner):
+            listener = handshake_listener(runner.app)
+            if listener is not None:
+                remember_server_names(ssl_context)
+        self._guard = ConnectionGuard(
+            runner.server, ssl_context, limits, cap, failures, label, listener
+        )
         # asyncio accepts up to ``backlog`` sockets in one go, all open before the guard sees
         # the first: beyond the cap, that burst ran the process out of descriptors.
         self._accept_batch = max(4, min(128, (file_limit - cap) // 4))
@@ -382,3 +427,20 @@ class GuardedSite(web.BaseSite):
         if self._path is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._path)
+
+
+def handshake_listener(app: web.Application) -> HandshakeListener | None:
+    """What tells the receiver's request log of a failed handshake; None when it is off."""
+    recorder = app.get(REQUEST_RECORDER)
+    if recorder is None:
+        return None
+
+    def failed(
+        error: BaseException | None, client: str | None, seconds: float, name: str | None
+    ) -> None:
+        failure = explain_handshake(error or ConnectionResetError(), server_name=name)
+        recorder.offer(
+            handshake_record(failure, time=utc_now(), client=client, duration_ms=seconds * 1000)
+        )
+
+    return failed

@@ -71,3 +71,25 @@ def limit_read_buffer(size: int) -> None:
     """asyncio gives every TLS connection a 256 KiB read buffer, touched at once: 1,000 idle
     keep-alive connections would hold 256 MB, while a TLS record carries at most 16 KiB."""
     sslproto.SSLProtocol.max_size = size
+
+
+_SERVER_NAME = "tcwebhook_server_name"  # set on each connection's SSLObject by the SNI callback
+
+
+def remember_server_names(context: ssl.SSLContext) -> None:
+    """Keep the server name (SNI) each client asks for on its connection, so a failed handshake
+    can say which name the client wanted. Leaves a context that has its own callback alone."""
+    if context.sni_callback is not None:
+        return
+
+    def remember(connection: ssl.SSLObject | ssl.SSLSocket, name: str | None, _: object) -> None:
+        setattr(connection, _SERVER_NAME, name)
+
+    context.sni_callback = remember
+
+
+def server_name(tls: object) -> str | None:
+    """The SNI name the client of this ``server_tls`` protocol sent, if known."""
+    ssl_object = getattr(tls, "_sslobj", None)  # asyncio's SSLObject of the connection
+    name = getattr(ssl_object, _SERVER_NAME, None)
+    return name if isinstance(name, str) else None

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
+from tcwebhook.requestlog import Limits, Write
 from tcwebhook.store.records import (
     AppendResult,
     EventQuery,
@@ -21,6 +23,7 @@ from tcwebhook.store.records import (
     StoredEvent,
     TaskRecord,
 )
+from tcwebhook.store.requests import RequestPage, RequestQuery
 
 
 class Store(abc.ABC):
@@ -170,6 +173,24 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def previous_event(self, resource_id: str, before_event_id: int) -> StoredEvent | None:
         """The newest event of the same order or shipment received before this one."""
+
+    # --- the request log (store/requests.py): refused requests beside the stored events ---
+
+    @abc.abstractmethod
+    def record_requests(self, writes: Sequence[Write]) -> None:
+        """Insert or replace the aggregated rows of refused requests (by row key), at once."""
+
+    @abc.abstractmethod
+    def trim_requests(self, limits: Limits, now: dt.datetime) -> int:
+        """Delete request rows beyond ``limits``' age and count; how many went."""
+
+    @abc.abstractmethod
+    def page_requests(self, query: RequestQuery) -> RequestPage:
+        """One page of requests, newest first: request rows and stored events as requests."""
+
+    @abc.abstractmethod
+    def latest_request(self) -> tuple[int, int]:
+        """(newest request row's id, rows): cheap enough to poll for live views."""
 
     # --- reconcile ------------------------------------------------------------------------
 

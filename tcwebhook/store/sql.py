@@ -259,3 +259,62 @@ def _query_filters(dialect: Dialect, query: EventQuery) -> tuple[list[str], list
             params.append(int(event_id))
         where.append("(" + " OR ".join(terms) + ")")
     return where, params
+
+
+# The request log (``store/requests.py``): refused requests and failed handshakes, one row per
+# aggregated group, keyed by the aggregator's row key. A row written again replaces its count,
+# never adds to it; an older write arriving late never lowers it.
+REQUEST_COLUMNS = "id, row_key, last_seen, first_seen, kind, status, count, record"
+UPSERT_REQUEST = (
+    "INSERT INTO requests (row_key, last_seen, first_seen, kind, status, count, record) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (row_key) DO UPDATE SET "
+    "last_seen = excluded.last_seen, count = excluded.count, record = excluded.record "
+    "WHERE excluded.count >= requests.count"
+)
+TRIM_REQUESTS_BY_AGE = "DELETE FROM requests WHERE last_seen < ?"
+TRIM_REQUESTS_BY_COUNT = (
+    "DELETE FROM requests WHERE id NOT IN "
+    "(SELECT id FROM requests ORDER BY last_seen DESC, id DESC LIMIT ?)"
+)
+LATEST_REQUEST = "SELECT coalesce(max(id), 0), count(*) FROM requests"
+# A stored event as a request: what its row says of the request (methods of webhooks only, not
+# reconcile's recovered events), without reading the body itself.
+EVENT_REQUEST_COLUMNS = "id, received_at, method, path, headers, length(body), body_encoding"
+WEBHOOK_METHODS = "('POST', 'PUT', 'GET')"
+
+
+def page_requests_query(
+    dialect: Dialect, before: tuple[str, int] | None, since: str | None, limit: int
+) -> tuple[str, list[Any]]:
+    """One page of request rows, newest last-seen first, below ``before`` (last_seen, id)."""
+    mark = dialect.mark
+    where: list[str] = []
+    params: list[Any] = []
+    if before is not None:
+        where.append(f"(last_seen < {mark} OR (last_seen = {mark} AND id < {mark}))")
+        params.extend([before[0], before[0], before[1]])
+    if since is not None:
+        where.append(f"last_seen >= {mark}")
+        params.append(since)
+    sql = f"SELECT {REQUEST_COLUMNS} FROM requests"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return sql + f" ORDER BY last_seen DESC, id DESC LIMIT {mark}", [*params, limit]
+
+
+def page_event_requests_query(
+    dialect: Dialect, before: int | None, since: str | None, limit: int
+) -> tuple[str, list[Any]]:
+    """One page of stored webhook events as requests, newest first, below id ``before``
+    (the primary key serves it: no index is added to the receiver's write path)."""
+    mark = dialect.mark
+    where = [f"method IN {WEBHOOK_METHODS}"]
+    params: list[Any] = []
+    if before is not None:
+        where.append(f"id < {mark}")
+        params.append(before)
+    if since is not None:
+        where.append(f"received_at >= {mark}")
+        params.append(since)
+    sql = f"SELECT {EVENT_REQUEST_COLUMNS} FROM events WHERE " + " AND ".join(where)
+    return sql + f" ORDER BY id DESC LIMIT {mark}", [*params, limit]

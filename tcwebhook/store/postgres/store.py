@@ -24,13 +24,16 @@ from tcwebhook.store.postgres.migrations import LOCK_CLASS, PROBE_LOCK
 from tcwebhook.store.postgres.outbox import PostgresOutbox
 from tcwebhook.store.postgres.queries import PostgresQueries
 from tcwebhook.store.postgres.reconcile import PostgresReconcileState
+from tcwebhook.store.postgres.requests import PostgresRequests
 from tcwebhook.store.postgres.writer import PostgresCommitter, fit_indexes, insert_batch
 from tcwebhook.store.records import AppendResult, NewEvent
 
 APPEND_TIMEOUT = 10.0  # seconds a request waits for its commit before it is answered 503
 
 
-class PostgresStore(PostgresQueries, PostgresOutbox, PostgresReconcileState, Store):
+class PostgresStore(
+    PostgresQueries, PostgresOutbox, PostgresReconcileState, PostgresRequests, Store
+):
     """Durable event store in a PostgreSQL database shared by any number of processes."""
 
     def __init__(self, url: str, *, read_only: bool = False, create: bool = True) -> None:

@@ -104,6 +104,25 @@ MIGRATIONS: list[tuple[str, str]] = [
     ),
     # PostgreSQL only (its TOAST storage of the body); kept here so the names stay the same.
     ("0007_body_storage", ""),
+    (
+        "0008_requests",
+        """
+        -- The request log: refused requests and failed TLS handshakes, one row per group of
+        -- identical ones (a stored event needs none: its event row is its record). The record
+        -- itself is JSON (RequestRecord.to_json), every text in it bounded and escaped.
+        CREATE TABLE requests (
+            id INTEGER PRIMARY KEY,
+            row_key TEXT NOT NULL UNIQUE,   -- the aggregator's key: a rewrite replaces the count
+            last_seen TEXT NOT NULL,
+            first_seen TEXT NOT NULL,
+            kind TEXT NOT NULL,             -- http | tls | dropped
+            status INTEGER,                 -- NULL for a failed handshake
+            count INTEGER NOT NULL,
+            record TEXT NOT NULL
+        );
+        CREATE INDEX requests_last_seen ON requests (last_seen, id);
+        """,
+    ),
 ]
 
 

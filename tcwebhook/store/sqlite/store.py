@@ -21,12 +21,13 @@ from tcwebhook.store.records import AppendResult, NewEvent
 from tcwebhook.store.sqlite.outbox import SqliteOutbox
 from tcwebhook.store.sqlite.queries import SqliteQueries
 from tcwebhook.store.sqlite.reconcile import SqliteReconcileState
+from tcwebhook.store.sqlite.requests import SqliteRequests
 from tcwebhook.store.sqlite.writer import SqliteCommitter, insert_events
 
 PROBE_BYTES = 64 * 1024
 
 
-class SqliteStore(SqliteQueries, SqliteOutbox, SqliteReconcileState, Store):
+class SqliteStore(SqliteQueries, SqliteOutbox, SqliteReconcileState, SqliteRequests, Store):
     """Durable event store in one SQLite file."""
 
     def __init__(
