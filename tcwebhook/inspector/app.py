@@ -14,7 +14,7 @@ from aiohttp import web
 from tcwebhook.config import Settings
 from tcwebhook.inspector import actions, live, offload, security, views
 from tcwebhook.inspector import requests as requests_views
-from tcwebhook.inspector.keys import GUARD, PAGES, SETTINGS, STORE, WATCHER
+from tcwebhook.inspector.keys import PAGES, SECURITY, SETTINGS, STORE, WATCHER
 from tcwebhook.server.errorlog import FailureLog
 from tcwebhook.store import Store
 
@@ -28,13 +28,13 @@ def create_app(
 ) -> web.Application:
     """The inspector for ``store`` (opened from ``settings.store_url``); ``settings`` as the
     receiver serves (for "this serve"); ``failures``: where failed pages are reported."""
-    guard = security.Guard(settings.inspector, failures)
+    guard = security.PageSecurity(settings.inspector, failures)
     app = web.Application(
         client_max_size=MAX_REQUEST_BYTES, middlewares=[security.middleware(guard)]
     )
     app[SETTINGS] = settings
     app[STORE] = store
-    app[GUARD] = guard
+    app[SECURITY] = guard
     app[PAGES] = offload.PagePool(settings.store_url)
     app.on_startup.append(_warm_pages)
     app.cleanup_ctx.append(live.cleanup_context(WATCHER, store))

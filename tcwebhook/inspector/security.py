@@ -46,7 +46,7 @@ _SESSION: Any = web.RequestKey("session", str) if hasattr(web, "RequestKey") els
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class Guard:
+class PageSecurity:
     """The checks of one inspector app: its secret, allowed hosts and optional login."""
 
     def __init__(self, settings: InspectorSettings, failures: FailureLog | None = None) -> None:
@@ -93,7 +93,7 @@ def same_origin(request: web.Request) -> bool:
     return referer is not None and (referer == expected or referer.startswith(expected + "/"))
 
 
-def middleware(guard: Guard) -> Middleware:
+def middleware(guard: PageSecurity) -> Middleware:
     @web.middleware
     async def protect(request: web.Request, handler: Handler) -> web.StreamResponse:
         if guard.in_flight >= MAX_IN_FLIGHT:
@@ -119,7 +119,7 @@ def middleware(guard: Guard) -> Middleware:
     return protect
 
 
-def _failed(guard: Guard, request: web.Request, exc: Exception) -> web.HTTPException:
+def _failed(guard: PageSecurity, request: web.Request, exc: Exception) -> web.HTTPException:
     """A page that broke: one log line naming the route and the exception's type (its message
     may quote the payload), and a page that says so instead of a bare 500."""
     resource = request.match_info.route.resource
@@ -139,7 +139,9 @@ def _secure(headers: MutableMapping[str, str]) -> None:
         headers.setdefault(name, value)
 
 
-async def _checked(guard: Guard, request: web.Request, handler: Handler) -> web.StreamResponse:
+async def _checked(
+    guard: PageSecurity, request: web.Request, handler: Handler
+) -> web.StreamResponse:
     if not guard.host_allowed(request):
         raise web.HTTPMisdirectedRequest(text="this inspector answers on its loopback address only")
     if guard.login is not None and not guard.login.matches(request.headers.get(hdrs.AUTHORIZATION)):

@@ -14,7 +14,7 @@ from tcwebhook.delivery.status import MAX_FAILING_AGE, MAX_PENDING_AGE, outbox_s
 from tcwebhook.errors import NotFound
 from tcwebhook.events import KNOWN_EVENT_NAMES, EventKind
 from tcwebhook.inspector import listing, live, pages
-from tcwebhook.inspector.keys import GUARD, PAGES, SETTINGS, STORE, WATCHER
+from tcwebhook.inspector.keys import PAGES, SECURITY, SETTINGS, STORE, WATCHER
 from tcwebhook.inspector.render import render, render_macro
 from tcwebhook.inspector.security import CSRF_FIELD, session_id
 from tcwebhook.store import EventQuery, StoredEvent, TaskRecord
@@ -30,7 +30,7 @@ def common(request: web.Request) -> dict[str, Any]:
     """What every full page shows: the navigation and this session's action token."""
     api = request.app[SETTINGS].tradecloud
     return {
-        "csrf": request.app[GUARD].csrf_token(session_id(request)),
+        "csrf": request.app[SECURITY].csrf_token(session_id(request)),
         "csrf_field": CSRF_FIELD,
         "path": request.path,
         "can_download": bool(api.username and api.password),
