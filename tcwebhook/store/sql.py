@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tcwebhook.store.records import EventQuery
-from tcwebhook.store.rows import TASK_COLUMNS
+from tcwebhook.store.records import EventQuery, StoredEvent
+from tcwebhook.store.rows import EVENT_COLUMNS, TASK_COLUMNS, stored_event, tasks_by_event
 
 
 @dataclass(frozen=True)
@@ -318,3 +318,18 @@ def page_event_requests_query(
         params.append(since)
     sql = f"SELECT {EVENT_REQUEST_COLUMNS} FROM events WHERE " + " AND ".join(where)
     return sql + f" ORDER BY id DESC LIMIT {mark}", [*params, limit]
+
+
+def read_events(connection: Any, dialect: Dialect, event_ids: Sequence[int]) -> list[StoredEvent]:
+    """These events with their tasks, in id order, on an open connection of either backend: two
+    queries per chunk, where one ``get_event`` per event would open a connection each."""
+    found: list[StoredEvent] = []
+    for start in range(0, len(event_ids), GET_EVENTS_CHUNK):
+        clause, ids = events_by_ids_query(dialect, event_ids[start : start + GET_EVENTS_CHUNK])
+        events = connection.execute(f"SELECT {EVENT_COLUMNS} FROM events {clause}", ids).fetchall()
+        if not events:
+            continue
+        sql, params = tasks_of_events_query(dialect, [row[0] for row in events])
+        tasks = tasks_by_event(connection.execute(sql, params))
+        found += [stored_event(row, tasks.get(row[0], [])) for row in events]
+    return sorted(found, key=lambda event: event.id)

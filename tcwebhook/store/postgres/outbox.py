@@ -16,21 +16,19 @@ from tcwebhook.store.postgres.connection import PostgresDatabase
 from tcwebhook.store.postgres.listen import CHANNEL, NOTIFY
 from tcwebhook.store.postgres.migrations import LOCK_CLASS
 from tcwebhook.store.records import Outcome, StoredEvent, TaskRecord
-from tcwebhook.store.rows import EVENT_COLUMNS, TASK_COLUMNS, stored_event, tasks_by_event
+from tcwebhook.store.rows import TASK_COLUMNS
 from tcwebhook.store.sql import (
     ATTACH_FETCHED,
     CLAIMANTS,
     FINISH_TASK,
-    GET_EVENTS_CHUNK,
     POSTGRES,
     RELEASE_CLAIMS,
     TARGETS,
     UNFINISHED_STATES,
     WAITS_FOR_FETCH,
-    events_by_ids_query,
     purge_query,
+    read_events,
     requeue_query,
-    tasks_of_events_query,
 )
 
 _UNFINISHED = f"target = %s AND state IN {UNFINISHED_STATES}"
@@ -115,18 +113,8 @@ class PostgresOutbox(PostgresDatabase):
                 )
 
     def get_events(self, event_ids: Sequence[int]) -> list[StoredEvent]:
-        found: list[StoredEvent] = []
         with self.reading("read events to deliver") as connection:
-            for start in range(0, len(event_ids), GET_EVENTS_CHUNK):
-                clause, ids = events_by_ids_query(
-                    POSTGRES, event_ids[start : start + GET_EVENTS_CHUNK]
-                )
-                rows = connection.execute(f"SELECT {EVENT_COLUMNS} FROM events {clause}", ids)
-                events = rows.fetchall()
-                sql, params = tasks_of_events_query(POSTGRES, [row[0] for row in events])
-                tasks = tasks_by_event(connection.execute(sql, params)) if events else {}
-                found += [stored_event(row, tasks.get(row[0], [])) for row in events]
-        return sorted(found, key=lambda event: event.id)
+            return read_events(connection, POSTGRES, event_ids)
 
     def attach_fetched(self, event_id: int, fetched: bytes, changed_lines: list[str]) -> None:
         with self.writing("attach the fetched object") as connection:

@@ -14,21 +14,19 @@ import orjson
 
 from tcwebhook.store.clock import utc_now
 from tcwebhook.store.records import Outcome, StoredEvent, TaskRecord
-from tcwebhook.store.rows import EVENT_COLUMNS, TASK_COLUMNS, stored_event, tasks_by_event
+from tcwebhook.store.rows import TASK_COLUMNS
 from tcwebhook.store.sql import (
     ATTACH_FETCHED,
     CLAIMANTS,
     FINISH_TASK,
-    GET_EVENTS_CHUNK,
     RELEASE_CLAIMS,
     SQLITE,
     TARGETS,
     UNFINISHED_STATES,
     WAITS_FOR_FETCH,
-    events_by_ids_query,
     purge_query,
+    read_events,
     requeue_query,
-    tasks_of_events_query,
 )
 from tcwebhook.store.sqlite.connection import SqliteDatabase
 
@@ -121,20 +119,8 @@ class SqliteOutbox(SqliteDatabase):
             )
 
     def get_events(self, event_ids: Sequence[int]) -> list[StoredEvent]:
-        """These events with their tasks, in id order: two queries on one connection for a
-        claimed batch, where ``get_event`` would open a connection per event."""
-        found: list[StoredEvent] = []
         with self.reading() as connection:
-            for start in range(0, len(event_ids), GET_EVENTS_CHUNK):
-                clause, ids = events_by_ids_query(
-                    SQLITE, event_ids[start : start + GET_EVENTS_CHUNK]
-                )
-                rows = connection.execute(f"SELECT {EVENT_COLUMNS} FROM events {clause}", ids)
-                events = rows.fetchall()
-                sql, params = tasks_of_events_query(SQLITE, [row[0] for row in events])
-                tasks = tasks_by_event(connection.execute(sql, params)) if events else {}
-                found += [stored_event(row, tasks.get(row[0], [])) for row in events]
-        return sorted(found, key=lambda event: event.id)
+            return read_events(connection, SQLITE, event_ids)
 
     def attach_fetched(self, event_id: int, fetched: bytes, changed_lines: list[str]) -> None:
         """Attach the object fetched for a GET notification, with its changed lines."""
