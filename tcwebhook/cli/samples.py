@@ -37,11 +37,18 @@ def list_samples(json_output: bool = JsonOption) -> None:
 def show_sample(
     name: str = typer.Argument(..., help="Sample name (see 'tcwebhook samples list')."),
     json_output: bool = typer.Option(False, "--json", help="Print the raw JSON, unformatted."),
+    xml: bool = typer.Option(
+        False, "--xml", help="Print it as tXML, as the order webhook sends it when set to tXML."
+    ),
 ) -> None:
-    """Print one sample as pretty JSON (raw with --json)."""
+    """Print one sample as pretty JSON (raw with --json, tXML with --xml)."""
     from tcwebhook import samples
 
-    samples_output.print_body(samples.get_sample(name).body, json_output)
+    body = samples.get_sample(name).body
+    if xml:
+        samples_output.print_xml(name, body)
+    else:
+        samples_output.print_body(body, json_output)
 
 
 @samples_app.command("write")

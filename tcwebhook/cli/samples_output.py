@@ -45,6 +45,20 @@ def print_body(body: Any, raw: bool) -> None:
     sys.stdout.write(console.to_json(body, pretty=not raw) + "\n")
 
 
+def print_xml(name: str, body: Any) -> None:
+    """A sample as tXML (docs/tradecloud.md#txml); only order webhooks have that format."""
+    from tcwebhook import txml
+    from tcwebhook.errors import UsageError
+    from tcwebhook.protocol import ORDER_PAYLOAD_KEYS
+
+    if not any(key in body for key in ORDER_PAYLOAD_KEYS):
+        raise UsageError(
+            f"{name}: Tradecloud sends shipments as JSON only (tXML is a format of the order "
+            "webhook); leave out --xml"
+        )
+    sys.stdout.write(txml.to_xml(body).decode() + "\n")
+
+
 def render_written(directory: Path, written: Sequence[Path], json_output: bool) -> None:
     from tcwebhook import console
 

@@ -211,3 +211,23 @@ def test_unknown_name_suggests_the_nearest() -> None:
 
 def test_event_name_finds_the_delivery_schedule_sample() -> None:
     assert samples.get_sample("OrderLinesAcceptedBySupplier").name == "order-lines-accepted"
+
+
+def test_samples_show_xml_is_the_txml_of_the_same_event() -> None:
+    from tcwebhook import txml
+    from tcwebhook.events import parse_webhook, parse_webhook_object
+    from tests.helpers.cli import in_process
+
+    shown = in_process("samples", "show", "order-issued", "--xml")
+    assert shown.returncode == 0, shown.stderr
+    as_xml = parse_webhook_object(txml.from_xml(shown.stdout.strip().encode(), txml.XmlLimits()))
+    as_json = parse_webhook(in_process("samples", "show", "order-issued", "--json").stdout.encode())
+    assert (as_xml.kind, as_xml.event_name, as_xml.number, as_xml.changed_lines) == (
+        as_json.kind,
+        as_json.event_name,
+        as_json.number,
+        as_json.changed_lines,
+    )
+    refused = in_process("samples", "show", "shipment-issued", "--xml")
+    assert refused.returncode == 2 and "JSON only" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
