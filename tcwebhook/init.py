@@ -8,7 +8,6 @@ unless asked.
 
 from __future__ import annotations
 
-import os
 import secrets
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -17,7 +16,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from tcwebhook.datadir import SECRET_MODE, write_private
+from tcwebhook.datadir import write_private
 from tcwebhook.errors import ConfigError, UsageError
 
 DEFAULT_PATHS = {"order": "/tradecloud/order", "shipment": "/tradecloud/shipment"}
@@ -196,8 +195,7 @@ def write_config(path: Path, text: str, force: bool) -> None:
         )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_private(path, text.encode())
-        os.chmod(path, SECRET_MODE)  # replace keeps the new file's mode; this makes it certain
+        write_private(path, text.encode())  # 0600 from its first byte
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
 
