@@ -59,6 +59,8 @@ class Cell:
     p50_ms: float = 0.0
     p99_ms: float = 0.0
     peak_rss_mb: float = 0.0
+    cpu_s: float = 0.0  # CPU time of every process and thread of the server in the measured run
+    cpu_us_per_2xx: float = 0.0
     stored: int | None = None
     skipped: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -290,6 +292,24 @@ def current_rss_mb(pid: int) -> float:
     return int(match.group(1)) / 1024 if match else 0.0
 
 
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU of every process in the server's process group, all threads included.
+
+    The server is started in a session of its own, so the group is the server, its forked
+    workers and pools (an exited thread's time stays in its process's counters).
+    """
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # After the command name: state, ppid, pgrp, ... utime is field 14, stime 15 of stat(5).
+        if int(fields[2]) == pgid:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _children(pid: int) -> list[int]:
     try:
         text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
@@ -336,7 +356,9 @@ def run_cell(
         wait_ready(running, port)
         tag = f"{env.scratch.name}-{env.counter:03d}"
         warm = run_wrk(env, port, size, connections, warmup, tag + "w")
+        cpu_before = group_cpu_seconds(running.process.pid)
         main = run_wrk(env, port, size, connections, seconds, tag + "m")
+        cell.cpu_s = round(group_cpu_seconds(running.process.pid) - cpu_before, 2)
         cell.peak_rss_mb = round(peak_rss_mb(running.process.pid), 1)
     finally:
         stop(running)
@@ -349,6 +371,8 @@ def run_cell(
     cell.p50_ms = round(main["p50_us"] / 1000, 2)
     cell.p99_ms = round(main["p99_us"] / 1000, 2)
     answered = sum(run["requests"] - run["non_2xx"] for run in (warm, main))
+    main_2xx = main["requests"] - main["non_2xx"]
+    cell.cpu_us_per_2xx = round(cell.cpu_s * 1e6 / main_2xx, 1) if main_2xx else 0.0
     cell.answered_2xx = answered
     cell.stored = running.count_stored()
     if target.startswith("tcwebhook") and cell.stored is not None and cell.stored < answered:

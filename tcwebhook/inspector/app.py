@@ -15,6 +15,7 @@ from tcwebhook.config import Settings
 from tcwebhook.inspector import actions, live, offload, security, views
 from tcwebhook.inspector import requests as requests_views
 from tcwebhook.inspector.keys import PAGES, SECURITY, SETTINGS, STORE, WATCHER
+from tcwebhook.inspector.security import Handler
 from tcwebhook.server.errorlog import FailureLog
 from tcwebhook.store import Store
 
@@ -30,13 +31,13 @@ def create_app(
     receiver serves (for "this serve"); ``failures``: where failed pages are reported."""
     guard = security.PageSecurity(settings.inspector, failures)
     app = web.Application(
-        client_max_size=MAX_REQUEST_BYTES, middlewares=[security.middleware(guard)]
+        client_max_size=MAX_REQUEST_BYTES,
+        middlewares=[security.middleware(guard), _warm_pages],
     )
     app[SETTINGS] = settings
     app[STORE] = store
     app[SECURITY] = guard
     app[PAGES] = offload.PagePool(settings.store_url)
-    app.on_startup.append(_warm_pages)
     app.cleanup_ctx.append(live.cleanup_context(WATCHER, store))
     app.on_shutdown.append(live.end_streams(WATCHER))
     router = app.router
@@ -65,5 +66,10 @@ async def favicon(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "favicon.ico", headers={"Cache-Control": "max-age=86400"})
 
 
-async def _warm_pages(app: web.Application) -> None:
-    app[PAGES].warm()
+@web.middleware
+async def _warm_pages(request: web.Request, handler: Handler) -> web.StreamResponse:
+    # The page worker is a second interpreter (about 60 MB with multiprocessing's tracker):
+    # started when someone first opens the inspector, not with serve, so a receiver nobody
+    # inspects does not carry it. The list a person lands on gives it time to start.
+    request.app[PAGES].warm()
+    return await handler(request)

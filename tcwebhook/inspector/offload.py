@@ -40,12 +40,16 @@ class PagePool:
     def __init__(self, store_url: str) -> None:
         self.store_url = store_url
         self.waiting = 0
+        self.warmed = False
 
     def warm(self) -> None:
-        """Start the worker now and load what pages need, so the first page waits for neither
-        (the worker reads its store only when asked for a page)."""
+        """Start the worker and load what pages need, so the first page waits for neither (the
+        worker reads its store only when asked for a page). Once per pool."""
+        if self.warmed:
+            return
         with contextlib.suppress(OSError):  # no process to spare now: the first page tries again
             _pool().submit(_warm_worker)
+            self.warmed = True
 
     async def run(self, build: Callable[..., Result], *args: Any) -> Result:
         """``build(store, *args)`` in a worker, with the worker's read-only store."""
