@@ -562,14 +562,14 @@ def _postgres_available() -> bool:
 
 
 def plan(
-    quick: bool, sink_reason: str | None, flask: bool, postgres: bool
+    quick: bool, sink_reason: str | None, flask: bool, postgres: bool, rounds: int = 2
 ) -> list[tuple[str, str, int]]:
     sizes = ["small"] if quick else ["small", "large"]
     connection_counts = [64] if quick else [16, 64]
     cells = []
     for size in sizes:
         for connections in connection_counts:
-            order = ["baseline", "tcwebhook", "baseline", "tcwebhook"]  # A B A B
+            order = ["baseline", "tcwebhook"] * rounds  # A B A B ...
             if sink_reason is None:
                 order.append("tcwebhook-sink")
             order.append("webhook")
@@ -603,6 +603,7 @@ def summarise(cells: list[Cell]) -> list[dict[str, Any]]:
                 "p99_ms": round(statistics.mean(c.p99_ms for c in members), 2),
                 "errors": sum(c.errors for c in members),
                 "peak_rss_mb": max(c.peak_rss_mb for c in members),
+                "cpu_us_per_2xx": round(statistics.mean(c.cpu_us_per_2xx for c in members), 1),
                 "answered_2xx": sum(c.answered_2xx for c in members),
                 "stored": (
                     None
@@ -620,6 +621,10 @@ def summarise(cells: list[Cell]) -> list[dict[str, Any]]:
             and r["connections"] == row["connections"]
         )
         row["ratio"] = round(row["rps"] / baseline["rps"], 2) if baseline["rps"] else None
+        # The figure that travels to another machine: CPU per answered request against the
+        # baseline's, whatever share of the cores the load generator took.
+        base_cpu = baseline["cpu_us_per_2xx"]
+        row["cpu_ratio"] = round(row["cpu_us_per_2xx"] / base_cpu, 2) if base_cpu else None
         sqlite = next(
             (
                 r
@@ -659,15 +664,16 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['machine']['cpu']}, Python {report['machine']['python']}"
         f"{' (quick mode)' if report['quick'] else ''}.",
         "",
-        "| target | body | conns | req/s | x baseline | p50 ms | p99 ms | errors | peak RSS MB "
-        "| 2xx | stored |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| target | body | conns | CPU us/2xx | x baseline CPU | req/s | x baseline | p50 ms "
+        "| p99 ms | errors | peak RSS MB | 2xx | stored |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in report["rows"]:
         body = f"{row['size']} ({sizes[row['size']] / 1000:.0f} KB)"
         stored = "-" if row["stored"] is None else str(row["stored"])
         lines.append(
-            f"| {row['target']} | {body} | {row['connections']} | {row['rps']:.0f} "
+            f"| {row['target']} | {body} | {row['connections']} | {row['cpu_us_per_2xx']:.0f} "
+            f"| {row['cpu_ratio']:.2f} | {row['rps']:.0f} "
             f"| {row['ratio']:.2f} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['errors']} "
             f"| {row['peak_rss_mb']:.0f} | {row['answered_2xx']} | {stored} |"
         )
@@ -688,6 +694,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smoke test: short cells, one size")
     parser.add_argument("--seconds", type=float, help="length of a measured cell")
     parser.add_argument("--results", type=Path, default=BENCH / "results")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="baseline and tcwebhook cells, alternated, per size"
+    )
     parser.add_argument(
         "--only", help="comma-separated targets to run (e.g. baseline,tcwebhook,tcwebhook-pg)"
     )
@@ -722,13 +731,15 @@ def main() -> int:
         if not postgres and not arguments.no_postgres:
             skipped["tcwebhook-pg"] = "PostgreSQL or psycopg is not installed"
         only = set(arguments.only.split(",")) if arguments.only else None
-        for target, size, connections in plan(quick, sink_reason, flask, postgres):
+        cells_planned = plan(quick, sink_reason, flask, postgres, arguments.rounds)
+        for target, size, connections in cells_planned:
             if only is not None and target not in only:
                 continue
             cell = run_cell(env, target, size, connections, seconds, warmup)
             cells.append(cell)
             print(
                 f"{target:15} {size:5} c={connections:<3} {cell.rps:8.0f} req/s  "
+                f"cpu {cell.cpu_us_per_2xx:6.0f} us/2xx  "
                 f"p99 {cell.p99_ms:7.1f} ms  rss {cell.peak_rss_mb:5.0f} MB  "
                 f"2xx {cell.answered_2xx}  stored {cell.stored}",
                 file=sys.stderr,

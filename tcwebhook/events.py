@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 import msgspec
@@ -122,10 +123,33 @@ def change_key(resource: Resource, resource_id: str, last_updated_at: Any) -> st
     The instant is normalised (UTC, microseconds), so ``…11.2Z`` and ``…11.200Z`` agree and
     the keys of one object sort by time. None when the timestamp is missing or unreadable.
     """
-    instant = changes.parse_instant(last_updated_at)
-    if instant is None:
+    stamp = _utc_stamp(last_updated_at) if isinstance(last_updated_at, str) else None
+    if stamp is None:
+        instant = changes.parse_instant(last_updated_at)
+        if instant is None:
+            return None
+        stamp = f"{instant:%Y-%m-%dT%H:%M:%S.%fZ}"
+    return f"c:{resource}:{resource_id}@{stamp}"
+
+
+# How Tradecloud writes its timestamps: UTC, 'Z', any number of fractional digits.
+_UTC_INSTANT = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?[Zz]\Z")
+
+
+def _utc_stamp(value: str) -> str | None:
+    """``change_key``'s instant for a timestamp already in UTC, without building a datetime to
+    format it (this runs for every order a webhook brings); None for any other form, which the
+    full parser reads. The same text as the full parser's for every value this accepts."""
+    match = _UTC_INSTANT.match(value)
+    if match is None:
         return None
-    return f"c:{resource}:{resource_id}@{instant:%Y-%m-%dT%H:%M:%S.%fZ}"
+    year, month, day, hour, minute, second, fraction = match.groups()
+    try:  # an impossible date is unreadable, as for the full parser
+        datetime(int(year), int(month), int(day), int(hour), int(minute), int(second))
+    except ValueError:
+        return None
+    micros = (fraction or "")[:6].ljust(6, "0")
+    return f"{year}-{month}-{day}T{hour}:{minute}:{second}.{micros}Z"
 
 
 def decode_json(body: bytes) -> Any:
@@ -195,9 +219,10 @@ _STRING = re.compile(rb'"[^"]*"')
 
 def check_depth(body: bytes, max_depth: int) -> None:
     """A PayloadError if objects and arrays in the JSON ``body`` nest deeper than ``max_depth``."""
-    if body.count(b"{") + body.count(b"[") <= max_depth:
-        return  # too few containers to nest that deep
-    structure = _structure(body)
+    brackets = body.translate(_STRUCTURE, _NOT_STRUCTURE)
+    if brackets.count(b"[") <= max_depth:
+        return  # too few containers to nest that deep (brackets in strings counted too)
+    structure = _outside_strings(brackets)
     too_deep = b"[" * (max_depth + 1)
     for _ in range(max_depth):
         # A run of openers longer than the limit proves it; else drop the innermost level.
@@ -213,18 +238,17 @@ def check_depth(body: bytes, max_depth: int) -> None:
     )
 
 
-def _structure(body: bytes) -> bytes:
-    """The brackets of a JSON text that are not inside strings, in order, all as ``[]``.
+def _outside_strings(kept: bytes) -> bytes:
+    """``kept`` (a JSON text's brackets, quotes and backslashes) without its strings.
 
-    Linear passes in C, which cost less than parsing: keep brackets, quotes and backslashes;
-    drop escaped backslashes (pairs from the left, as JSON reads them), then escaped quotes and
-    the other backslashes; then the strings, which now hold brackets at most.
+    Linear passes in C, which cost less than parsing: drop escaped backslashes (pairs from the
+    left, as JSON reads them), then escaped quotes and the other backslashes; then the strings,
+    which now hold brackets at most.
     """
-    structure = body.translate(_STRUCTURE, _NOT_STRUCTURE)
-    if b"\\" in structure:
-        structure = structure.replace(b"\\\\", b"").replace(b'\\"', b"").replace(b"\\", b"")
-    structure = structure.replace(b'""', b"")
-    return _STRING.sub(b"", structure) if b'"' in structure else structure
+    if b"\\" in kept:
+        kept = kept.replace(b"\\\\", b"").replace(b'\\"', b"").replace(b"\\", b"")
+    kept = kept.replace(b'""', b"")
+    return _STRING.sub(b"", kept) if b'"' in kept else kept
 
 
 def check_lengths(event: WebhookEvent, max_length: int) -> None:

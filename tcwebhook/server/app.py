@@ -8,6 +8,7 @@ unexpected, because Tradecloud never retries a 500 and the event would be lost.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -52,9 +53,10 @@ _SECRET_HEADER_WORDS = ("token", "secret", "passw", "api-key", "apikey", "x-auth
 _JSON_TYPES = ("application/json", "text/json")
 _XML_TYPES = ("application/xml", "text/xml")
 _ID_PARAMS: dict[str, Resource] = {"orderId": "order", "shipmentId": "shipment"}
+_NO_WAIT = contextlib.nullcontext()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RequestLog:
     """What happened to one request, for the console (never holds a secret)."""
 
@@ -220,8 +222,10 @@ async def _receive_post(request: web.Request) -> web.Response:
     max_bytes, limits = server.max_body_bytes, server.limits
     if request.content_length is not None and request.content_length > max_bytes:
         raise _too_large(max_bytes)
+    # A body that came with its head (most do) is read without arming a timer.
+    waiting = _NO_WAIT if request.content.is_eof() else asyncio.timeout(limits.body_timeout)
     try:
-        async with asyncio.timeout(limits.body_timeout):
+        async with waiting:
             body = await request.read()  # aiohttp stops reading past client_max_size
     except web.HTTPRequestEntityTooLarge:
         raise _too_large(max_bytes) from None
@@ -309,8 +313,21 @@ def _record(request: web.Request, event: WebhookEvent, body: bytes) -> NewEvent:
 
 
 def _secret_header(name: str) -> bool:
-    lower = name.lower()
-    return lower in _SECRET_HEADERS or any(word in lower for word in _SECRET_HEADER_WORDS)
+    secret = _SECRET_NAMES.get(name)
+    if secret is None:
+        lower = name.lower()
+        secret = lower in _SECRET_HEADERS or any(word in lower for word in _SECRET_HEADER_WORDS)
+        if len(_SECRET_NAMES) >= _NAMES_REMEMBERED:  # names come from clients: stay bounded
+            _SECRET_NAMES.clear()
+        _SECRET_NAMES[name] = secret
+    return secret
+
+
+# Header names and content types seen, with what was decided about them: a sender repeats the
+# same few on every request, and deciding costs more than looking up.
+_NAMES_REMEMBERED = 256
+_SECRET_NAMES: dict[str, bool] = {}
+_ACCEPTED_TYPES: dict[str, bool] = {}
 
 
 def _stored(request: web.Request, record: NewEvent, result: AppendResult) -> web.Response:
@@ -338,13 +355,20 @@ def _dedup_key(event: WebhookEvent, body: bytes) -> str | None:
 
 
 def _check_content_type(request: web.Request) -> None:
-    if hdrs.CONTENT_TYPE not in request.headers:
+    header = request.headers.get(hdrs.CONTENT_TYPE)
+    if header is None:
         return  # Tradecloud does not document the header: accept the body if it parses
-    mime = request.content_type.lower()
-    if mime in _JSON_TYPES or mime.endswith("+json"):
+    if _ACCEPTED_TYPES.get(header):
         return
-    if mime in _XML_TYPES or mime.endswith("+xml"):
-        return  # tXML, Tradecloud's XML rendering of the same body (docs/tradecloud.md#txml)
+    mime = request.content_type.lower()
+    # JSON, or tXML: Tradecloud's XML rendering of the same body (docs/tradecloud.md#txml)
+    accepted = mime in _JSON_TYPES or mime.endswith("+json")
+    accepted = accepted or mime in _XML_TYPES or mime.endswith("+xml")
+    if accepted:
+        if len(_ACCEPTED_TYPES) >= _NAMES_REMEMBERED:
+            _ACCEPTED_TYPES.clear()
+        _ACCEPTED_TYPES[header] = True
+        return
     raise UnsupportedContentType(
         f"content type {mime} is not supported; send application/json or tXML (application/xml)"
     )

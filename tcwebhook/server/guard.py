@@ -118,6 +118,7 @@ class ConnectionGuard:
         # Connections not in a request, in the order they started waiting: eviction order.
         self._waiting: OrderedDict[_Connection, None] = OrderedDict()
         self._by_handler: dict[int, _Connection] = {}
+        self._sweep: asyncio.TimerHandle | None = None
         self._wrap_request_handler()
 
     def __call__(self) -> _Connection:
@@ -142,6 +143,29 @@ class ConnectionGuard:
                 connection.idle()
 
         self._server.request_handler = guarded
+
+    def _sweep_soon(self) -> None:
+        """Look for waiting connections past their deadlines in a moment (while any wait).
+
+        One timer for all connections rather than one per connection: a timer set and cancelled
+        twice per request was a measurable part of a request's cost
+        (docs/performance-notes.md#14-one-deadline-sweep-for-all-connections). A deadline is
+        kept at most one tick late.
+        """
+        if self._sweep is None:
+            self._sweep = asyncio.get_running_loop().call_later(self._tick(), self._sweep_now)
+
+    def _tick(self) -> float:
+        shortest = min(self.limits.head_timeout, self.limits.idle_timeout)
+        return min(max(shortest / 4, 0.05), 1.0)
+
+    def _sweep_now(self) -> None:
+        self._sweep = None
+        now = asyncio.get_running_loop().time()
+        for connection in [c for c in self._waiting if c._expires <= now]:
+            connection._expired()
+        if self._waiting:
+            self._sweep_soon()
 
     def _admit(self) -> bool:
         self.open += 1
@@ -198,7 +222,7 @@ class _Connection(asyncio.BufferedProtocol):
 
     __slots__ = (
         "_accepted",
-        "_deadline",
+        "_expires",
         "_guard",
         "_handler",
         "_state",
@@ -212,7 +236,7 @@ class _Connection(asyncio.BufferedProtocol):
         self._transport: asyncio.Transport | None = None
         self._tls: Any = None
         self._handler: Any = None
-        self._deadline: asyncio.TimerHandle | None = None
+        self._expires = 0.0  # loop time by which the connection must stop waiting
         self._state = "new"  # new → head → busy → idle → head → busy … → closed
         self._accepted = 0.0
         self._timed_out = False
@@ -262,7 +286,6 @@ class _Connection(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         guard = self._guard
         guard.open -= 1
-        self._cancel_deadline()
         guard._waiting.pop(self, None)
         if self._handler is not None:
             guard._by_handler.pop(id(self._handler), None)
@@ -293,7 +316,6 @@ class _Connection(asyncio.BufferedProtocol):
     def busy(self) -> None:
         if self._state == "closed":
             return
-        self._cancel_deadline()
         self._guard._waiting.pop(self, None)
         self._state = "busy"
 
@@ -304,26 +326,20 @@ class _Connection(asyncio.BufferedProtocol):
     def close(self) -> None:
         if self._transport is not None and self._state != "closed":
             self._state = "closed"
-            self._cancel_deadline()
             self._transport.abort()
 
     # ---- deadlines ---------------------------------------------------------------------------
 
     def _wait(self, state: str, timeout: float) -> None:
         self._state = state
-        self._cancel_deadline()
-        self._deadline = asyncio.get_running_loop().call_later(timeout, self._expired)
-        waiting = self._guard._waiting
+        guard = self._guard
+        self._expires = asyncio.get_running_loop().time() + timeout
+        waiting = guard._waiting
         waiting[self] = None
         waiting.move_to_end(self)
-
-    def _cancel_deadline(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+        guard._sweep_soon()
 
     def _expired(self) -> None:
-        self._deadline = None
         limits = self._guard.limits
         if self._state == "head":
             what = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import shutil
 import sqlite3
@@ -152,7 +153,7 @@ async def test_a_full_disk_is_reported_as_such(tmp_path: Path) -> None:
     path = tmp_path / "events.db"
     open_store(f"sqlite:///{path}").close()
     store = _FullStore(path)
-    big = new_event(1).__class__(**{**new_event(1).__dict__, "body": os.urandom(200_000)})
+    big = dataclasses.replace(new_event(1), body=os.urandom(200_000))
     try:
         with pytest.raises(StoreUnavailable) as raised:
             await store.append(big)
