@@ -132,8 +132,9 @@ def change_key(resource: Resource, resource_id: str, last_updated_at: Any) -> st
     return f"c:{resource}:{resource_id}@{stamp}"
 
 
-# How Tradecloud writes its timestamps: UTC, 'Z', any number of fractional digits.
-_UTC_INSTANT = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?[Zz]\Z")
+# How Tradecloud writes its timestamps: UTC, 'Z', any number of fractional digits. (Years before
+# 1000 are the full parser's: strftime does not pad them, and keys already stored say so.)
+_UTC_INSTANT = re.compile(r"([1-9]\d{3})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?[Zz]\Z")
 
 
 def _utc_stamp(value: str) -> str | None:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from tcwebhook import changes
 from tcwebhook.errors import PayloadError
-from tcwebhook.events import _fast_order_event, parse_webhook, parse_webhook_object
+from tcwebhook.events import _fast_order_event, change_key, parse_webhook, parse_webhook_object
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tradecloud"
 
@@ -111,3 +115,50 @@ def test_invalid_json_in_an_unread_field_is_still_rejected() -> None:
     assert _fast_order_event(body) is None
     with pytest.raises(PayloadError, match="not valid JSON"):
         parse_webhook(body)
+
+
+# ------------------------------------------------------------------------------------------
+# The change key's instant: a shortcut for Tradecloud's own form, the full parser for the rest
+
+
+def _full_stamp(value: Any) -> str | None:
+    instant = changes.parse_instant(value)
+    return None if instant is None else f"{instant:%Y-%m-%dT%H:%M:%S.%fZ}"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-03-01T10:15:30.123Z",
+        "2026-03-01T10:15:30Z",
+        "2026-03-01T10:15:30.1z",
+        "2026-03-01T10:15:30.123456789Z",  # cut to microseconds
+        "2024-02-29T23:59:59.999999Z",
+        "2023-02-29T10:00:00Z",  # no such day
+        "2026-13-01T10:00:00Z",  # no such month
+        "2026-03-01T24:00:00Z",
+        "2026-03-01T10:15:60Z",  # a leap second: not an instant Python has
+        "2026-03-01T11:15:30.5+01:00",  # another form: the full parser's
+        "2026-03-01T10:15:30",
+        " 2026-03-01T10:15:30Z ",
+        "2026-03-01T10:15:30.Z",
+        "0000-01-01T00:00:00Z",
+        "yesterday",
+        "",
+    ],
+)
+def test_the_change_keys_instant_is_the_full_parsers(value: str) -> None:
+    stamp = _full_stamp(value)
+    expected = None if stamp is None else f"c:order:o-1@{stamp}"
+    assert change_key("order", "o-1", value) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(timezones=st.just(UTC)), st.integers(0, 9), st.sampled_from("Zz"))
+def test_any_utc_instant_gives_the_full_parsers_key(
+    moment: datetime, digits: int, zone: str
+) -> None:
+    fraction = f"{moment.microsecond:06d}{moment.microsecond % 1000:03d}"[:digits]
+    value = moment.replace(tzinfo=None).isoformat(timespec="seconds")
+    value += (f".{fraction}" if digits else "") + zone
+    assert change_key("order", "o-1", value) == f"c:order:o-1@{_full_stamp(value)}"
