@@ -15,7 +15,13 @@ from hypothesis import strategies as st
 
 from tcwebhook import changes
 from tcwebhook.errors import PayloadError
-from tcwebhook.events import _fast_order_event, change_key, parse_webhook, parse_webhook_object
+from tcwebhook.events import (
+    _fast_order_event,
+    change_key,
+    check_depth,
+    parse_webhook,
+    parse_webhook_object,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tradecloud"
 
@@ -162,3 +168,35 @@ def test_any_utc_instant_gives_the_full_parsers_key(
     value = moment.replace(tzinfo=None).isoformat(timespec="seconds")
     value += (f".{fraction}" if digits else "") + zone
     assert change_key("order", "o-1", value) == f"c:order:o-1@{_full_stamp(value)}"
+
+
+# ------------------------------------------------------------------------------------------
+# The depth limit counts containers, never the brackets, quotes and backslashes inside strings
+
+_TRICKY = st.text(alphabet='[]{}"\\ab', max_size=8)
+_JSON = st.recursive(
+    st.none() | st.integers(-1000, 1000) | _TRICKY,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TRICKY, inner, max_size=4),
+    max_leaves=40,
+)
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+@settings(max_examples=400, deadline=None)
+@given(_JSON, st.integers(1, 8))
+def test_the_depth_check_counts_containers_only(value: Any, limit: int) -> None:
+    body = orjson.dumps(value)
+    try:
+        check_depth(body, limit)
+    except PayloadError:
+        refused = True
+    else:
+        refused = False
+    assert refused == (_depth(value) > limit), (body, _depth(value))
