@@ -147,3 +147,29 @@ def test_ctrl_c_stops_serve_and_its_page_worker_quietly(tmp_path: Path) -> None:
     time.sleep(2)  # the worker, had it failed, writes to the same log after serve is gone
     log = server_log(process)
     assert b"Traceback" not in log and b"KeyboardInterrupt" not in log, log[-2000:]
+
+
+def _children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def test_the_page_worker_starts_with_the_first_inspector_request(tmp_path: Path) -> None:
+    """A receiver nobody inspects carries no second interpreter (its memory is the point)."""
+    process, _ = start_server(tmp_path / "data", "--port", "0", "--inspector", "127.0.0.1:0")
+    try:
+        inspector = orjson.loads(server_log(process).split(b"\n", 1)[0])["inspector_url"]
+        time.sleep(1.0)  # what a start-up warm-up would have had
+        assert _children(process.pid) == []
+
+        async def open_list() -> int:
+            async with aiohttp.ClientSession() as browser, browser.get(inspector) as response:
+                return response.status
+
+        assert asyncio.run(open_list()) == 200
+        deadline = time.monotonic() + 20
+        while not _children(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _children(process.pid), "the page worker did not start for the inspector"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
