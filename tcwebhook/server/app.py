@@ -37,6 +37,7 @@ from tcwebhook.events import (
 )
 from tcwebhook.requestlog import ReceiverFacts, auth_presence, explain, refused_record
 from tcwebhook.server import proxy
+from tcwebhook.server.headers import check_content_type, secret_header
 from tcwebhook.server.proxy import ClientAddresses
 from tcwebhook.server.recording import RequestRecorder, limits_of
 from tcwebhook.store import AppendResult, NewEvent, Store, dedup_key, utc_now
@@ -46,12 +47,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tcwebhook.server")
 
-# Headers never stored: they carry credentials.
-_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
-# Never stored either: a proxy or a client may add a credential under a name of its own.
-_SECRET_HEADER_WORDS = ("token", "secret", "passw", "api-key", "apikey", "x-auth", "credential")
-_JSON_TYPES = ("application/json", "text/json")
-_XML_TYPES = ("application/xml", "text/xml")
 _ID_PARAMS: dict[str, Resource] = {"orderId": "order", "shipmentId": "shipment"}
 _NO_WAIT = contextlib.nullcontext()
 
@@ -217,7 +212,7 @@ async def _healthz(request: web.Request) -> web.Response:
 
 
 async def _receive_post(request: web.Request) -> web.Response:
-    _check_content_type(request)
+    check_content_type(request)
     server = request.app[SETTINGS].server
     max_bytes, limits = server.max_body_bytes, server.limits
     if request.content_length is not None and request.content_length > max_bytes:
@@ -305,29 +300,11 @@ def _record(request: web.Request, event: WebhookEvent, body: bytes) -> NewEvent:
         changed_lines=event.changed_lines,
         method=request.method,
         path=request.path_qs,
-        headers={str(k): v for k, v in request.headers.items() if not _secret_header(k)},
+        headers={str(k): v for k, v in request.headers.items() if not secret_header(k)},
         body=body,
         tasks=request.app[_WIRING].task_router(event),
         change_key=event.change_key,
     )
-
-
-def _secret_header(name: str) -> bool:
-    secret = _SECRET_NAMES.get(name)
-    if secret is None:
-        lower = name.lower()
-        secret = lower in _SECRET_HEADERS or any(word in lower for word in _SECRET_HEADER_WORDS)
-        if len(_SECRET_NAMES) >= _NAMES_REMEMBERED:  # names come from clients: stay bounded
-            _SECRET_NAMES.clear()
-        _SECRET_NAMES[name] = secret
-    return secret
-
-
-# Header names and content types seen, with what was decided about them: a sender repeats the
-# same few on every request, and deciding costs more than looking up.
-_NAMES_REMEMBERED = 256
-_SECRET_NAMES: dict[str, bool] = {}
-_ACCEPTED_TYPES: dict[str, bool] = {}
 
 
 def _stored(request: web.Request, record: NewEvent, result: AppendResult) -> web.Response:
@@ -352,26 +329,6 @@ def _json(data: object, status: int = 200) -> web.Response:
 
 def _dedup_key(event: WebhookEvent, body: bytes) -> str | None:
     return dedup_key(event.kind.is_notification, event.message_id, body)
-
-
-def _check_content_type(request: web.Request) -> None:
-    header = request.headers.get(hdrs.CONTENT_TYPE)
-    if header is None:
-        return  # Tradecloud does not document the header: accept the body if it parses
-    if _ACCEPTED_TYPES.get(header):
-        return
-    mime = request.content_type.lower()
-    # JSON, or tXML: Tradecloud's XML rendering of the same body (docs/tradecloud.md#txml)
-    accepted = mime in _JSON_TYPES or mime.endswith("+json")
-    accepted = accepted or mime in _XML_TYPES or mime.endswith("+xml")
-    if accepted:
-        if len(_ACCEPTED_TYPES) >= _NAMES_REMEMBERED:
-            _ACCEPTED_TYPES.clear()
-        _ACCEPTED_TYPES[header] = True
-        return
-    raise UnsupportedContentType(
-        f"content type {mime} is not supported; send application/json or tXML (application/xml)"
-    )
 
 
 def _too_large(max_bytes: int) -> PayloadError:

@@ -149,7 +149,7 @@ class ConnectionGuard:
 
         One timer for all connections rather than one per connection: a timer set and cancelled
         twice per request was a measurable part of a request's cost
-        (docs/performance-notes.md#14-one-deadline-sweep-for-all-connections). A deadline is
+        (docs/performance-notes.md#16-one-deadline-sweep-for-all-connections). A deadline is
         kept at most one tick late.
         """
         if self._sweep is None:
@@ -157,7 +157,7 @@ class ConnectionGuard:
 
     def _tick(self) -> float:
         shortest = min(self.limits.head_timeout, self.limits.idle_timeout)
-        return min(max(shortest / 4, 0.05), 1.0)
+        return min(max(shortest / 10, 0.05), 0.5)
 
     def _sweep_now(self) -> None:
         self._sweep = None

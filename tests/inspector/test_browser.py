@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,6 +124,9 @@ sinks:
     settings = load_settings(config, {"server.port": port})
     with process:
         try:
+            # As a person lands on the list first: that starts the page worker, so that no
+            # test's first event page waits for a new interpreter on a loaded machine.
+            urllib.request.urlopen(banner["inspector_url"], timeout=30).close()
             yield Served(config, settings, banner["inspector_url"], flag)
         finally:
             process.terminate()
