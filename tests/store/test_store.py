@@ -18,7 +18,14 @@ from pathlib import Path
 import pytest
 
 from tcwebhook.errors import NotFound, StoreUnavailable
-from tcwebhook.store import AppendResult, Outcome, SqliteStore, Store, open_store
+from tcwebhook.store import (
+    AppendResult,
+    NewEvent,
+    Outcome,
+    SqliteStore,
+    Store,
+    open_store,
+)
 from tcwebhook.store.sqlite.migrations import MIGRATIONS
 from tests.helpers.pg import PostgresServer
 from tests.helpers.store import backend_url, new_event
@@ -97,6 +104,42 @@ async def test_one_batch_mixing_new_duplicate_and_unkeyed_events(store: Store) -
     assert [t.target for t in store.get_event(results[4].id).tasks] == ["@fetch"]
     assert store.get_event(results[5].id).tasks == ()
     assert store.get_event(results[5].id).number == "PO3"
+
+
+def _with_change(event: NewEvent, change: str, recovered: bool = False) -> NewEvent:
+    """``event`` carrying the change ``change``; recovered by reconcile, keyed by it."""
+    dedup = change if recovered else event.dedup_key
+    return dataclasses.replace(event, change_key=change, dedup_key=dedup)
+
+
+async def test_a_webhook_for_a_change_already_recovered_is_a_duplicate(store: Store) -> None:
+    recovered = await store.append(_with_change(new_event(1), "c:order:o-1@1", recovered=True))
+    results = await asyncio.gather(
+        store.append(_with_change(new_event(2, tasks=("erp",)), "c:order:o-1@1")),  # stored
+        store.append(_with_change(new_event(3), "c:order:o-3@1", recovered=True)),
+        store.append(_with_change(new_event(4, tasks=("erp",)), "c:order:o-3@1")),  # just above
+        store.append(_with_change(new_event(5, tasks=("erp",)), "c:order:o-5@1")),  # news
+        store.append(_with_change(new_event(5, tasks=("erp",)), "c:order:o-5@1")),  # again
+    )
+    assert [r.duplicate for r in results] == [True, False, True, False, True]
+    assert results[0].id == recovered.id and results[2].id == results[1].id
+    assert results[4].id == results[3].id
+    assert store.count() == 3
+    assert store.get_event(recovered.id).tasks == ()  # a duplicate adds no delivery
+    assert [t.target for t in store.get_event(results[3].id).tasks] == ["erp"]
+
+
+async def test_batches_with_more_keys_than_one_query_takes(store: Store) -> None:
+    batches: list[int] = []  # events per commit
+    store.commit_observer = lambda events, seconds: batches.append(events)
+    events = [_with_change(new_event(n, tasks=("erp",)), f"c:order:o-{n}@1") for n in range(700)]
+    first = await asyncio.gather(*map(store.append, events))
+    again = await asyncio.gather(*map(store.append, events))
+    assert max(batches) > 450  # queued together: one batch names more than 900 keys
+    assert not any(r.duplicate for r in first) and all(r.duplicate for r in again)
+    assert [r.id for r in again] == [r.id for r in first]
+    assert len({r.id for r in first}) == 700 == store.count()
+    assert {e.number for e in store.list_events(limit=700)} == {f"PO{n}" for n in range(700)}
 
 
 async def test_values_longer_than_an_index_entry_are_stored_and_deduplicated(
