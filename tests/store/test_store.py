@@ -20,12 +20,14 @@ import pytest
 from tcwebhook.errors import NotFound, StoreUnavailable
 from tcwebhook.store import (
     AppendResult,
+    EventQuery,
     NewEvent,
     Outcome,
     SqliteStore,
     Store,
     open_store,
 )
+from tcwebhook.store.sql import SQLITE, page_ids_query
 from tcwebhook.store.sqlite.migrations import MIGRATIONS
 from tests.helpers.pg import PostgresServer
 from tests.helpers.store import backend_url, new_event
@@ -140,6 +142,31 @@ async def test_batches_with_more_keys_than_one_query_takes(store: Store) -> None
     assert [r.id for r in again] == [r.id for r in first]
     assert len({r.id for r in first}) == 700 == store.count()
     assert {e.number for e in store.list_events(limit=700)} == {f"PO{n}" for n in range(700)}
+
+
+async def test_every_event_is_found_by_its_message_id(store: Store) -> None:
+    webhook = await store.append(new_event(1))
+    recovered = await store.append(_with_change(new_event(2), "c:order:o-2@1", recovered=True))
+    notification = await store.append(dataclasses.replace(new_event(3), dedup_key=None))
+    hashed = dataclasses.replace(new_event(4), message_id=None, dedup_key="b:" + "0" * 64)
+    await store.append(hashed)
+    for n, result in ((1, webhook), (2, recovered), (3, notification)):
+        assert [e.id for e in store.page_events(EventQuery(search=f"m-{n}"))] == [result.id]
+    assert store.page_events(EventQuery(search="m-4")) == []
+    assert store.page_events(EventQuery(search="m:m-1")) == []  # a message id, not a key
+
+
+def test_a_message_id_is_searched_through_indexes(sqlite_store: SqliteStore) -> None:
+    sql, params = page_ids_query(SQLITE, EventQuery(search="m-1"))
+    with sqlite_store.reading() as connection:
+        plan = [row[3] for row in connection.execute("EXPLAIN QUERY PLAN " + sql, params)]
+        indexes = dict(connection.execute("SELECT name, sql FROM sqlite_master"))
+    # A webhook through the unique dedup key, the other events through their partial index.
+    assert "SEARCH e USING INDEX sqlite_autoindex_events_1 (dedup_key=?)" in plan, plan
+    assert "SEARCH e USING INDEX events_other_message_id (message_id=?)" in plan, plan
+    assert not any(step.startswith("SCAN") for step in plan), plan
+    assert "events_message_id" not in indexes  # the index every insert paid for
+    assert "WHERE message_id IS NOT NULL" in indexes["events_other_message_id"]  # webhooks stay out
 
 
 async def test_values_longer_than_an_index_entry_are_stored_and_deduplicated(
