@@ -129,6 +129,9 @@ async def test_a_webhook_for_a_change_already_recovered_is_a_duplicate(store: St
     assert store.count() == 3
     assert store.get_event(recovered.id).tasks == ()  # a duplicate adds no delivery
     assert [t.target for t in store.get_event(results[3].id).tasks] == ["erp"]
+    # Stored under its own key and its change recovered too: it names the event of its key.
+    retried = await store.append(_with_change(new_event(5), "c:order:o-1@1"))
+    assert retried == AppendResult(results[3].id, duplicate=True)
 
 
 async def test_batches_with_more_keys_than_one_query_takes(store: Store) -> None:
