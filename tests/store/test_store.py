@@ -29,6 +29,7 @@ from tcwebhook.store import (
 )
 from tcwebhook.store.sql import SQLITE, page_ids_query
 from tcwebhook.store.sqlite.migrations import MIGRATIONS
+from tcwebhook.store.sqlite.writer import insert_events
 from tests.helpers.pg import PostgresServer
 from tests.helpers.store import backend_url, new_event
 
@@ -134,17 +135,20 @@ async def test_a_webhook_for_a_change_already_recovered_is_a_duplicate(store: St
     assert retried == AppendResult(results[3].id, duplicate=True)
 
 
-async def test_batches_with_more_keys_than_one_query_takes(store: Store) -> None:
-    batches: list[int] = []  # events per commit
-    store.commit_observer = lambda events, seconds: batches.append(events)
+def test_batches_with_more_keys_than_one_query_takes(sqlite_store: SqliteStore) -> None:
+    # One transaction, as the writer commits a full batch: 1,400 keys, more than one lookup
+    # takes, with the stored ones and the new ones in every part of it.
     events = [_with_change(new_event(n, tasks=("erp",)), f"c:order:o-{n}@1") for n in range(700)]
-    first = await asyncio.gather(*map(store.append, events))
-    again = await asyncio.gather(*map(store.append, events))
-    assert max(batches) > 450  # queued together: one batch names more than 900 keys
-    assert not any(r.duplicate for r in first) and all(r.duplicate for r in again)
-    assert [r.id for r in again] == [r.id for r in first]
-    assert len({r.id for r in first}) == 700 == store.count()
-    assert {e.number for e in store.list_events(limit=700)} == {f"PO{n}" for n in range(700)}
+    with sqlite_store.writing() as connection:
+        first = insert_events(connection, events[::2])
+    with sqlite_store.writing() as connection:
+        mixed = insert_events(connection, events)
+    assert not any(r.duplicate for r in first)
+    assert [r.duplicate for r in mixed] == [n % 2 == 0 for n in range(700)]
+    assert [r.id for r in mixed[::2]] == [r.id for r in first]
+    assert len({r.id for r in mixed}) == 700 == sqlite_store.count()
+    assert {e.number for e in sqlite_store.list_events(limit=700)} == {f"PO{n}" for n in range(700)}
+    assert all(len(e.tasks) == 1 for e in sqlite_store.list_events(limit=700))
 
 
 async def test_every_event_is_found_by_its_message_id(store: Store) -> None:
