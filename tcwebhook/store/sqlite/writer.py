@@ -38,6 +38,7 @@ _INSERT_EVENT = (
 )
 # SQLite's default limit of parameters per statement was 999 before 3.32.
 _KEYS_PER_QUERY = 900
+# The largest id SQLite gives by counting up; beyond it, it picks unused ids at random.
 MAX_ID = 2**63 - 1
 
 
@@ -176,7 +177,7 @@ def _insert_new(connection: sqlite3.Connection, new: list[NewEvent]) -> list[int
     if not new:
         return []
     before = connection.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
-    if before + len(new) >= MAX_ID:  # SQLite would pick ids at random above that
+    if before + len(new) >= MAX_ID:
         raise StoreUnavailable("the event store has used up its event ids")
     cursor = connection.executemany(_INSERT_EVENT, map(event_row, new))
     if cursor.rowcount != len(new):  # none can conflict: the caller holds the write lock
