@@ -19,6 +19,7 @@ class Dialect:
     glob: str  # the operator that matches event_name against a pattern
     pattern: Callable[[str], str]  # a shell glob as that operator's pattern
     text_order: str = ""  # appended to a text column compared by range, for bytewise order
+    distinct: str = "IS NOT"  # NULL-safe "not equal" (SQLite learnt IS DISTINCT FROM in 3.39)
 
     def sql(self, text: str) -> str:
         """``text`` written with ``?`` marks, in this dialect."""
@@ -32,10 +33,19 @@ def glob_to_like(pattern: str) -> str:
 
 
 SQLITE = Dialect(mark="?", glob="GLOB", pattern=str)
-POSTGRES = Dialect(mark="%s", glob="LIKE", pattern=glob_to_like, text_order=' COLLATE "C"')
+POSTGRES = Dialect(
+    mark="%s",
+    glob="LIKE",
+    pattern=glob_to_like,
+    text_order=' COLLATE "C"',
+    distinct="IS DISTINCT FROM",
+)
 
 
 UNFINISHED_STATES = "('pending', 'failed', 'running')"
+# The events in the partial message id index (migration 0009): those whose dedup key is not
+# 'm:' || their message id.
+OTHER_MESSAGE_ID = "e.message_id IS NOT NULL AND e.dedup_key {distinct} 'm:' || e.message_id"
 
 # The status queries, the same text on every backend (no parameters): ``rows.status_report``
 # gives them their shape.
@@ -245,14 +255,18 @@ def _query_filters(dialect: Dialect, query: EventQuery) -> tuple[list[str], list
     search = (query.search or "").strip().replace("\x00", "")
     if search:
         # Each alternative has its own index; a number matches by its start (PO2025 finds
-        # PO2025000417) through a range, which an index serves, unlike LIKE.
+        # PO2025000417) through a range, which an index serves, unlike LIKE. A message id is
+        # found through the dedup key of a webhook ('m:' || message id), else through the
+        # partial index of the other events (migration 0009), whose condition is repeated
+        # word for word so that the planner sees the index applies.
         number = f"e.number{dialect.text_order}"
         terms = [
             f"({number} >= {mark} AND {number} < {mark})",
             f"e.resource_id = {mark}",
-            f"e.message_id = {mark}",
+            f"(e.dedup_key = {mark} AND e.message_id = {mark})",
+            f"(e.message_id = {mark} AND {OTHER_MESSAGE_ID.format(distinct=dialect.distinct)})",
         ]
-        params.extend([search, search + "\U0010ffff", search, search])
+        params.extend([search, search + "\U0010ffff", search, "m:" + search, search, search])
         event_id = search.removeprefix("#")
         if event_id.isdigit() and 0 < int(event_id) < 2**63:
             terms.append(f"e.id = {mark}")

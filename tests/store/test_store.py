@@ -18,8 +18,18 @@ from pathlib import Path
 import pytest
 
 from tcwebhook.errors import NotFound, StoreUnavailable
-from tcwebhook.store import AppendResult, Outcome, SqliteStore, Store, open_store
+from tcwebhook.store import (
+    AppendResult,
+    EventQuery,
+    NewEvent,
+    Outcome,
+    SqliteStore,
+    Store,
+    open_store,
+)
+from tcwebhook.store.sql import SQLITE, page_ids_query
 from tcwebhook.store.sqlite.migrations import MIGRATIONS
+from tcwebhook.store.sqlite.writer import insert_events
 from tests.helpers.pg import PostgresServer
 from tests.helpers.store import backend_url, new_event
 
@@ -97,6 +107,73 @@ async def test_one_batch_mixing_new_duplicate_and_unkeyed_events(store: Store) -
     assert [t.target for t in store.get_event(results[4].id).tasks] == ["@fetch"]
     assert store.get_event(results[5].id).tasks == ()
     assert store.get_event(results[5].id).number == "PO3"
+
+
+def _with_change(event: NewEvent, change: str, recovered: bool = False) -> NewEvent:
+    """``event`` carrying the change ``change``; recovered by reconcile, keyed by it."""
+    dedup = change if recovered else event.dedup_key
+    return dataclasses.replace(event, change_key=change, dedup_key=dedup)
+
+
+async def test_a_webhook_for_a_change_already_recovered_is_a_duplicate(store: Store) -> None:
+    recovered = await store.append(_with_change(new_event(1), "c:order:o-1@1", recovered=True))
+    results = await asyncio.gather(
+        store.append(_with_change(new_event(2, tasks=("erp",)), "c:order:o-1@1")),  # stored
+        store.append(_with_change(new_event(3), "c:order:o-3@1", recovered=True)),
+        store.append(_with_change(new_event(4, tasks=("erp",)), "c:order:o-3@1")),  # just above
+        store.append(_with_change(new_event(5, tasks=("erp",)), "c:order:o-5@1")),  # news
+        store.append(_with_change(new_event(5, tasks=("erp",)), "c:order:o-5@1")),  # again
+    )
+    assert [r.duplicate for r in results] == [True, False, True, False, True]
+    assert results[0].id == recovered.id and results[2].id == results[1].id
+    assert results[4].id == results[3].id
+    assert store.count() == 3
+    assert store.get_event(recovered.id).tasks == ()  # a duplicate adds no delivery
+    assert [t.target for t in store.get_event(results[3].id).tasks] == ["erp"]
+    # Stored under its own key and its change recovered too: it names the event of its key.
+    retried = await store.append(_with_change(new_event(5), "c:order:o-1@1"))
+    assert retried == AppendResult(results[3].id, duplicate=True)
+
+
+def test_batches_with_more_keys_than_one_query_takes(sqlite_store: SqliteStore) -> None:
+    # One transaction, as the writer commits a full batch: 1,400 keys, more than one lookup
+    # takes, with the stored ones and the new ones in every part of it.
+    events = [_with_change(new_event(n, tasks=("erp",)), f"c:order:o-{n}@1") for n in range(700)]
+    with sqlite_store.writing() as connection:
+        first = insert_events(connection, events[::2])
+    with sqlite_store.writing() as connection:
+        mixed = insert_events(connection, events)
+    assert not any(r.duplicate for r in first)
+    assert [r.duplicate for r in mixed] == [n % 2 == 0 for n in range(700)]
+    assert [r.id for r in mixed[::2]] == [r.id for r in first]
+    assert len({r.id for r in mixed}) == 700 == sqlite_store.count()
+    assert {e.number for e in sqlite_store.list_events(limit=700)} == {f"PO{n}" for n in range(700)}
+    assert all(len(e.tasks) == 1 for e in sqlite_store.list_events(limit=700))
+
+
+async def test_every_event_is_found_by_its_message_id(store: Store) -> None:
+    webhook = await store.append(new_event(1))
+    recovered = await store.append(_with_change(new_event(2), "c:order:o-2@1", recovered=True))
+    notification = await store.append(dataclasses.replace(new_event(3), dedup_key=None))
+    hashed = dataclasses.replace(new_event(4), message_id=None, dedup_key="b:" + "0" * 64)
+    await store.append(hashed)
+    for n, result in ((1, webhook), (2, recovered), (3, notification)):
+        assert [e.id for e in store.page_events(EventQuery(search=f"m-{n}"))] == [result.id]
+    assert store.page_events(EventQuery(search="m-4")) == []
+    assert store.page_events(EventQuery(search="m:m-1")) == []  # a message id, not a key
+
+
+def test_a_message_id_is_searched_through_indexes(sqlite_store: SqliteStore) -> None:
+    sql, params = page_ids_query(SQLITE, EventQuery(search="m-1"))
+    with sqlite_store.reading() as connection:
+        plan = [row[3] for row in connection.execute("EXPLAIN QUERY PLAN " + sql, params)]
+        indexes = dict(connection.execute("SELECT name, sql FROM sqlite_master"))
+    # A webhook through the unique dedup key, the other events through their partial index.
+    assert "SEARCH e USING INDEX sqlite_autoindex_events_1 (dedup_key=?)" in plan, plan
+    assert "SEARCH e USING INDEX events_other_message_id (message_id=?)" in plan, plan
+    assert not any(step.startswith("SCAN") for step in plan), plan
+    assert "events_message_id" not in indexes  # the index every insert paid for
+    assert "WHERE message_id IS NOT NULL" in indexes["events_other_message_id"]  # webhooks stay out
 
 
 async def test_values_longer_than_an_index_entry_are_stored_and_deduplicated(

@@ -129,6 +129,16 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX requests_last_seen ON requests (last_seen, id);
         """,
     ),
+    (
+        "0009_message_id_by_dedup_key",
+        """
+        -- Webhooks are found by message id through the unique dedup_key index ('m:' || id); see
+        -- the SQLite migration of the same name.
+        DROP INDEX IF EXISTS events_message_id;
+        CREATE INDEX events_other_message_id ON events (message_id)
+            WHERE message_id IS NOT NULL AND dedup_key IS DISTINCT FROM 'm:' || message_id;
+        """,
+    ),
 ]
 
 

@@ -123,6 +123,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX requests_last_seen ON requests (last_seen, id);
         """,
     ),
+    (
+        "0009_message_id_by_dedup_key",
+        """
+        -- A webhook's dedup key is 'm:' || its message id, so the unique dedup_key index finds it
+        -- by message id; a whole index of message ids cost every insert a page of its own.
+        -- Only the other events with a message id (recovered ones, GET notifications) keep one.
+        DROP INDEX IF EXISTS events_message_id;
+        CREATE INDEX events_other_message_id ON events (message_id)
+            WHERE message_id IS NOT NULL AND dedup_key IS NOT 'm:' || message_id;
+        """,
+    ),
 ]
 
 

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from tcwebhook.errors import StoreUnavailable
 from tcwebhook.store.records import AppendResult, NewEvent
 from tcwebhook.store.rows import INSERT_COLUMNS, event_row
 from tcwebhook.store.sql import INSERT_TASK
@@ -27,14 +28,18 @@ WRITER_AUTOCHECKPOINT = 16384
 # checkpoint is 1000 pages): checkpointing after every small commit costs more fsyncs.
 CHECKPOINT_EVERY_BYTES = 4 * 1024 * 1024
 
-# A webhook whose change reconcile has already stored as a recovered event (whose dedup_key is
-# that change key) is a duplicate too: the same change is stored once, whoever came first.
+# A plain INSERT: the form ``INSERT … SELECT … WHERE NOT EXISTS (SELECT … FROM events)`` makes
+# SQLite stage every row in a temporary table first, because the SELECT reads the table being
+# written (docs/performance-notes.md#14-duplicates-found-before-the-insert).
 _INSERT_EVENT = (
     f"INSERT INTO events ({INSERT_COLUMNS}) "
-    "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?14 "
-    "WHERE ?14 IS NULL OR NOT EXISTS (SELECT 1 FROM events WHERE dedup_key = ?14) "
+    f"VALUES ({', '.join('?' * len(INSERT_COLUMNS.split(',')))}) "
     "ON CONFLICT (dedup_key) DO NOTHING"
 )
+# SQLite's default limit of parameters per statement was 999 before 3.32.
+_KEYS_PER_QUERY = 900
+# The largest id SQLite gives by counting up; beyond it, it picks unused ids at random.
+MAX_ID = 2**63 - 1
 
 
 class SqliteCommitter:
@@ -109,36 +114,78 @@ class SqliteCommitter:
 def insert_events(connection: sqlite3.Connection, events: Sequence[NewEvent]) -> list[AppendResult]:
     """Insert events (skipping duplicates) and their tasks inside the caller's transaction.
 
-    One ``executemany`` for the whole batch keeps the per-row Python work small
-    (docs/performance-notes.md#7-one-executemany-per-batch). The caller holds the write lock,
-    so the rows numbered above the previous maximum are exactly the ones inserted here, in
-    order; an event whose key is not among them was a duplicate.
+    A duplicate is an event whose dedup key is stored already, or whose change key is the
+    dedup key of a stored event: a webhook whose change reconcile has already stored as a
+    recovered event is the same change, stored once, whoever came first. The caller holds the
+    write lock, so one query for the batch's keys tells the duplicates before anything is
+    inserted, and the new rows take the ids above the previous maximum, in order. One
+    ``executemany`` for them keeps the per-row Python work small
+    (docs/performance-notes.md#7-one-executemany-per-batch).
     """
-    before = connection.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
-    connection.executemany(_INSERT_EVENT, map(event_row, events))
-    inserted = connection.execute(
-        "SELECT id, dedup_key FROM events WHERE id > ? ORDER BY id", (before,)
-    ).fetchall()
+    stored = _stored_keys(connection, events)
+    batch: dict[str, int] = {}  # dedup key → position in ``new`` of this batch's new events
+    new: list[NewEvent] = []
+    first_of: list[int | str] = []  # per event: its position in ``new``, or its original's key
+    for event in events:
+        key = _original_key(event, stored, batch)
+        if key is not None:
+            first_of.append(key)
+            continue
+        if event.dedup_key is not None:
+            batch[event.dedup_key] = len(new)
+        first_of.append(len(new))
+        new.append(event)
+    ids = _insert_new(connection, new)
     results: list[AppendResult] = []
     tasks: list[tuple[int, str, float, str]] = []
     now = time.time()
-    position = 0
-    for event in events:
-        if position < len(inserted) and inserted[position][1] == event.dedup_key:
-            event_id = inserted[position][0]
-            position += 1
-            results.append(AppendResult(event_id, duplicate=False))
-            tasks.extend((event_id, target, now, event.received_at) for target in event.tasks)
+    for event, first in zip(events, first_of, strict=True):
+        if isinstance(first, str):  # a duplicate, of a stored event or of one just inserted
+            first_id = stored[first] if first in stored else ids[batch[first]]
+            results.append(AppendResult(first_id, duplicate=True))
         else:
-            existing = connection.execute(
-                "SELECT id FROM events WHERE dedup_key IN (?, ?) "
-                "ORDER BY dedup_key = ? DESC LIMIT 1",
-                (event.dedup_key, event.change_key, event.dedup_key),
-            ).fetchone()
-            results.append(AppendResult(existing[0], duplicate=True))
+            results.append(AppendResult(ids[first], duplicate=False))
+            tasks.extend((ids[first], target, now, event.received_at) for target in event.tasks)
     if tasks:
         connection.executemany(INSERT_TASK, tasks)
     return results
+
+
+def _stored_keys(connection: sqlite3.Connection, events: Sequence[NewEvent]) -> dict[str, int]:
+    """The stored events (dedup key → id) that the batch's dedup and change keys name."""
+    keys = list({key for e in events for key in (e.dedup_key, e.change_key) if key is not None})
+    found: dict[str, int] = {}
+    for start in range(0, len(keys), _KEYS_PER_QUERY):
+        chunk = keys[start : start + _KEYS_PER_QUERY]
+        marks = ",".join("?" * len(chunk))
+        sql = f"SELECT dedup_key, id FROM events WHERE dedup_key IN ({marks})"
+        found.update(connection.execute(sql, chunk).fetchall())
+    return found
+
+
+def _original_key(event: NewEvent, stored: dict[str, int], batch: dict[str, int]) -> str | None:
+    """The dedup key of the event ``event`` duplicates (stored, or new earlier in this batch),
+    its own key first; None for a new event."""
+    for key in (event.dedup_key, event.change_key):
+        if key is not None and (key in stored or key in batch):
+            return key
+    return None
+
+
+def _insert_new(connection: sqlite3.Connection, new: list[NewEvent]) -> list[int]:
+    """Insert events known to be new; their ids, in order."""
+    if not new:
+        return []
+    before = connection.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+    if before + len(new) >= MAX_ID:
+        raise StoreUnavailable("the event store has used up its event ids")
+    cursor = connection.executemany(_INSERT_EVENT, map(event_row, new))
+    if cursor.rowcount != len(new):  # none can conflict: the caller holds the write lock
+        raise StoreUnavailable(
+            f"the event store took {cursor.rowcount} of {len(new)} new events; none was kept"
+        )
+    # Without AUTOINCREMENT, SQLite numbers a new row one above the largest id.
+    return list(range(before + 1, before + 1 + len(new)))
 
 
 class Checkpointer:
