@@ -673,7 +673,8 @@ def markdown(report: dict[str, Any]) -> str:
         stored = "-" if row["stored"] is None else str(row["stored"])
         lines.append(
             f"| {row['target']} | {body} | {row['connections']} | {row['cpu_us_per_2xx']:.0f} "
-            f"| {row['cpu_ratio']:.2f} | {row['rps']:.0f} "
+            f"| {'-' if row['cpu_ratio'] is None else format(row['cpu_ratio'], '.2f')} "
+            f"| {row['rps']:.0f} "
             f"| {row['ratio']:.2f} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['errors']} "
             f"| {row['peak_rss_mb']:.0f} | {row['answered_2xx']} | {stored} |"
         )

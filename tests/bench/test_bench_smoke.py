@@ -38,7 +38,9 @@ def test_quick_bench_runs_and_checks_durability(tmp_path: Path) -> None:
     targets = {row["target"] for row in report["rows"]}
     assert {"baseline", "tcwebhook"} <= targets
     for cell in report["cells"]:
-        assert cell["cpu_us_per_2xx"] > 0, cell  # the server's CPU, against its own 2xx
         if cell["target"].startswith("tcwebhook"):
             assert cell["stored"] >= cell["answered_2xx"] > 0
-    assert all(row["cpu_ratio"] for row in report["rows"]), report["rows"]
+        if cell["target"] in ("baseline", "tcwebhook"):  # a peer may answer nothing in 0.5 s
+            assert cell["cpu_us_per_2xx"] > 0, cell  # the server's CPU, against its own 2xx
+    ours = [row for row in report["rows"] if row["target"] == "tcwebhook"]
+    assert ours and all(row["cpu_ratio"] > 0 for row in ours), report["rows"]
