@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +13,15 @@ from aiohttp import web
 
 from tcwebhook import samples
 from tcwebhook.store import open_store
+from tests.helpers.cli import in_process
 from tests.helpers.outbox import make_settings, sink, store_body, with_message_id
 
 pytestmark = pytest.mark.usefixtures("store_backend")  # every command on both backends
 
 
 def tcwebhook(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tcwebhook", *args], capture_output=True, text=True, timeout=60
-    )
+    # The real command in this process: an interpreter per call cost seconds on a busy machine.
+    return in_process(*args)
 
 
 def setup_outbox(tmp_path: Path, events: int = 3) -> tuple[Path, Path, list[int]]:
