@@ -84,8 +84,29 @@ def test_workers_exit_when_the_parent_is_killed(tmp_path: Path) -> None:
     finally:
         if _running(worker):
             os.kill(worker, signal.SIGKILL)
-    # Nobody holds the port any more: a new server can bind it at once.
+    # None of them holds the port any more: a new server can bind it at once, unless another
+    # test running beside this one has been given the same port since.
     port = int(url.split(":")[2].split("/")[0])
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind(("127.0.0.1", port))
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            assert not {process.pid, worker} & _listeners(port), port
+
+
+def _listeners(port: int) -> set[int]:
+    """The processes with a listening TCP socket on ``port`` (from /proc)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == "0A":  # 0A: LISTEN
+            inodes.add(f"socket:[{fields[9]}]")
+    owners = set()
+    for fd in Path("/proc").glob("[0-9]*/fd/*"):
+        try:
+            if os.readlink(fd) in inodes:
+                owners.add(int(fd.parts[2]))
+        except OSError:
+            continue
+    return owners
