@@ -53,7 +53,8 @@ class Cell:
     size: str
     connections: int
     requests: int = 0
-    answered_2xx: int = 0
+    answered_2xx: int = 0  # warm-up and measured run: what must have been stored
+    measured_2xx: int = 0  # the measured run only: what its CPU time is divided by
     errors: int = 0
     rps: float = 0.0
     p50_ms: float = 0.0
@@ -358,7 +359,7 @@ def run_cell(
         warm = run_wrk(env, port, size, connections, warmup, tag + "w")
         cpu_before = group_cpu_seconds(running.process.pid)
         main = run_wrk(env, port, size, connections, seconds, tag + "m")
-        cell.cpu_s = round(group_cpu_seconds(running.process.pid) - cpu_before, 2)
+        cell.cpu_s = round(group_cpu_seconds(running.process.pid) - cpu_before, 3)
         cell.peak_rss_mb = round(peak_rss_mb(running.process.pid), 1)
     finally:
         stop(running)
@@ -371,8 +372,8 @@ def run_cell(
     cell.p50_ms = round(main["p50_us"] / 1000, 2)
     cell.p99_ms = round(main["p99_us"] / 1000, 2)
     answered = sum(run["requests"] - run["non_2xx"] for run in (warm, main))
-    main_2xx = main["requests"] - main["non_2xx"]
-    cell.cpu_us_per_2xx = round(cell.cpu_s * 1e6 / main_2xx, 1) if main_2xx else 0.0
+    cell.measured_2xx = main["requests"] - main["non_2xx"]
+    cell.cpu_us_per_2xx = cpu_per_2xx([cell])
     cell.answered_2xx = answered
     cell.stored = running.count_stored()
     if target.startswith("tcwebhook") and cell.stored is not None and cell.stored < answered:
@@ -585,6 +586,16 @@ def plan(
     return cells
 
 
+def cpu_per_2xx(cells: list[Cell]) -> float:
+    """The cells' CPU time over their measured 2xx answers, pooled (0.0 if none answered).
+
+    Pooled rather than a mean of per-cell figures, so that a cell that answered nothing (a
+    server still busy with 64 handshakes on a loaded machine) does not count as free.
+    """
+    answered = sum(c.measured_2xx for c in cells)
+    return round(sum(c.cpu_s for c in cells) * 1e6 / answered, 1) if answered else 0.0
+
+
 def summarise(cells: list[Cell]) -> list[dict[str, Any]]:
     """One row per (target, size, connections): means of the repeats, ratio to the baseline."""
     groups: dict[tuple[str, str, int], list[Cell]] = {}
@@ -603,7 +614,7 @@ def summarise(cells: list[Cell]) -> list[dict[str, Any]]:
                 "p99_ms": round(statistics.mean(c.p99_ms for c in members), 2),
                 "errors": sum(c.errors for c in members),
                 "peak_rss_mb": max(c.peak_rss_mb for c in members),
-                "cpu_us_per_2xx": round(statistics.mean(c.cpu_us_per_2xx for c in members), 1),
+                "cpu_us_per_2xx": cpu_per_2xx(members),
                 "answered_2xx": sum(c.answered_2xx for c in members),
                 "stored": (
                     None

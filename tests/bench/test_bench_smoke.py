@@ -40,7 +40,16 @@ def test_quick_bench_runs_and_checks_durability(tmp_path: Path) -> None:
     for cell in report["cells"]:
         if cell["target"].startswith("tcwebhook"):
             assert cell["stored"] >= cell["answered_2xx"] > 0
-        if cell["target"] in ("baseline", "tcwebhook"):  # a peer may answer nothing in 0.5 s
-            assert cell["cpu_us_per_2xx"] > 0, cell  # the server's CPU, against its own 2xx
-    ours = [row for row in report["rows"] if row["target"] == "tcwebhook"]
-    assert ours and all(row["cpu_ratio"] > 0 for row in ours), report["rows"]
+        if cell["target"] in ("baseline", "tcwebhook"):
+            assert cell["cpu_s"] > 0, cell  # the server's whole group was read
+            # a loaded machine may still be busy with 64 handshakes after 0.5 s
+            assert (cell["cpu_us_per_2xx"] > 0) == (cell["measured_2xx"] > 0), cell
+    answered = {
+        target: sum(c["measured_2xx"] for c in report["cells"] if c["target"] == target)
+        for target in ("baseline", "tcwebhook")
+    }
+    ours = next(row for row in report["rows"] if row["target"] == "tcwebhook")
+    if all(answered.values()):
+        assert ours["cpu_ratio"] > 0, report["rows"]
+    else:
+        assert ours["cpu_ratio"] is None or ours["cpu_ratio"] == 0, report["rows"]

@@ -64,3 +64,18 @@ def test_group_cpu_counts_threads_and_forked_processes() -> None:
     # Half a second in each of two threads of the parent and of the child: 2 s of work, and
     # nothing of this test's own process, which is not in the group.
     assert 1.8 <= counted < 4, counted
+
+
+def test_a_cell_that_answered_nothing_does_not_make_its_row_cheaper() -> None:
+    harness = _harness()
+    cells = [
+        harness.Cell("baseline", "small", 64, cpu_s=0.2, measured_2xx=1000),
+        harness.Cell("tcwebhook", "small", 64, cpu_s=0.6, measured_2xx=1000),
+        harness.Cell("tcwebhook", "small", 64, cpu_s=0.3, measured_2xx=0),  # still handshaking
+    ]
+    rows = {row["target"]: row for row in harness.summarise(cells)}
+    # 0.9 s over 1,000 answers, not the mean of 600 us and "free"
+    assert rows["tcwebhook"]["cpu_us_per_2xx"] == 900.0
+    assert rows["tcwebhook"]["cpu_ratio"] == 4.5
+    silent = harness.summarise([harness.Cell("baseline", "small", 64, cpu_s=0.2)])
+    assert silent[0]["cpu_ratio"] is None  # no answers: no figure, rather than a zero
