@@ -1,3 +1,3 @@
-from tcwebhook.cli import main
+from tcwebhook.cli import entry
 
-main()
+entry()

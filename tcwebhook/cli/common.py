@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -15,6 +16,14 @@ if TYPE_CHECKING:
     from tcwebhook.store import Store
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """How the command was started (typer's context object)."""
+
+    own_process: bool = False  # the process is the command's: ``serve`` may replace it
+
 
 ConfigOption = typer.Option(
     None,

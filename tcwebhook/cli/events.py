@@ -105,7 +105,7 @@ def replay_event(
 ) -> None:
     """Re-send a stored event as Tradecloud sends it; takes every option of 'tcwebhook replay'
     (e.g. --url URL --token T --retry)."""
-    from tcwebhook.cli import app
+    app = context.find_root().command  # the whole tcwebhook command, as typer built it
 
     if event_id is None or {event_id, *context.args} & {"--help", "-h"}:
         typer.echo(
