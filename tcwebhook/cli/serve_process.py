@@ -46,7 +46,8 @@ class ServeOptions:
 
 def start(options: ServeOptions, *, replace_process: bool) -> None:
     """Serve until stopped: in a process of its own when allowed, else in this one."""
-    if replace_process and sys.executable:
+    # A frozen build (PyInstaller and the like) has no interpreter to start with -m.
+    if replace_process and sys.executable and not getattr(sys, "frozen", False):
         _replace_process(options)  # returns only if the interpreter cannot be started
     serve(options)
 
