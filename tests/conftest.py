@@ -3,7 +3,11 @@ PostgreSQL, and the fake Tradecloud API with the CLI pointed at it."""
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
 import ssl
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,11 +20,23 @@ from tests.helpers.fake_tradecloud import PASSWORD, USERNAME, FakeTradecloud
 from tests.helpers.pg import PostgresServer, PostgresUnavailable, start_server
 
 
+def _share_bytecode_with_subprocesses() -> None:
+    """The suite starts a few hundred ``tcwebhook`` interpreters. Where PYTHONDONTWRITEBYTECODE is
+    set (CI images often set it), each compiled every module of the package from source again;
+    they share a bytecode cache outside the checkout instead, removed after the run."""
+    if not os.environ.pop("PYTHONDONTWRITEBYTECODE", None):
+        return
+    cache = tempfile.mkdtemp(prefix="tcwebhook-tests-bytecode-")
+    atexit.register(shutil.rmtree, cache, ignore_errors=True)
+    os.environ["PYTHONPYCACHEPREFIX"] = cache
+
+
+_share_bytecode_with_subprocesses()
+
+
 @pytest.fixture(autouse=True)
 def hermetic_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each test gets its own data dir and working directory, and no TCWEBHOOK_* from outside."""
-    import os
-
     for name in list(os.environ):
         if name.startswith(("TCWEBHOOK_", "TRADECLOUD_")):
             monkeypatch.delenv(name)

@@ -10,7 +10,7 @@ import typer
 from tcwebhook.cli import events_output
 from tcwebhook.cli.common import ConfigOption, DataDirOption, JsonOption, open_existing_store
 from tcwebhook.errors import UsageError
-from tcwebhook.events import EventKind
+from tcwebhook.protocol import EventKind
 from tcwebhook.store.records import TaskState
 
 

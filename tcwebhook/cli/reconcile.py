@@ -9,7 +9,6 @@ import typer
 from tcwebhook.cli.common import ConfigOption, DataDirOption, JsonOption, run
 from tcwebhook.cli.fetch import BaseUrlOption, CaFileOption, InsecureOption, api_settings
 from tcwebhook.errors import EXIT_CHECK_FAILED
-from tcwebhook.instants import moment_option
 
 
 def register(app: typer.Typer) -> None:
@@ -59,6 +58,7 @@ def reconcile(
     recovered events (kinds order_recovered, shipment_recovered) for the sinks."""
     from tcwebhook import console
     from tcwebhook.cli.reconcile_output import progress_bar, render
+    from tcwebhook.instants import moment_option
     from tcwebhook.reconcile import reconcile_configured_store
 
     settings = api_settings(config, base_url, ca_file, data_dir, insecure)

@@ -15,7 +15,6 @@ each event carries the lines, statuses and requests that fit it.
 
 from __future__ import annotations
 
-import copy
 import difflib
 import re
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ import orjson
 
 from tcwebhook import protocol
 from tcwebhook.errors import ReplaySourceError, UnknownSample
+from tcwebhook.samples.common import clone
 
 # Webhook samples use the event kinds of `tcwebhook events`; the full API objects have their own.
 Kind = Literal[
@@ -57,7 +57,7 @@ class Sample:
     @property
     def body(self) -> dict[str, Any]:
         """A fresh copy of the body, safe to edit."""
-        return copy.deepcopy(self._body)
+        return clone(self._body)
 
     @property
     def is_webhook(self) -> bool:

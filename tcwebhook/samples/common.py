@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import copy
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from importlib import resources
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import orjson
+
+T = TypeVar("T")
 
 BUYER_COMPANY_ID = "5f1c2a9e-7b34-4d8e-a1c6-3e9b0d2f7a41"  # Kestrel Marine Systems B.V.
 SUPPLIER_COMPANY_ID = "b83e6d10-4c27-4f95-9a0e-61d5c8e2f3b7"  # Ostwald Praezisionsteile GmbH
@@ -29,8 +30,15 @@ def _template_bytes(name: str) -> bytes:
 
 def template(name: str) -> dict[str, Any]:
     """A fresh, editable copy of a template (``order`` or ``shipment``)."""
-    value: dict[str, Any] = copy.deepcopy(orjson.loads(_template_bytes(name)))
+    value: dict[str, Any] = orjson.loads(_template_bytes(name))
     return value
+
+
+def clone(value: T) -> T:
+    """A deep copy of JSON data: a round trip through orjson, several times cheaper than
+    ``copy.deepcopy``, which made building the catalog the most of ``samples list``'s time."""
+    copied: T = orjson.loads(orjson.dumps(value))
+    return copied
 
 
 def event_time(index: int) -> str:

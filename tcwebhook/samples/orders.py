@@ -9,7 +9,6 @@ reopen request sits on the side that asked for it, a cancellation sets the logis
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +40,7 @@ class OrderChange:
 
 
 def _schedule(line: Line) -> list[dict[str, Any]]:
-    return copy.deepcopy(line["buyerLine"]["deliverySchedule"])
+    return common.clone(line["buyerLine"]["deliverySchedule"])
 
 
 def _later(schedule: list[dict[str, Any]], days: int) -> list[dict[str, Any]]:
@@ -49,7 +48,7 @@ def _later(schedule: list[dict[str, Any]], days: int) -> list[dict[str, Any]]:
 
 
 def _with_net_price(prices: dict[str, Any], value: float) -> dict[str, Any]:
-    result = copy.deepcopy(prices)
+    result = common.clone(prices)
     for currency in ("priceInTransactionCurrency", "priceInBaseCurrency"):
         result["netPrice"][currency]["value"] = value
     return result
@@ -57,12 +56,12 @@ def _with_net_price(prices: dict[str, Any], value: float) -> dict[str, Any]:
 
 def _set_current(line: Line, schedule: list[dict[str, Any]], prices: dict[str, Any]) -> None:
     """The agreed values become the line's current schedule and prices."""
-    line["confirmedLine"] = {"deliverySchedule": copy.deepcopy(schedule), "prices": prices}
+    line["confirmedLine"] = {"deliverySchedule": common.clone(schedule), "prices": prices}
     current = [dict(entry, status="Open") for entry in schedule]
     line["deliverySchedule"] = current
-    line["deliveryScheduleIncludingRequests"] = copy.deepcopy(current)
+    line["deliveryScheduleIncludingRequests"] = common.clone(current)
     line["prices"] = prices
-    line["pricesIncludingRequests"] = copy.deepcopy(prices)
+    line["pricesIncludingRequests"] = common.clone(prices)
 
 
 def _request(
@@ -93,9 +92,9 @@ def _request(
             line["deliveryScheduleIncludingRequests"] = [
                 dict(entry, status="Open") for entry in schedule
             ]
-            line["pricesIncludingRequests"] = copy.deepcopy(prices)
+            line["pricesIncludingRequests"] = common.clone(prices)
         elif status == "Approved":
-            _set_current(line, schedule, copy.deepcopy(prices))
+            _set_current(line, schedule, common.clone(prices))
 
     return edit
 
@@ -119,7 +118,7 @@ def _reissue(line: Line) -> None:
     line["buyerLine"]["notes"] = ["Quantity raised from 1200 to 1500 for the second hull"]
     current = [dict(entry, status="Open") for entry in line["buyerLine"]["deliverySchedule"]]
     line["deliverySchedule"] = current
-    line["deliveryScheduleIncludingRequests"] = copy.deepcopy(current)
+    line["deliveryScheduleIncludingRequests"] = common.clone(current)
 
 
 def _buyer_update(line: Line) -> None:
@@ -146,7 +145,7 @@ def _delivery_status(status: str, delivered: bool = False, first_only: bool = Fa
         entries = line["deliverySchedule"][:1] if first_only else line["deliverySchedule"]
         for entry in entries:
             entry["status"] = status
-        line["deliveryScheduleIncludingRequests"] = copy.deepcopy(line["deliverySchedule"])
+        line["deliveryScheduleIncludingRequests"] = common.clone(line["deliverySchedule"])
         line["buyerLine"]["indicators"]["delivered"] = delivered
 
     return edit
@@ -174,7 +173,7 @@ def _logistics_update(status: str, transport: str) -> LineEdit:
             eta=first["date"],
             transportMode=transport,
         )
-        line["deliveryScheduleIncludingRequests"] = copy.deepcopy(line["deliverySchedule"])
+        line["deliveryScheduleIncludingRequests"] = common.clone(line["deliverySchedule"])
 
     return edit
 
@@ -206,7 +205,7 @@ def _supplier_contact(order: Order) -> None:
 
 
 def _extra_line(order: Order) -> None:
-    line = copy.deepcopy(order["lines"][1])
+    line = common.clone(order["lines"][1])
     line["id"] = line["id"][: -len("20")] + "40"
     buyer_line = line["buyerLine"]
     buyer_line.update(position="40", row=4, description="Spare brackets", notes=[])
@@ -217,7 +216,7 @@ def _extra_line(order: Order) -> None:
     line["supplierLine"].update(salesOrderPosition="40")
     current = [dict(entry, status="Open") for entry in buyer_line["deliverySchedule"]]
     line["deliverySchedule"] = current
-    line["deliveryScheduleIncludingRequests"] = copy.deepcopy(current)
+    line["deliveryScheduleIncludingRequests"] = common.clone(current)
     order["lines"].append(line)
 
 
@@ -389,7 +388,7 @@ def _order_process(change: OrderChange) -> str:
 
 def single_delivery(payload: dict[str, Any]) -> dict[str, Any]:
     """The same event in single-delivery mode: one line per delivery, values in ``statusLine``."""
-    result = copy.deepcopy(payload)
+    result = common.clone(payload)
     result["lines"] = [part for line in payload["lines"] for part in _split(line)]
     return result
 
@@ -397,7 +396,7 @@ def single_delivery(payload: dict[str, Any]) -> dict[str, Any]:
 def _split(line: Line) -> list[Line]:
     parts = []
     for number, current in enumerate(line["deliverySchedule"]):
-        part = copy.deepcopy(line)
+        part = common.clone(line)
         buyer_line = part["buyerLine"]
         position = buyer_line["position"]
         if number:

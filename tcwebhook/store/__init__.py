@@ -1,27 +1,48 @@
-"""The durable event store: ``open_store(url)`` picks the backend by the URL's scheme."""
+"""The durable event store: ``open_store(url)`` picks the backend by the URL's scheme.
+
+The names below load with their modules on first use. The command line imports
+``tcwebhook.store.records`` for its options' choices, and with the backends loaded alongside, every
+command, ``--help`` and ``--version`` included, started about 0.3 s later.
+"""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tcwebhook.errors import ConfigError
-from tcwebhook.store.base import POSTGRES_SCHEMES, Store, display_url
-from tcwebhook.store.clock import utc_now
-from tcwebhook.store.records import (
-    AppendResult,
-    EventQuery,
-    KnownObject,
-    NewEvent,
-    Outcome,
-    StoredEvent,
-    TaskRecord,
-    dedup_key,
-)
-from tcwebhook.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
     from tcwebhook.config import Settings
+    from tcwebhook.store.base import Store, display_url
+    from tcwebhook.store.clock import utc_now
+    from tcwebhook.store.records import (
+        AppendResult,
+        EventQuery,
+        KnownObject,
+        NewEvent,
+        Outcome,
+        StoredEvent,
+        TaskRecord,
+        dedup_key,
+    )
+    from tcwebhook.store.sqlite import SqliteStore
+
+_MODULES = {
+    "Store": "base",
+    "display_url": "base",
+    "utc_now": "clock",
+    "AppendResult": "records",
+    "EventQuery": "records",
+    "KnownObject": "records",
+    "NewEvent": "records",
+    "Outcome": "records",
+    "StoredEvent": "records",
+    "TaskRecord": "records",
+    "dedup_key": "records",
+    "SqliteStore": "sqlite",
+}
 
 __all__ = [
     "AppendResult",
@@ -39,6 +60,16 @@ __all__ = [
     "utc_now",
 ]
 
+
+def __getattr__(name: str) -> object:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # looked up once
+    return value
+
+
 SQLITE_PREFIX = "sqlite:///"
 
 
@@ -54,6 +85,9 @@ def open_store(
     ``read_only``: for commands that only read; never creates, migrates or writes, and works on
     a read-only copy. ``create=False``: a missing database is an error, not a new empty one.
     """
+    from tcwebhook.store.base import POSTGRES_SCHEMES, display_url
+    from tcwebhook.store.sqlite import SqliteStore
+
     url = url_or_settings if isinstance(url_or_settings, str) else url_or_settings.store_url
     scheme = url.partition("://")[0].lower()
     if scheme in POSTGRES_SCHEMES:
