@@ -10,13 +10,12 @@ import orjson
 
 from tcwebhook import changes
 from tcwebhook.config import RetrySettings, Settings
+from tcwebhook.delivery import FETCH_TARGET
 from tcwebhook.delivery.sinks import DeliveryFailed
 from tcwebhook.errors import TcwebhookError
 from tcwebhook.protocol import EventKind
 from tcwebhook.store import Store, StoredEvent
 from tcwebhook.tradecloud import TradecloudClient
-
-FETCH_TARGET = "@fetch"
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from fnmatch import fnmatchcase
 
 from tcwebhook.config import Settings, SinkSettings
-from tcwebhook.delivery.fetching import FETCH_TARGET
+from tcwebhook.delivery import FETCH_TARGET
 from tcwebhook.events import WebhookEvent
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tcwebhook.changes import parse_instant
-from tcwebhook.delivery.fetching import FETCH_TARGET
+from tcwebhook.delivery import FETCH_TARGET
 from tcwebhook.errors import NotFound, StoreUnavailable
 from tcwebhook.store import Store, StoredEvent
 
