@@ -215,15 +215,21 @@ def parse_webhook_object(data: Any) -> WebhookEvent:
 # backslashes go.
 _STRUCTURE = bytes.maketrans(b"{}", b"[]")
 _NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'{}[]"\\')
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)
 _STRING = re.compile(rb'"[^"]*"')
 
 
 def check_depth(body: bytes, max_depth: int) -> None:
     """A PayloadError if objects and arrays in the JSON ``body`` nest deeper than ``max_depth``."""
-    brackets = body.translate(_STRUCTURE, _NOT_STRUCTURE)
-    if brackets.count(b"[") <= max_depth:
+    kept = body.translate(_STRUCTURE, _NOT_STRUCTURE)
+    if kept.count(b"[") <= max_depth:
         return  # too few containers to nest that deep (brackets in strings counted too)
-    structure = _outside_strings(brackets)
+    if b"\\" in kept:
+        # Escapes go from the body itself, each a backslash and the character after it, read from
+        # the left as JSON reads them. Once the letters are gone, the backslash of a \n or a
+        # \u00d8 that ends a string would seem to escape the string's closing quote.
+        kept = _ESCAPE.sub(b"", body).translate(_STRUCTURE, _NOT_STRUCTURE)
+    structure = _outside_strings(kept)
     too_deep = b"[" * (max_depth + 1)
     for _ in range(max_depth):
         # A run of openers longer than the limit proves it; else drop the innermost level.
@@ -240,14 +246,8 @@ def check_depth(body: bytes, max_depth: int) -> None:
 
 
 def _outside_strings(kept: bytes) -> bytes:
-    """``kept`` (a JSON text's brackets, quotes and backslashes) without its strings.
-
-    Linear passes in C, which cost less than parsing: drop escaped backslashes (pairs from the
-    left, as JSON reads them), then escaped quotes and the other backslashes; then the strings,
-    which now hold brackets at most.
-    """
-    if b"\\" in kept:
-        kept = kept.replace(b"\\\\", b"").replace(b'\\"', b"").replace(b"\\", b"")
+    """``kept`` (a JSON text's brackets and quotes, without escapes) without its strings, which
+    hold brackets at most: linear passes in C, which cost less than parsing."""
     kept = kept.replace(b'""', b"")
     return _STRING.sub(b"", kept) if b'"' in kept else kept
 

@@ -170,10 +170,18 @@ def test_any_utc_instant_gives_the_full_parsers_key(
     assert change_key("order", "o-1", value) == f"c:order:o-1@{_full_stamp(value)}"
 
 
+def test_an_escape_before_a_string_of_brackets_is_no_depth() -> None:
+    # Depth 1: a newline in one string once turned the next string's brackets into containers.
+    body = orjson.dumps({"note": "first line\nsecond line", "remark": "[" * 70})
+    check_depth(body, 64)
+
+
 # ------------------------------------------------------------------------------------------
 # The depth limit counts containers, never the brackets, quotes and backslashes inside strings
 
-_TRICKY = st.text(alphabet='[]{}"\\ab', max_size=8)
+# Every kind of escape: quotes and backslashes, and those that end next to a quote once the
+# letters around them are set aside (\n, \t, \u0001, and \u00d8 where non-ASCII is escaped).
+_TRICKY = st.text(alphabet='[]{}"\\ab\n\t\x01Ø', max_size=8)
 _JSON = st.recursive(
     st.none() | st.integers(-1000, 1000) | _TRICKY,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TRICKY, inner, max_size=4),
@@ -190,9 +198,9 @@ def _depth(value: Any) -> int:
 
 
 @settings(max_examples=400, deadline=None)
-@given(_JSON, st.integers(1, 8))
-def test_the_depth_check_counts_containers_only(value: Any, limit: int) -> None:
-    body = orjson.dumps(value)
+@given(_JSON, st.integers(1, 8), st.booleans())
+def test_the_depth_check_counts_containers_only(value: Any, limit: int, ascii: bool) -> None:
+    body = json.dumps(value).encode() if ascii else orjson.dumps(value)
     try:
         check_depth(body, limit)
     except PayloadError:

@@ -47,6 +47,29 @@ async def test_at_the_depth_limit_is_accepted(receiver: Receiver) -> None:
     assert response.status == 200, await response.text()
 
 
+def with_escaped_note(body: bytes, note: str) -> bytes:
+    """``body`` with a note as JSON escapes it (non-ASCII as \\u, newlines as \\n) first."""
+    escaped = orjson.dumps(note).decode().encode("ascii", "backslashreplace")
+    escaped = escaped.replace(b"\\x", b"\\u00")  # latin-1 code points, as \u00XX
+    return body.replace(b'"orderEvent": {', b'"orderEvent": {"note": ' + escaped + b", ", 1)
+
+
+async def test_escapes_and_brackets_in_text_are_no_depth(receiver: Receiver) -> None:
+    # A newline or an accent escaped at the end of one string once made the brackets in the
+    # next string count as containers: a 400 that Tradecloud never retries.
+    event = with_escaped_note(nested(10), "Rundrohr Ø60")
+    event = event.replace(b'"leaf"', b'"' + b"[" * 100 + b'"', 1)
+    response = await receiver.post("/tradecloud/order", event)
+    assert response.status == 200, await response.text()
+
+
+async def test_too_deep_with_escapes_in_text_is_still_400(receiver: Receiver) -> None:
+    response = await receiver.post(
+        "/tradecloud/order", with_escaped_note(nested(65), "first line\n")
+    )
+    assert response.status == 400
+
+
 @pytest.mark.parametrize(
     ("field", "named"),
     [
