@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from tcwebhook import changes
 from tcwebhook.errors import PayloadError
 from tcwebhook.events import (
     _fast_order_event,
+    _without_escapes,
     change_key,
     check_depth,
     parse_webhook,
@@ -168,6 +170,13 @@ def test_any_utc_instant_gives_the_full_parsers_key(
     value = moment.replace(tzinfo=None).isoformat(timespec="seconds")
     value += (f".{fraction}" if digits else "") + zone
     assert change_key("order", "o-1", value) == f"c:order:o-1@{_full_stamp(value)}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"\\", b"\\", b"a", b'"', b"["]), max_size=300).map(b"".join))
+def test_escapes_are_cut_as_json_reads_them(body: bytes) -> None:
+    # each a backslash and the next character, pairs from the left; past a few, another way
+    assert _without_escapes(body) == re.sub(rb"\\.?", b"", body, flags=re.DOTALL)
 
 
 def test_an_escape_before_a_string_of_brackets_is_no_depth() -> None:
