@@ -36,7 +36,7 @@ def template(name: str) -> dict[str, Any]:
 
 def clone(value: T) -> T:
     """A deep copy of JSON data: a round trip through orjson, several times cheaper than
-    ``copy.deepcopy``, which made building the catalog the most of ``samples list``'s time."""
+    ``copy.deepcopy``, which took most of the time ``samples list`` spent on the catalog."""
     copied: T = orjson.loads(orjson.dumps(value))
     return copied
 
