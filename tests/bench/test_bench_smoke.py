@@ -27,6 +27,7 @@ def test_quick_bench_runs_and_checks_durability(tmp_path: Path) -> None:
             "0.5",
             "--rounds",
             "1",  # alternating rounds is a loop; pooling them has its own test
+            "--no-delivery",  # tests/bench/test_delivery_bench.py runs its driver
             "--results",
             str(tmp_path),
         ],
