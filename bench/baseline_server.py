@@ -28,27 +28,41 @@ def make_app(token: str) -> web.Application:
     return app
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """The TLS settings of ``serve``: TLS 1.2 or newer, HTTP/1.1 by ALPN."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_alpn_protocols(["http/1.1"])
+    context.load_cert_chain(cert, key)
+    return context
+
+
+def argument_parser(description: str | None) -> argparse.ArgumentParser:
+    """The options of a benchmark server: its port, certificate and key, and the token file."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--cert", type=Path, required=True)
     parser.add_argument("--key", type=Path, required=True)
     parser.add_argument("--token-file", type=Path, required=True)
-    args = parser.parse_args()
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.set_alpn_protocols(["http/1.1"])
-    context.load_cert_chain(args.cert, args.key)
-    token = args.token_file.read_text().strip()
+    return parser
+
+
+def run(app: web.Application, args: argparse.Namespace) -> None:
+    """Serve ``app`` over TLS on loopback until stopped, without an access log."""
     web.run_app(
-        make_app(token),
+        app,
         host="127.0.0.1",
         port=args.port,
-        ssl_context=context,
+        ssl_context=tls_context(args.cert, args.key),
         access_log=None,
         print=None,
         backlog=1024,
     )
+
+
+def main() -> None:
+    args = argument_parser(__doc__).parse_args()
+    run(make_app(args.token_file.read_text().strip()), args)
 
 
 if __name__ == "__main__":

@@ -137,6 +137,15 @@ def start_target(env: Environment, target: str, port: int) -> Running:
             "--token-file", str(env.pki / "token"),
         ]  # fmt: skip
         return Running(_spawn(command, env.python_env, data_dir), data_dir, lambda: None)
+    if target == "floor":  # the baseline plus tcwebhook's store, nothing else
+        data_dir = env.fresh_dir(target)
+        command = [
+            sys.executable, str(BENCH / "floor_server.py"), "--port", str(port),
+            "--cert", str(env.certificates.cert), "--key", str(env.certificates.key),
+            "--token-file", str(env.pki / "token"), "--database", str(data_dir / "events.db"),
+        ]  # fmt: skip
+        process = _spawn(command, env.python_env, data_dir)
+        return Running(process, data_dir, lambda: _count_sqlite(data_dir / "events.db"))
     if target.startswith("tcwebhook-pg"):  # the PostgreSQL store; -w2: two serve processes
         data_dir = env.tcwebhook_data_dir(target)
         url = env.postgres_url()
@@ -376,7 +385,8 @@ def run_cell(
     cell.cpu_us_per_2xx = cpu_per_2xx([cell])
     cell.answered_2xx = answered
     cell.stored = running.count_stored()
-    if target.startswith("tcwebhook") and cell.stored is not None and cell.stored < answered:
+    durable = target.startswith("tcwebhook") or target == "floor"
+    if durable and cell.stored is not None and cell.stored < answered:
         raise BenchFailure(
             f"{target} answered 2xx to {answered} requests but stored only {cell.stored} events"
         )
@@ -570,7 +580,9 @@ def plan(
     cells = []
     for size in sizes:
         for connections in connection_counts:
-            order = ["baseline", "tcwebhook"] * rounds  # A B A B ...
+            # A B A B ...; at 64 connections with the floor F (the store alone): A F B A F B
+            alternated = ["baseline", "floor", "tcwebhook"] if connections == 64 else []
+            order = (alternated or ["baseline", "tcwebhook"]) * rounds
             if sink_reason is None:
                 order.append("tcwebhook-sink")
             order.append("webhook")

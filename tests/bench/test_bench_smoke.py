@@ -39,9 +39,9 @@ def test_quick_bench_runs_and_checks_durability(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((tmp_path / "quick.json").read_text())
     targets = {row["target"] for row in report["rows"]}
-    assert {"baseline", "tcwebhook"} <= targets
+    assert {"baseline", "floor", "tcwebhook"} <= targets
     for cell in report["cells"]:
-        if cell["target"].startswith("tcwebhook"):
+        if cell["target"].startswith("tcwebhook") or cell["target"] == "floor":
             assert cell["stored"] >= cell["answered_2xx"] > 0
         if cell["target"] in ("baseline", "tcwebhook"):
             assert cell["cpu_s"] > 0, cell  # the server's whole group was read
