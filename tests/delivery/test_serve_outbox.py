@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 
 from tcwebhook.datadir import DEV_CA_FILE
-from tests.helpers.serve import send_all, start_server
+from tests.helpers.serve import client_of_a_killed_server, send_all, start_server
 
 
 def free_port() -> int:
@@ -122,7 +122,10 @@ def test_sigkill_with_deliveries_in_flight_loses_none(tmp_path: Path) -> None:
     token = (data_dir / "token").read_text().strip()
     ids = [str(uuid.uuid4()) for _ in range(400)]
     try:
-        acknowledged = asyncio.run(send_all(url, token, data_dir / DEV_CA_FILE, ids, kill=process))
+        with client_of_a_killed_server():
+            acknowledged = asyncio.run(
+                send_all(url, token, data_dir / DEV_CA_FILE, ids, kill=process)
+            )
         process.wait(timeout=10)
     finally:
         process.kill()

@@ -22,7 +22,7 @@ import pytest
 from tcwebhook.datadir import DEV_CA_FILE
 from tcwebhook.store import open_store
 from tests.helpers.pg import PostgresServer
-from tests.helpers.serve import REPOSITORY, TEMPLATE, start_server
+from tests.helpers.serve import REPOSITORY, TEMPLATE, client_of_a_killed_server, start_server
 
 EVENTS = 2000  # 10 % go to both instances
 ORDERED = 12  # events sent one at a time, alternating instances, to the strict-order sink
@@ -170,7 +170,8 @@ def test_two_instances_share_one_store(
             return client, after_kill
 
     try:
-        client, after_kill = asyncio.run(scenario())
+        with client_of_a_killed_server():
+            client, after_kill = asyncio.run(scenario())
         assert processes[1].wait(timeout=10) == -signal.SIGKILL
         assert after_kill and set(after_kill) == {200}  # the survivor kept answering
         assert 500 not in client.statuses
